@@ -485,14 +485,19 @@ mod tests {
         assert_eq!(c.kafka.bootstrap_servers, "127.0.0.1:9092");
         assert_eq!(c.kafka.group_id, "provisioner-engine");
         assert_eq!(c.kafka.partitions, 6);
-        assert_eq!(c.topics.commands("zendesk"), "provisioning.commands.zendesk");
+        assert_eq!(
+            c.topics.commands("zendesk"),
+            "provisioning.commands.zendesk"
+        );
         assert_eq!(c.safety.max_deprovisions, 50);
         assert_eq!(c.limits.max_event_bytes, 1 << 20);
     }
 
     #[test]
     fn unknown_key_is_named() {
-        let err = parse("[kafka]\nbootstrap_server = \"x\"\n").unwrap_err().to_string();
+        let err = parse("[kafka]\nbootstrap_server = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("test.toml"), "{err}");
         assert!(err.contains("bootstrap_server"), "{err}");
     }
@@ -520,7 +525,10 @@ mod tests {
     #[test]
     fn zero_partitions_refused() {
         let err = parse("[kafka]\npartitions = 0\n").unwrap_err().to_string();
-        assert!(err.contains("kafka.partitions") && err.contains('0'), "{err}");
+        assert!(
+            err.contains("kafka.partitions") && err.contains('0'),
+            "{err}"
+        );
     }
 
     #[test]

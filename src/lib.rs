@@ -6,4 +6,10 @@
 //! `commands` (what connectors apply). `config` is the validated configuration
 //! file; `dlq` is the dead-letter format shared by every stage.
 
+pub mod commands;
 pub mod config;
+pub mod dlq;
+pub mod engine;
+pub mod events;
+pub mod kafka;
+pub mod rules;

@@ -1,1 +1,262 @@
-fn main() {}
+//! The `provisioner` binary: the command line of SPEC §1 and nothing else.
+//! Every subcommand is a thin call into the library; errors become one line
+//! on stderr and an exit code (0 ok, 1 user error, 2 usage).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use provisioner::config::Config;
+use provisioner::rules::{preview, RuleSet};
+
+#[derive(Parser)]
+#[command(
+    name = "provisioner",
+    version,
+    about = "HR events in, SaaS accounts out"
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, default_value = "config/provisioner.toml")]
+    config: PathBuf,
+    /// Log format; json by default when stderr is not a terminal.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume HR events, match rules, keep state, emit commands.
+    Engine {
+        /// Where /metrics, /healthz and /readyz are served (overrides metrics.listen).
+        #[arg(long)]
+        metrics_addr: Option<String>,
+    },
+    /// Apply the commands of some apps to their APIs.
+    Connector {
+        /// An app of the catalogue (repeatable).
+        #[arg(long = "app", required_unless_present = "all")]
+        apps: Vec<String>,
+        /// Every app of the catalogue.
+        #[arg(long, conflicts_with = "apps")]
+        all: bool,
+        /// Where /metrics, /healthz and /readyz are served (overrides metrics.listen).
+        #[arg(long)]
+        metrics_addr: Option<String>,
+    },
+    /// Re-publish dead-lettered records to the topic they came from.
+    Replay(ReplayArgs),
+    /// Validate or preview the rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The dead-letter topic to read.
+    #[arg(long)]
+    from: String,
+    /// Only records of this app.
+    #[arg(long)]
+    app: Option<String>,
+    /// Only records of this employee.
+    #[arg(long)]
+    employee: Option<String>,
+    /// Only records with this `dlq.error.kind`.
+    #[arg(long)]
+    error_kind: Option<String>,
+    /// Only records dead-lettered at or after this RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only records dead-lettered before this RFC 3339 time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Replay at most this many records.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Print what would be replayed; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate the rules and the app catalogue; exit 0 valid, 1 invalid.
+    Check {
+        /// The rules directory (default: rules.path of the config).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// What each employee of a JSON-lines file gets, or the diff to a baseline.
+    Preview {
+        /// Employee snapshots, one JSON object a line.
+        #[arg(long)]
+        employees: PathBuf,
+        /// The rules directory (default: rules.path of the config).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Compare with the grants of this (older) rules directory.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: PreviewFormatArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PreviewFormatArg {
+    Table,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: Option<LogFormat>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match format {
+        Some(LogFormat::Json) => true,
+        Some(LogFormat::Pretty) => false,
+        None => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Engine { metrics_addr: _ } => {
+            let rules = load_rules(&config, None)?;
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            runtime.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(stop_on_signal(shutdown.clone()));
+                provisioner::engine::run(config, rules, shutdown).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connector { .. } => not_built("connector"),
+        Command::Replay(_) => not_built("replay"),
+        Command::Rules { command } => match command {
+            RulesCommand::Check { rules } => {
+                let dir = rules.unwrap_or_else(|| config.rules.path.clone());
+                match RuleSet::load_dir(&dir, &config.apps) {
+                    Ok(set) => {
+                        println!(
+                            "{}: {} rules valid ({})",
+                            dir.display(),
+                            set.len(),
+                            set.version()
+                        );
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(errors) => {
+                        print!("{errors}");
+                        eprintln!("error: {} problem(s) in {}", errors.0.len(), dir.display());
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
+            RulesCommand::Preview {
+                employees,
+                rules,
+                baseline,
+                format,
+            } => {
+                let set = load_rules(&config, rules.as_deref())?;
+                let base = match baseline {
+                    Some(dir) => Some(load_rules(&config, Some(&dir))?),
+                    None => None,
+                };
+                let file = std::fs::File::open(&employees)
+                    .with_context(|| format!("{}: cannot open", employees.display()))?;
+                let format = match format {
+                    PreviewFormatArg::Table => preview::PreviewFormat::Table,
+                    PreviewFormatArg::Json => preview::PreviewFormat::Json,
+                };
+                let mut out = std::io::stdout().lock();
+                preview::preview(
+                    std::io::BufReader::new(file),
+                    &employees,
+                    &set,
+                    base.as_ref(),
+                    format,
+                    &mut out,
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+fn load_rules(config: &Config, dir: Option<&Path>) -> anyhow::Result<RuleSet> {
+    let dir = dir.unwrap_or(&config.rules.path);
+    RuleSet::load_dir(dir, &config.apps)
+        .map_err(|errors| anyhow::anyhow!("invalid rules in {}:\n{errors}", dir.display()))
+}
+
+fn not_built(what: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("provisioner {what}: not built yet");
+    Ok(ExitCode::from(2))
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!(message = "Shutdown signal received.");
+    shutdown.cancel();
+}

@@ -1,0 +1,203 @@
+//! Provisioning commands (SPEC §5): what the engine emits and connectors apply.
+//!
+//! A command is declarative — "this employee's account in this app must look
+//! like this now" — so applying it twice, or after a newer one, is harmless:
+//! the connector compares `generation` with the last one it applied.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::LeaverPolicy;
+
+/// What the account must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The account exists, active, with `role`.
+    Upsert,
+    /// The account is suspended or deleted, per `deprovision`.
+    Deprovision,
+}
+
+impl Action {
+    /// The wire name, also used as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Upsert => "upsert",
+            Action::Deprovision => "deprovision",
+        }
+    }
+}
+
+/// The account fields an app sees; a change to any of them is a new command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Our employee id, the app's `externalId`.
+    pub external_id: String,
+    /// The login; the e-mail, or the employee id when HR sent none.
+    pub user_name: String,
+    /// Work e-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// First name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Last name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// "First Last".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// Why a command was issued, for audit and for replay decisions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// The HR event's id, or the rules version for a rules-change re-evaluation.
+    pub event_id: String,
+    /// The HR event's type, or `provisioner.rules.changed`.
+    pub event_type: String,
+    /// The rules granting the app, the deciding one first; empty on deprovision.
+    pub rules: Vec<String>,
+    /// The rules version the decision was made under.
+    pub rules_version: String,
+}
+
+/// One command, as serialised onto `provisioning.commands.<app>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// `<app>:<employee id>:<generation>`, unique and stable.
+    pub command_id: String,
+    /// The app (catalogue name).
+    pub app: String,
+    /// The employee, also the record key.
+    pub employee_id: String,
+    /// Rises by one with each command of one employee in one app.
+    pub generation: u64,
+    /// Upsert or deprovision.
+    pub action: Action,
+    /// The leaver policy, on deprovision only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprovision: Option<LeaverPolicy>,
+    /// The role, on upsert only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The account as it must be (upsert) or as last known (deprovision).
+    pub account: Account,
+    /// Why.
+    pub cause: Cause,
+    /// When the engine decided, millisecond precision, UTC.
+    #[serde(with = "millis")]
+    pub issued_at: DateTime<Utc>,
+}
+
+impl Command {
+    /// The command id for an app, employee and generation.
+    pub fn id_for(app: &str, employee_id: &str, generation: u64) -> String {
+        format!("{app}:{employee_id}:{generation}")
+    }
+
+    /// The JSON bytes written to Kafka.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain structs of strings and numbers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// RFC 3339 with milliseconds and `Z`, as in SPEC §5.
+mod millis {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn upsert_serialises_as_spec() {
+        let cmd = Command {
+            command_id: Command::id_for("zendesk", "E1001", 3),
+            app: "zendesk".into(),
+            employee_id: "E1001".into(),
+            generation: 3,
+            action: Action::Upsert,
+            deprovision: None,
+            role: Some("light_agent".into()),
+            account: Account {
+                external_id: "E1001".into(),
+                user_name: "ada@acme.test".into(),
+                email: Some("ada@acme.test".into()),
+                given_name: Some("Ada".into()),
+                family_name: Some("Lovelace".into()),
+                display_name: Some("Ada Lovelace".into()),
+            },
+            cause: Cause {
+                event_id: "evt-0001".into(),
+                event_type: "hr.employee.hired".into(),
+                rules: vec!["Dev Team".into()],
+                rules_version: "sha256:ab".into(),
+            },
+            issued_at: DateTime::parse_from_rfc3339("2026-11-26T09:00:00.012Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&cmd.to_json()).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "command_id": "zendesk:E1001:3",
+                "app": "zendesk",
+                "employee_id": "E1001",
+                "generation": 3,
+                "action": "upsert",
+                "role": "light_agent",
+                "account": {
+                    "external_id": "E1001",
+                    "user_name": "ada@acme.test",
+                    "email": "ada@acme.test",
+                    "given_name": "Ada",
+                    "family_name": "Lovelace",
+                    "display_name": "Ada Lovelace"
+                },
+                "cause": {
+                    "event_id": "evt-0001",
+                    "event_type": "hr.employee.hired",
+                    "rules": ["Dev Team"],
+                    "rules_version": "sha256:ab"
+                },
+                "issued_at": "2026-11-26T09:00:00.012Z"
+            })
+        );
+        let back: Command = serde_json::from_value(value).unwrap();
+        assert_eq!(back, cmd);
+    }
+
+    #[test]
+    fn deprovision_has_policy_and_no_role() {
+        let json = json!({
+            "command_id": "slack:E1:2", "app": "slack", "employee_id": "E1", "generation": 2,
+            "action": "deprovision", "deprovision": "suspend",
+            "account": {"external_id": "E1", "user_name": "a@b"},
+            "cause": {"event_id": "e", "event_type": "hr.employee.left", "rules": [], "rules_version": "v"},
+            "issued_at": "2026-11-26T09:00:00.000Z"
+        });
+        let cmd: Command = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(cmd.deprovision, Some(LeaverPolicy::Suspend));
+        assert_eq!(cmd.role, None);
+        let round: serde_json::Value = serde_json::from_slice(&cmd.to_json()).unwrap();
+        assert_eq!(round, json);
+    }
+}

@@ -1,0 +1,210 @@
+//! The pure core: given what we know of an employee and a new event (or a new
+//! rules version), what must every app's account look like, and which
+//! commands does that take?
+//!
+//! No I/O, no clock (`now` is passed in), no Kafka: everything hard about
+//! provisioning is decided here and tested here. The Kafka plumbing in
+//! `engine::run` only feeds it records and writes out what it returns.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::state::{AppState, Desired, EmployeeState};
+use crate::commands::{Action, Cause, Command};
+use crate::config::AppConfig;
+use crate::events::{merge_patch, EventType, HrEvent};
+use crate::rules::RuleSet;
+
+/// `cause.event_type` of commands issued because the rules changed.
+pub const RULES_CHANGED: &str = "provisioner.rules.changed";
+
+/// The result of one decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The employee's state after the event.
+    pub state: EmployeeState,
+    /// The commands to emit, in app-name order; empty when nothing an app
+    /// sees has changed.
+    pub commands: Vec<Command>,
+    /// The event was not newer than the last one applied and changed nothing.
+    pub stale: bool,
+}
+
+/// What triggered a re-evaluation, for the commands' `cause`.
+#[derive(Debug, Clone)]
+pub struct Trigger<'a> {
+    /// The HR event id, or the rules version.
+    pub event_id: &'a str,
+    /// The HR event type, or [`RULES_CHANGED`].
+    pub event_type: &'a str,
+}
+
+/// Applies one HR event to an employee's state and decides the commands.
+///
+/// `prev` is `None` for an employee never seen before. A stale event (SPEC §3)
+/// returns the state unchanged with no commands.
+pub fn decide(
+    prev: Option<&EmployeeState>,
+    event: &HrEvent,
+    rules: &RuleSet,
+    apps: &BTreeMap<String, AppConfig>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let mut state = match prev {
+        Some(prev) if prev.is_stale(event) => {
+            return Decision {
+                state: prev.clone(),
+                commands: Vec::new(),
+                stale: true,
+            }
+        }
+        Some(prev) => prev.clone(),
+        None => EmployeeState::new(&event.employee_id),
+    };
+    match event.kind {
+        EventType::Hired => {
+            // A hire carries the full snapshot, replacing whatever a previous
+            // employment left behind (re-hires start clean).
+            state.snapshot = event.employee.clone();
+            state.employed = true;
+        }
+        EventType::Changed => {
+            merge_patch::apply_members(&mut state.snapshot, &event.employee);
+            // A change for someone we never saw hired (we joined the stream
+            // late) describes a current employee.
+            if prev.is_none() {
+                state.employed = true;
+            }
+        }
+        EventType::Left => {
+            merge_patch::apply_members(&mut state.snapshot, &event.employee);
+            state.employed = false;
+        }
+    }
+    if event.sequence.is_some() {
+        state.last_sequence = event.sequence;
+    }
+    if event.time.is_some() {
+        state.last_time = event.time;
+    }
+    let trigger = Trigger {
+        event_id: &event.id,
+        event_type: event.kind.as_str(),
+    };
+    let commands = reconcile(&mut state, rules, apps, &trigger, now);
+    Decision {
+        state,
+        commands,
+        stale: false,
+    }
+}
+
+/// Brings every app account of one employee in line with `rules`, updating
+/// `state` and returning a command for each account whose desired state
+/// changed. Used for events and for rules changes alike, so both follow the
+/// same logic.
+///
+/// Apps no longer in the catalogue are left untouched: without their leaver
+/// policy we cannot say how to deprovision them.
+pub fn reconcile(
+    state: &mut EmployeeState,
+    rules: &RuleSet,
+    apps: &BTreeMap<String, AppConfig>,
+    trigger: &Trigger<'_>,
+    now: DateTime<Utc>,
+) -> Vec<Command> {
+    let grants = if state.employed {
+        rules.grants(&state.snapshot)
+    } else {
+        BTreeMap::new()
+    };
+    let account = state.account();
+    let names: BTreeSet<String> = grants.keys().chain(state.apps.keys()).cloned().collect();
+    let mut commands = Vec::new();
+    for app in names {
+        let Some(app_config) = apps.get(&app) else {
+            continue;
+        };
+        let prev = state.apps.get(&app);
+        let (next, rule_names) = match (grants.get(&app), prev.map(|p| &p.desired)) {
+            (Some(grant), _) => (
+                Desired::Active {
+                    role: grant.role.clone(),
+                    account: account.clone(),
+                },
+                grant.rules.clone(),
+            ),
+            (None, Some(Desired::Active { account, .. })) => (
+                Desired::Deprovisioned {
+                    account: account.clone(),
+                },
+                Vec::new(),
+            ),
+            // Not granted and not active: nothing to take away.
+            (None, _) => continue,
+        };
+        if prev.is_some_and(|p| p.desired == next)
+            || (prev.is_none() && matches!(next, Desired::Deprovisioned { .. }))
+        {
+            continue;
+        }
+        let generation = prev.map_or(0, |p| p.generation) + 1;
+        commands.push(command(
+            &app,
+            &state.employee_id,
+            generation,
+            &next,
+            app_config,
+            Cause {
+                event_id: trigger.event_id.to_string(),
+                event_type: trigger.event_type.to_string(),
+                rules: rule_names,
+                rules_version: rules.version().to_string(),
+            },
+            now,
+        ));
+        state.apps.insert(
+            app,
+            AppState {
+                generation,
+                desired: next,
+            },
+        );
+    }
+    commands
+}
+
+fn command(
+    app: &str,
+    employee_id: &str,
+    generation: u64,
+    desired: &Desired,
+    app_config: &AppConfig,
+    cause: Cause,
+    now: DateTime<Utc>,
+) -> Command {
+    let (action, role, deprovision, account) = match desired {
+        Desired::Active { role, account } => {
+            (Action::Upsert, Some(role.clone()), None, account.clone())
+        }
+        Desired::Deprovisioned { account } => (
+            Action::Deprovision,
+            None,
+            Some(app_config.leaver),
+            account.clone(),
+        ),
+    };
+    Command {
+        command_id: Command::id_for(app, employee_id, generation),
+        app: app.to_string(),
+        employee_id: employee_id.to_string(),
+        generation,
+        action,
+        deprovision,
+        role,
+        account,
+        cause,
+        issued_at: now,
+    }
+}

@@ -1,0 +1,123 @@
+//! What the engine remembers about one employee.
+//!
+//! Just enough to decide the next event without looking anything up: the
+//! merged snapshot, where in the employee's event order we are, and per app
+//! the last desired account and its generation. It is serialisable because it
+//! is also what the `provisioning.state` changelog carries.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::commands::Account;
+use crate::events::{HrEvent, Snapshot};
+
+/// One employee's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmployeeState {
+    /// The employee id (the record key).
+    pub employee_id: String,
+    /// The snapshot with every applied event merged in.
+    pub snapshot: Snapshot,
+    /// False after `left`, until a new `hired`.
+    pub employed: bool,
+    /// `data.sequence` of the last applied event, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sequence: Option<i64>,
+    /// `time` of the last applied event, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<DateTime<Utc>>,
+    /// Per app: the last desired state and its generation.
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppState>,
+}
+
+/// The last command's view of one app account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppState {
+    /// Generation of the last command; the next one is `generation + 1`.
+    pub generation: u64,
+    /// What the last command asked for.
+    pub desired: Desired,
+}
+
+/// The desired state of one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Desired {
+    /// Exists, active, with this role.
+    Active {
+        /// The role.
+        role: String,
+        /// The account fields.
+        account: Account,
+    },
+    /// Suspended or deleted; the account is kept so a later command can find it.
+    Deprovisioned {
+        /// The last known account.
+        account: Account,
+    },
+}
+
+impl EmployeeState {
+    /// A state for an employee we have never seen.
+    pub fn new(employee_id: &str) -> EmployeeState {
+        EmployeeState {
+            employee_id: employee_id.to_string(),
+            snapshot: Snapshot::new(),
+            employed: false,
+            last_sequence: None,
+            last_time: None,
+            apps: BTreeMap::new(),
+        }
+    }
+
+    /// Whether `event` is not newer than the last event applied (SPEC §3):
+    /// compare `sequence` when both have one, else `time` when both have one;
+    /// when neither can be compared the event is taken as newer.
+    pub fn is_stale(&self, event: &HrEvent) -> bool {
+        match (event.sequence, self.last_sequence) {
+            (Some(new), Some(last)) => new <= last,
+            _ => match (event.time, self.last_time) {
+                (Some(new), Some(last)) => new <= last,
+                _ => false,
+            },
+        }
+    }
+
+    /// The account an app should see, derived from the snapshot.
+    pub fn account(&self) -> Account {
+        let text = |field: &str| {
+            self.snapshot
+                .get(field)
+                .and_then(|v| v.as_str())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let email = text("email");
+        let given_name = text("first_name");
+        let family_name = text("last_name");
+        let display_name = match (&given_name, &family_name) {
+            (Some(g), Some(f)) => Some(format!("{g} {f}")),
+            (Some(n), None) | (None, Some(n)) => Some(n.clone()),
+            (None, None) => None,
+        };
+        Account {
+            external_id: self.employee_id.clone(),
+            user_name: email.clone().unwrap_or_else(|| self.employee_id.clone()),
+            email,
+            given_name,
+            family_name,
+            display_name,
+        }
+    }
+
+    /// Number of apps in which this employee holds an active account.
+    pub fn active_apps(&self) -> impl Iterator<Item = (&String, &AppState)> {
+        self.apps
+            .iter()
+            .filter(|(_, s)| matches!(s.desired, Desired::Active { .. }))
+    }
+}

@@ -1,0 +1,226 @@
+//! HR events (SPEC §3): CloudEvents 1.0 in JSON structured mode.
+//!
+//! `parse` is the only way to get an [`HrEvent`]: every rule of SPEC §3 is
+//! checked here, once, so the engine never sees a half-valid event. What fails
+//! becomes an [`InvalidEvent`] whose message names the field and value; the
+//! engine dead-letters the original bytes with that message.
+
+pub mod merge_patch;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// An employee snapshot, or a merge patch of one: the `employee` object of §3.
+pub type Snapshot = Map<String, Value>;
+
+/// The three things HR can tell us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// A new employee; `employee` is the full snapshot.
+    Hired,
+    /// `employee` is a JSON Merge Patch of the snapshot.
+    Changed,
+    /// The employee leaves; every app is deprovisioned.
+    Left,
+}
+
+impl EventType {
+    /// The CloudEvents `type` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Hired => "hr.employee.hired",
+            EventType::Changed => "hr.employee.changed",
+            EventType::Left => "hr.employee.left",
+        }
+    }
+
+    /// A short label for metrics (`hired`, `changed`, `left`).
+    pub fn label(self) -> &'static str {
+        match self {
+            EventType::Hired => "hired",
+            EventType::Changed => "changed",
+            EventType::Left => "left",
+        }
+    }
+
+    fn parse(s: &str) -> Option<EventType> {
+        match s {
+            "hr.employee.hired" => Some(EventType::Hired),
+            "hr.employee.changed" => Some(EventType::Changed),
+            "hr.employee.left" => Some(EventType::Left),
+            _ => None,
+        }
+    }
+}
+
+/// A validated HR event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HrEvent {
+    /// CloudEvents `id`; carried into each command's `cause`.
+    pub id: String,
+    /// What happened.
+    pub kind: EventType,
+    /// CloudEvents `time`, the ordering fallback when `sequence` is absent.
+    pub time: Option<DateTime<Utc>>,
+    /// `data.sequence`, the preferred ordering of one employee's events.
+    pub sequence: Option<i64>,
+    /// `data.employee.id`.
+    pub employee_id: String,
+    /// `data.employee`: a full snapshot (`hired`) or a merge patch.
+    pub employee: Snapshot,
+}
+
+/// Why a record is not a valid HR event; the text goes to `dlq.error.message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidEvent(pub String);
+
+fn invalid(msg: impl Into<String>) -> InvalidEvent {
+    InvalidEvent(msg.into())
+}
+
+/// Parses and validates one Kafka record as an HR event.
+///
+/// `key` is the record key (the employee id, when present) and `max_bytes`
+/// the `limits.max_event_bytes` bound, checked before any parsing.
+pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEvent, InvalidEvent> {
+    if value.len() > max_bytes {
+        return Err(invalid(format!(
+            "record of {} bytes exceeds limits.max_event_bytes ({max_bytes})",
+            value.len()
+        )));
+    }
+    let root: Value =
+        serde_json::from_slice(value).map_err(|e| invalid(format!("value is not JSON: {e}")))?;
+    let Value::Object(root) = root else {
+        return Err(invalid("value is not a JSON object"));
+    };
+
+    let specversion = required_str(&root, "specversion")?;
+    if specversion != "1.0" {
+        return Err(invalid(format!(
+            "field `specversion` is {specversion:?}, expected \"1.0\""
+        )));
+    }
+    let id = required_str(&root, "id")?.to_string();
+    required_str(&root, "source")?;
+    let type_str = required_str(&root, "type")?;
+    let kind = EventType::parse(type_str).ok_or_else(|| {
+        invalid(format!(
+            "field `type` is {type_str:?}, expected one of hr.employee.hired, hr.employee.changed, hr.employee.left"
+        ))
+    })?;
+    let time = match root.get("time") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|e| invalid(format!("field `time` is {s:?}, not RFC 3339: {e}")))?
+                .with_timezone(&Utc),
+        ),
+        Some(other) => return Err(invalid(format!("field `time` is {other}, not a string"))),
+    };
+    if let Some(ct) = root.get("datacontenttype") {
+        let ok = ct
+            .as_str()
+            .is_some_and(|s| s == "application/json" || s.starts_with("application/json;"));
+        if !ok {
+            return Err(invalid(format!(
+                "field `datacontenttype` is {ct}, expected \"application/json\""
+            )));
+        }
+    }
+    let subject = optional_str(&root, "subject")?;
+
+    let data = match root.get("data") {
+        Some(Value::Object(d)) => d,
+        Some(other) => return Err(invalid(format!("field `data` is {other}, not an object"))),
+        None => return Err(invalid("missing field `data`")),
+    };
+    let sequence = match data.get("sequence") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| invalid(format!("field `data.sequence` is {v}, not an integer")))?,
+        ),
+    };
+    let employee = match data.get("employee") {
+        Some(Value::Object(e)) => e.clone(),
+        Some(other) => {
+            return Err(invalid(format!(
+                "field `data.employee` is {other}, not an object"
+            )))
+        }
+        None => return Err(invalid("missing field `data.employee`")),
+    };
+    let employee_id = match employee.get("id") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(other) => {
+            return Err(invalid(format!(
+                "field `data.employee.id` is {other}, expected a non-empty string"
+            )))
+        }
+        None => return Err(invalid("missing field `data.employee.id`")),
+    };
+    if let Some(key) = key {
+        if key != employee_id.as_bytes() {
+            return Err(invalid(format!(
+                "record key {:?} does not match data.employee.id {employee_id:?}",
+                String::from_utf8_lossy(key)
+            )));
+        }
+    }
+    if let Some(subject) = subject {
+        if subject != employee_id {
+            return Err(invalid(format!(
+                "field `subject` {subject:?} does not match data.employee.id {employee_id:?}"
+            )));
+        }
+    }
+    if kind == EventType::Hired {
+        match employee.get("email") {
+            Some(Value::String(s)) if !s.trim().is_empty() => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "field `data.employee.email` is {other}, expected a non-empty string"
+                )))
+            }
+            None => {
+                return Err(invalid(
+                    "missing field `data.employee.email` (required on hired)",
+                ))
+            }
+        }
+    }
+    Ok(HrEvent {
+        id,
+        kind,
+        time,
+        sequence,
+        employee_id,
+        employee,
+    })
+}
+
+fn required_str<'a>(root: &'a Map<String, Value>, field: &str) -> Result<&'a str, InvalidEvent> {
+    match root.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(other) => Err(invalid(format!(
+            "field `{field}` is {other}, expected a non-empty string"
+        ))),
+        None => Err(invalid(format!("missing field `{field}`"))),
+    }
+}
+
+fn optional_str<'a>(
+    root: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, InvalidEvent> {
+    match root.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(invalid(format!("field `{field}` is {other}, not a string"))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+const MAX: usize = 1 << 20;
+
+fn hired() -> Value {
+    json!({
+        "specversion": "1.0",
+        "id": "evt-0001",
+        "source": "hris://acme",
+        "type": "hr.employee.hired",
+        "time": "2026-11-26T09:00:00Z",
+        "subject": "E1001",
+        "datacontenttype": "application/json",
+        "data": {
+            "sequence": 1,
+            "employee": {
+                "id": "E1001",
+                "email": "ada@acme.test",
+                "first_name": "Ada",
+                "team": "Development",
+                "attributes": { "cost_center": "RND" }
+            }
+        }
+    })
+}
+
+fn parse_value(v: &Value, key: Option<&str>) -> Result<HrEvent, InvalidEvent> {
+    parse(key.map(str::as_bytes), v.to_string().as_bytes(), MAX)
+}
+
+fn error_of(v: &Value) -> String {
+    parse_value(v, Some("E1001")).unwrap_err().0
+}
+
+#[test]
+fn spec_example_parses() {
+    let e = parse_value(&hired(), Some("E1001")).unwrap();
+    assert_eq!(e.id, "evt-0001");
+    assert_eq!(e.kind, EventType::Hired);
+    assert_eq!(e.sequence, Some(1));
+    assert_eq!(e.employee_id, "E1001");
+    assert_eq!(e.time.unwrap().to_rfc3339(), "2026-11-26T09:00:00+00:00");
+    assert_eq!(e.employee["team"], "Development");
+}
+
+#[test]
+fn key_and_subject_are_optional() {
+    let mut v = hired();
+    v.as_object_mut().unwrap().remove("subject");
+    assert!(parse_value(&v, None).is_ok());
+}
+
+#[test]
+fn not_json() {
+    let err = parse(Some(b"E1"), b"\xff{nope", MAX).unwrap_err().0;
+    assert!(err.starts_with("value is not JSON"), "{err}");
+}
+
+#[test]
+fn oversized_record_is_refused_before_parsing() {
+    let err = parse(None, &[b' '; 100], 99).unwrap_err().0;
+    assert!(err.contains("100 bytes") && err.contains("(99)"), "{err}");
+}
+
+#[test]
+fn unknown_type_named() {
+    let mut v = hired();
+    v["type"] = json!("hr.employee.promoted");
+    assert!(error_of(&v).contains("hr.employee.promoted"));
+}
+
+#[test]
+fn wrong_specversion() {
+    let mut v = hired();
+    v["specversion"] = json!("0.3");
+    assert!(error_of(&v).contains("specversion"));
+}
+
+#[test]
+fn missing_fields_are_named() {
+    for field in ["id", "source", "type", "specversion", "data"] {
+        let mut v = hired();
+        v.as_object_mut().unwrap().remove(field);
+        let err = error_of(&v);
+        assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
+    }
+    let mut v = hired();
+    v["data"].as_object_mut().unwrap().remove("employee");
+    assert!(error_of(&v).contains("data.employee"));
+    let mut v = hired();
+    v["data"]["employee"].as_object_mut().unwrap().remove("id");
+    assert!(error_of(&v).contains("data.employee.id"));
+}
+
+#[test]
+fn email_required_on_hired_only() {
+    let mut v = hired();
+    v["data"]["employee"]
+        .as_object_mut()
+        .unwrap()
+        .remove("email");
+    assert!(error_of(&v).contains("email"));
+    v["type"] = json!("hr.employee.changed");
+    assert!(parse_value(&v, Some("E1001")).is_ok());
+    v["type"] = json!("hr.employee.left");
+    assert!(parse_value(&v, Some("E1001")).is_ok());
+}
+
+#[test]
+fn key_must_match_employee_id() {
+    let err = parse_value(&hired(), Some("E9999")).unwrap_err().0;
+    assert!(err.contains("E9999") && err.contains("E1001"), "{err}");
+}
+
+#[test]
+fn subject_must_match_employee_id() {
+    let mut v = hired();
+    v["subject"] = json!("E2");
+    assert!(error_of(&v).contains("subject"));
+}
+
+#[test]
+fn bad_time_and_sequence() {
+    let mut v = hired();
+    v["time"] = json!("yesterday");
+    assert!(error_of(&v).contains("time"));
+    let mut v = hired();
+    v["data"]["sequence"] = json!("7");
+    assert!(error_of(&v).contains("data.sequence"));
+    let mut v = hired();
+    v["data"]["sequence"] = json!(1.5);
+    assert!(error_of(&v).contains("data.sequence"));
+}
+
+#[test]
+fn wrong_content_type() {
+    let mut v = hired();
+    v["datacontenttype"] = json!("text/xml");
+    assert!(error_of(&v).contains("datacontenttype"));
+}
+
+#[test]
+fn time_and_sequence_optional() {
+    let mut v = hired();
+    v.as_object_mut().unwrap().remove("time");
+    v["data"].as_object_mut().unwrap().remove("sequence");
+    let e = parse_value(&v, None).unwrap();
+    assert_eq!((e.time, e.sequence), (None, None));
+}
+
+proptest! {
+    /// Arbitrary bytes never panic the parser; they parse or are refused.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = parse(None, &bytes, MAX);
+    }
+
+    /// Any employee id round-trips, and a different key is always refused.
+    #[test]
+    fn key_check(id in "[A-Za-z0-9-]{1,12}", other in "[A-Za-z0-9-]{1,12}") {
+        let mut v = hired();
+        v["subject"] = json!(id);
+        v["data"]["employee"]["id"] = json!(id);
+        prop_assert_eq!(parse_value(&v, Some(&id)).unwrap().employee_id, id.clone());
+        prop_assert_eq!(parse_value(&v, Some(&other)).is_ok(), other == id);
+    }
+}

@@ -1,0 +1,259 @@
+//! The engine end to end on a real broker: HR events in, commands out.
+
+use rdkafka::message::Message;
+use serde_json::json;
+
+use crate::harness::*;
+
+fn ada(team: &str) -> serde_json::Value {
+    json!({
+        "id": "E1001", "email": "ada@acme.test", "first_name": "Ada",
+        "last_name": "Lovelace", "team": team, "location": "Barcelona"
+    })
+}
+
+/// Commands of one app topic, as JSON, in offset order.
+fn commands(
+    servers: &str,
+    config: &provisioner::config::Config,
+    app: &str,
+) -> Vec<serde_json::Value> {
+    read_all(servers, &config.topics.commands(app))
+        .iter()
+        .map(|m| {
+            assert_eq!(
+                m.key(),
+                Some(&b"E1001"[..]),
+                "commands are keyed by employee id"
+            );
+            json(m)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hire_emits_one_command_per_granted_app() {
+    let config = config(3);
+    let servers = config.kafka.bootstrap_servers.clone();
+    let rules = rules(RULES, &config.apps);
+    let version = rules.version().to_string();
+    let engine = RunningEngine::start(&config, rules);
+    produce(
+        &servers,
+        &config.topics.events,
+        &[(
+            Some("E1001"),
+            event("evt-1", "hired", 1, ada("Development")),
+        )],
+    )
+    .await;
+    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 1).await;
+
+    let zendesk = commands(&servers, &config, "zendesk");
+    assert_eq!(zendesk.len(), 1, "{zendesk:?}");
+    let cmd = &zendesk[0];
+    assert_eq!(cmd["command_id"], "zendesk:E1001:1");
+    assert_eq!(cmd["app"], "zendesk");
+    assert_eq!(cmd["employee_id"], "E1001");
+    assert_eq!(cmd["generation"], 1);
+    assert_eq!(cmd["action"], "upsert");
+    assert_eq!(cmd["role"], "light_agent");
+    assert_eq!(
+        cmd["account"],
+        json!({
+            "external_id": "E1001", "user_name": "ada@acme.test", "email": "ada@acme.test",
+            "given_name": "Ada", "family_name": "Lovelace", "display_name": "Ada Lovelace"
+        })
+    );
+    assert_eq!(cmd["cause"]["event_id"], "evt-1");
+    assert_eq!(cmd["cause"]["event_type"], "hr.employee.hired");
+    assert_eq!(cmd["cause"]["rules"], json!(["Dev Team"]));
+    assert_eq!(cmd["cause"]["rules_version"], version.as_str());
+    assert!(chrono::DateTime::parse_from_rfc3339(cmd["issued_at"].as_str().unwrap()).is_ok());
+
+    let slack = commands(&servers, &config, "slack");
+    assert_eq!(slack.len(), 1);
+    assert_eq!(slack[0]["command_id"], "slack:E1001:1");
+    assert_eq!(slack[0]["role"], "member");
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn team_change_changes_role_and_invisible_change_emits_nothing() {
+    let config = config(2);
+    let servers = config.kafka.bootstrap_servers.clone();
+    let engine = RunningEngine::start(&config, rules(RULES, &config.apps));
+    let events = [
+        (
+            Some("E1001"),
+            event("evt-1", "hired", 1, ada("Development")),
+        ),
+        // Support: zendesk agent instead of light agent; slack unchanged.
+        (
+            Some("E1001"),
+            event(
+                "evt-2",
+                "changed",
+                2,
+                json!({"id": "E1001", "team": "Support"}),
+            ),
+        ),
+        // Nothing an app sees.
+        (
+            Some("E1001"),
+            event(
+                "evt-3",
+                "changed",
+                3,
+                json!({"id": "E1001", "location": "Madrid"}),
+            ),
+        ),
+    ];
+    produce(&servers, &config.topics.events, &events).await;
+    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 3).await;
+
+    let zendesk = commands(&servers, &config, "zendesk");
+    let summary: Vec<_> = zendesk
+        .iter()
+        .map(|c| {
+            (
+                c["generation"].as_u64().unwrap(),
+                c["role"].as_str().unwrap().to_string(),
+                c["cause"]["event_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, "light_agent".into(), "evt-1".into()),
+            (2, "agent".into(), "evt-2".into())
+        ]
+    );
+    let slack = commands(&servers, &config, "slack");
+    assert_eq!(
+        slack.len(),
+        1,
+        "slack saw no change after the hire: {slack:?}"
+    );
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leave_deprovisions_every_app_by_its_policy() {
+    let config = config(1);
+    let servers = config.kafka.bootstrap_servers.clone();
+    let engine = RunningEngine::start(&config, rules(RULES, &config.apps));
+    let events = [
+        (
+            Some("E1001"),
+            event("evt-1", "hired", 1, ada("Development")),
+        ),
+        (
+            Some("E1001"),
+            event(
+                "evt-2",
+                "left",
+                2,
+                json!({"id": "E1001", "end_date": "2026-12-31"}),
+            ),
+        ),
+    ];
+    produce(&servers, &config.topics.events, &events).await;
+    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 2).await;
+
+    for (app, policy) in [("slack", "suspend"), ("zendesk", "delete")] {
+        let cmds = commands(&servers, &config, app);
+        assert_eq!(cmds.len(), 2, "{app}: {cmds:?}");
+        let last = &cmds[1];
+        assert_eq!(last["command_id"], format!("{app}:E1001:2"));
+        assert_eq!(last["action"], "deprovision");
+        assert_eq!(last["deprovision"], policy);
+        assert!(last.get("role").is_none(), "a deprovision carries no role");
+        assert_eq!(last["account"]["user_name"], "ada@acme.test");
+        assert_eq!(last["cause"]["event_type"], "hr.employee.left");
+    }
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_records_are_dead_lettered_and_processing_goes_on() {
+    let mut config = config(1);
+    config.limits.max_event_bytes = 4096;
+    let servers = config.kafka.bootstrap_servers.clone();
+    let engine = RunningEngine::start(&config, rules(RULES, &config.apps));
+    let mut unknown_type: serde_json::Value =
+        serde_json::from_slice(&event("evt-x", "hired", 1, ada("Development"))).unwrap();
+    unknown_type["type"] = json!("hr.employee.promoted");
+    let mut no_employee_id: serde_json::Value =
+        serde_json::from_slice(&event("evt-y", "hired", 1, ada("Development"))).unwrap();
+    no_employee_id["data"]["employee"]
+        .as_object_mut()
+        .unwrap()
+        .remove("id");
+    let oversized = vec![b'x'; 5000];
+    let poison: Vec<(Option<&str>, Vec<u8>)> = vec![
+        (Some("E1001"), b"this is not json".to_vec()),
+        (Some("E1001"), unknown_type.to_string().into_bytes()),
+        (Some("E1001"), no_employee_id.to_string().into_bytes()),
+        (Some("E1001"), oversized.clone()),
+        (
+            Some("E1001"),
+            event("evt-ok", "hired", 1, ada("Development")),
+        ),
+    ];
+    produce(&servers, &config.topics.events, &poison).await;
+    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 5).await;
+
+    let dlq = read_all(&servers, &config.topics.events_dlq);
+    assert_eq!(dlq.len(), 4);
+    let expected = [
+        "value is not JSON",
+        "hr.employee.promoted",
+        "data.employee.id",
+        "exceeds limits.max_event_bytes",
+    ];
+    for (i, (record, fragment)) in dlq.iter().zip(expected).enumerate() {
+        assert_eq!(record.key(), Some(&b"E1001"[..]));
+        assert_eq!(
+            record.payload(),
+            Some(poison[i].1.as_slice()),
+            "original bytes kept"
+        );
+        assert_eq!(
+            header(record, "dlq.original.topic").as_deref(),
+            Some(config.topics.events.as_str())
+        );
+        assert_eq!(
+            header(record, "dlq.original.partition").as_deref(),
+            Some("0")
+        );
+        assert_eq!(header(record, "dlq.original.offset"), Some(i.to_string()));
+        let ts: i64 = header(record, "dlq.original.timestamp")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(ts > 1_700_000_000_000, "timestamp in ms: {ts}");
+        assert_eq!(
+            header(record, "dlq.error.kind").as_deref(),
+            Some("invalid_event")
+        );
+        let message = header(record, "dlq.error.message").unwrap();
+        assert!(
+            message.contains(fragment),
+            "{message:?} should mention {fragment:?}"
+        );
+        assert_eq!(header(record, "dlq.attempts").as_deref(), Some("1"));
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&header(record, "dlq.failed_at").unwrap()).is_ok()
+        );
+    }
+    let zendesk = commands(&servers, &config, "zendesk");
+    assert_eq!(
+        zendesk.len(),
+        1,
+        "the valid event after the poison is processed"
+    );
+    assert_eq!(zendesk[0]["cause"]["event_id"], "evt-ok");
+    engine.stop().await;
+}

@@ -1,0 +1,255 @@
+//! The test harness: a real broker, isolated topics, the engine in-process.
+//!
+//! Every test gets its own topic names and consumer groups (random suffix), so
+//! tests share one broker and run in parallel. A missing broker is a loud
+//! failure, never a skip: start it with `deploy/local/kafka.sh up`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use provisioner::config::{AppConfig, Config};
+use provisioner::rules::RuleSet;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long any wait in a test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The broker under test; fails the test loudly when it does not answer.
+pub fn bootstrap() -> String {
+    let servers =
+        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .create()
+        .expect("client");
+    if let Err(e) = consumer.fetch_metadata(None, Duration::from_secs(10)) {
+        panic!(
+            "no Kafka broker at {servers} ({e}). These tests need a real broker: \
+             run `deploy/local/kafka.sh up` or set KAFKA_BOOTSTRAP_SERVERS."
+        );
+    }
+    servers
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The app catalogue of the tests: a SCIM app and a Zendesk-like app.
+pub const CATALOGUE: &str = r#"
+[apps.slack]
+connector = "scim"
+base_url = "http://127.0.0.1:1"
+roles = ["member", "admin"]
+leaver = "suspend"
+
+[apps.zendesk]
+connector = "zendesk"
+base_url = "http://127.0.0.1:1"
+roles = ["end_user", "light_agent", "agent", "admin"]
+leaver = "delete"
+"#;
+
+/// The rules of the tests.
+pub const RULES: &str = r#"
+- name: Dev Team
+  target: { field: team, op: is, value: Development }
+  apps:
+    zendesk: { provisioning: true, role: light_agent }
+    slack: { provisioning: true, role: member }
+- name: Support
+  target: { field: team, op: is, value: Support }
+  apps:
+    zendesk: { provisioning: true, role: agent }
+    slack: { provisioning: true, role: member }
+"#;
+
+/// A configuration with fresh topic names and group id on the test broker.
+pub fn config(partitions: i32) -> Config {
+    let mut config = Config::parse(Path::new("test.toml"), CATALOGUE).expect("catalogue");
+    config.kafka.bootstrap_servers = bootstrap();
+    config.kafka.group_id = unique("engine");
+    config.kafka.partitions = partitions;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let t = &mut config.topics;
+    t.events = format!("t-{id}.events");
+    t.commands_prefix = format!("t-{id}.commands.");
+    t.state = format!("t-{id}.state");
+    t.results = format!("t-{id}.results");
+    t.events_dlq = format!("t-{id}.events.dlq");
+    t.commands_dlq = format!("t-{id}.commands.dlq");
+    config
+}
+
+/// Compiles rules text against a catalogue.
+pub fn rules(text: &str, apps: &BTreeMap<String, AppConfig>) -> RuleSet {
+    RuleSet::from_sources(&[("rules.yaml".into(), text.to_string())], apps).expect("rules")
+}
+
+/// The engine running in this process.
+pub struct RunningEngine {
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), provisioner::engine::EngineError>>,
+}
+
+impl RunningEngine {
+    /// Starts the engine (it creates its topics itself).
+    pub fn start(config: &Config, rules: RuleSet) -> RunningEngine {
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(provisioner::engine::run(
+            config.clone(),
+            rules,
+            shutdown.clone(),
+        ));
+        RunningEngine { shutdown, handle }
+    }
+
+    /// Stops it as SIGTERM would and checks that it stopped cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(DEADLINE, self.handle)
+            .await
+            .expect("engine did not stop in time")
+            .expect("engine task panicked");
+        result.expect("engine returned an error");
+    }
+}
+
+/// Produces records (key, value) to a topic and waits for their delivery.
+pub async fn produce(servers: &str, topic: &str, records: &[(Option<&str>, Vec<u8>)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .expect("producer");
+    for (key, value) in records {
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(value);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("produce");
+    }
+}
+
+/// Waits until `group` has committed, summed over the topic's partitions,
+/// at least `count` records of `topic`: everything before is fully processed.
+pub async fn wait_committed(servers: &str, group: &str, topic: &str, count: i64) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut committed = 0;
+        if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+            let mut tpl = TopicPartitionList::new();
+            for p in md.topics().iter().flat_map(|t| t.partitions()) {
+                tpl.add_partition(topic, p.id());
+            }
+            if let Ok(offsets) = consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+                for e in offsets.elements() {
+                    if let Offset::Offset(o) = e.offset() {
+                        committed += o;
+                    }
+                }
+            }
+        }
+        if committed >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group {group} committed only {committed} of {count} records of {topic}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every committed record of a topic, read from the beginning to the end of
+/// each partition (`read_committed`), in partition then offset order.
+pub fn read_all(servers: &str, topic: &str) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", unique("reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions: Vec<i32> = md
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    assert!(!partitions.is_empty(), "topic {topic} does not exist");
+    let mut tpl = TopicPartitionList::new();
+    for p in &partitions {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)
+            .expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut at_end: HashMap<i32, bool> = HashMap::new();
+    let mut records = Vec::new();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while at_end.len() < partitions.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reading {topic} timed out"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => records.push(m.detach()),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p, true);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    records.sort_by_key(|m| (m.partition(), m.offset()));
+    records
+}
+
+/// A record's value as JSON.
+pub fn json(m: &OwnedMessage) -> serde_json::Value {
+    serde_json::from_slice(m.payload().expect("payload")).expect("json payload")
+}
+
+/// A record's header as text.
+pub fn header(m: &OwnedMessage, key: &str) -> Option<String> {
+    m.headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// An HR event as bytes.
+pub fn event(id: &str, kind: &str, seq: i64, employee: serde_json::Value) -> Vec<u8> {
+    let employee_id = employee["id"].as_str().expect("employee id").to_string();
+    serde_json::json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "hris://test",
+        "type": format!("hr.employee.{kind}"),
+        "time": "2026-11-26T09:00:00Z",
+        "subject": employee_id,
+        "datacontenttype": "application/json",
+        "data": { "sequence": seq, "employee": employee }
+    })
+    .to_string()
+    .into_bytes()
+}
