@@ -76,9 +76,13 @@ ensure_libs() {
   log "assembling Kafka jars from Maven Central into ${LIBS_DIR#"$REPO_ROOT"/} (one-time) ..."
   # Copy into a temp dir and swap, so an interrupted download never looks complete.
   rm -rf "$LIBS_DIR.tmp"
-  mvn -q -B -f "$pom" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$LIBS_DIR.tmp" >&2 \
-    || die "maven could not resolve the Kafka jars (see output above)"
+  mkdir -p "$STATE_DIR"
+  # Maven's output is only shown when it fails (even -q prints stray ANSI codes).
+  if ! mvn -B -f "$pom" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$LIBS_DIR.tmp" >"$STATE_DIR/mvn.log" 2>&1; then
+    grep -E 'ERROR|FAIL' "$STATE_DIR/mvn.log" | head -n 30 >&2 || true
+    die "maven could not resolve the Kafka jars (full output: $STATE_DIR/mvn.log)"
+  fi
   echo "$want" >"$LIBS_DIR.tmp/.pom.sha256"
   rm -rf "$LIBS_DIR"
   mv "$LIBS_DIR.tmp" "$LIBS_DIR"
@@ -99,7 +103,7 @@ running_pid() {
   pid=$(<"$PID_FILE")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   # A zombie has an empty cmdline, so it counts as stopped.
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
   [[ $cmdline == *kafka.Kafka* && $cmdline == *"$CONFIG"* ]] || return 1
   echo "$pid"
 }
@@ -109,8 +113,11 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Does a broker at $1 (comma-separated bootstrap list) answer a metadata request?
 probe() {
+  # Local broker: skip the (slower) metadata probe while the port is still closed.
+  [[ $1 == "$LOCAL_BOOTSTRAP" ]] && ! port_open "$KAFKA_PORT" && return 1
   if [[ ${KAFKA_PROBE:-} != java ]] && have kcat; then
-    timeout 15 kcat -b "$1" -L -m 5 >/dev/null 2>&1
+    # -m: metadata timeout; librdkafka otherwise keeps retrying a refused connection.
+    timeout 15 kcat -b "$1" -L -m 3 >/dev/null 2>&1
   else
     [[ -f $LIBS_DIR/.pom.sha256 ]] || ensure_libs
     timeout 30 java -cp "$LIBS_DIR/*" \
@@ -120,14 +127,18 @@ probe() {
   fi
 }
 
+# server.log size when this `up` started the broker, so a failure shows this run's
+# lines rather than the previous run's shutdown.
+LOG_OFFSET=0
+
 show_logs_tail() {
   if [[ -s $CONSOLE_LOG ]]; then
     log "---- last 20 lines of $CONSOLE_LOG ----"
     tail -n 20 "$CONSOLE_LOG" >&2
   fi
   if [[ -f $SERVER_LOG ]]; then
-    log "---- last 50 lines of $SERVER_LOG ----"
-    tail -n 50 "$SERVER_LOG" >&2
+    log "---- last 50 lines of $SERVER_LOG (this run) ----"
+    tail -c +"$((LOG_OFFSET + 1))" "$SERVER_LOG" | tail -n 50 >&2
   fi
 }
 
@@ -184,6 +195,7 @@ start_broker() {
   read -r -a heap <<<"$KAFKA_HEAP_OPTS"
   mkdir -p "$LOG_DIR"
   rm -f "$PID_FILE"
+  LOG_OFFSET=$(stat -c %s "$SERVER_LOG" 2>/dev/null || echo 0)
   # setsid: own session, so the broker survives the calling shell/terminal (and its
   # Ctrl-C / process-group kill). 9>&- keeps the broker from inheriting (and forever
   # holding) the take_lock lock. The inner bash writes its own pid and then execs

@@ -208,3 +208,7 @@ fn command(
         issued_at: now,
     }
 }
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -223,12 +223,14 @@ pub async fn run(
             );
             count += 1;
         }
+        let produced = outputs.len();
         produce_all(&producer, outputs).await?;
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in offsets {
             tpl.add_partition_offset(&topic, partition, Offset::Offset(offset + 1))?;
         }
         consumer.commit(&tpl, CommitMode::Sync)?;
+        info!(message = "Batch committed.", records = count, produced);
     }
     info!(message = "Engine stopping: batch committed, leaving the group.");
     consumer.unsubscribe();

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test from scratch: installs the tools, starts the local Kafka
+# (or uses KAFKA_BOOTSTRAP_SERVERS), then formatting, lints and all tests.
+# Integration tests fail loudly — never skip — when a real part is missing.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+"$root/deploy/local/tools.sh"
+"$root/deploy/local/kafka.sh" up
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "==> cargo test"
+cargo test --quiet 2>&1
