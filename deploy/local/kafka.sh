@@ -59,8 +59,9 @@ check_java() {
   have java || die "java not found; Kafka 4.x needs Java 17+ (Debian: apt-get install -y openjdk-17-jre-headless)"
   local spec
   spec=$(java -XshowSettings:properties -version 2>&1 | awk -F' = ' '/java.specification.version/ {print $2}')
-  [[ ${spec%%.*} =~ ^[0-9]+$ ]] && (( ${spec%%.*} >= 17 )) \
-    || die "java ${spec:-?} found, but Kafka 4.x brokers need Java 17+"
+  if ! [[ ${spec%%.*} =~ ^[0-9]+$ ]] || (( ${spec%%.*} < 17 )); then
+    die "java ${spec:-?} found, but Kafka 4.x brokers need Java 17+"
+  fi
 }
 
 # Copy the broker's runtime classpath from Maven Central into $LIBS_DIR, once.
@@ -202,6 +203,7 @@ start_broker() {
   # java, so the pid file holds the JVM's pid whether or not setsid had to fork.
   local detach=()
   have setsid && detach=(setsid)
+  # shellcheck disable=SC2016  # $$/$0/$@ are for the inner bash
   "${detach[@]}" nohup bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" \
     java "${heap[@]}" \
       -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \

@@ -1,0 +1,123 @@
+//! The binary's command line (SPEC §1): exit codes and messages that name
+//! the file, key and value at fault.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn provisioner(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .output()
+        .expect("run provisioner")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_config(dir: &Path, body: &str) -> String {
+    let path = dir.join("provisioner.toml");
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn example_rules_check_passes() {
+    let out = provisioner(&["rules", "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("rules valid"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn unknown_config_key_names_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[kafka]\nbootstrap = \"x:1\"\n");
+    let out = provisioner(&["--config", &config, "rules", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(&config) && err.contains("bootstrap"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one message: {err}");
+}
+
+#[test]
+fn bad_config_value_names_key_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[apps.slack]\nconnector = \"scim\"\nbase_url = \"ftp://x\"\nroles = [\"member\"]\n",
+    );
+    let out = provisioner(&["--config", &config, "engine"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&config) && err.contains("apps.slack.base_url") && err.contains("ftp://x"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let out = provisioner(&["--config", "no/such.toml", "rules", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no/such.toml"));
+}
+
+#[test]
+fn broken_rules_exit_one_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "name: Bad\ntarget: { field: team, op: equals, value: x }\napps:\n  slack: { role: member }\n",
+    )
+    .unwrap();
+    let rules = dir.path().to_string_lossy().into_owned();
+    let out = provisioner(&["rules", "check", "--rules", &rules]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out.stdout);
+    assert!(report.contains("bad.yaml:2:"), "{report}");
+    assert!(report.contains("equals"), "{report}");
+}
+
+#[test]
+fn unreachable_broker_at_start_up_is_a_user_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["engine"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("127.0.0.1:1") && err.contains("unreachable"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(provisioner(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(provisioner(&["connector"]).status.code(), Some(2));
+}
+
+#[test]
+fn preview_json_of_the_samples() {
+    let out = provisioner(&[
+        "rules",
+        "preview",
+        "--employees",
+        "config/samples/employees.jsonl",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["employee_id"], "E1001");
+    assert_eq!(lines[0]["apps"]["zendesk"]["role"], "light_agent");
+    assert_eq!(lines[0]["apps"]["zendesk"]["rules"], serde_json::json!(["Dev Team"]));
+    assert_eq!(lines[1]["apps"]["zendesk"]["role"], "admin", "the lead's most privileged role");
+    assert!(lines[3]["apps"].get("zendesk").is_none(), "contractors excluded");
+}
