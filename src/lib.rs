@@ -3,13 +3,17 @@
 //! The data flows one way through a few stages, each a module:
 //! `events` (parse and validate HR events) → `rules` (who gets which app and
 //! role) → `engine` (per-employee state, the pure `decide`, Kafka plumbing) →
-//! `commands` (what connectors apply). `config` is the validated configuration
-//! file; `dlq` is the dead-letter format shared by every stage.
+//! `commands` (what connectors apply) → `connector` (apply them to the apps'
+//! APIs) → `results` (what the connectors did). `config` is the validated
+//! configuration file; `dlq` is the dead-letter format shared by every stage;
+//! `kafka` the client plumbing they all use.
 
 pub mod commands;
 pub mod config;
+pub mod connector;
 pub mod dlq;
 pub mod engine;
 pub mod events;
 pub mod kafka;
+pub mod results;
 pub mod rules;
