@@ -7,3 +7,4 @@
 //! file; `dlq` is the dead-letter format shared by every stage.
 
 pub mod config;
+pub mod rules;
