@@ -4,6 +4,7 @@ mod combinators;
 mod operators;
 mod precedence;
 mod problems;
+mod props;
 mod version;
 
 use std::collections::BTreeMap;
