@@ -14,7 +14,7 @@
 //! Layout, following the data: `yaml` (marked YAML tree) → `check` (shape
 //! checks) → `compile_condition` / `rule` (compile, reporting problems) →
 //! `load` (files, cross-file checks) → `condition` / `grant` (matching,
-//! precedence).
+//! precedence) → `preview` (the offline report).
 
 mod check;
 mod compile_condition;
@@ -23,6 +23,7 @@ mod date;
 mod field;
 mod grant;
 mod load;
+pub mod preview;
 mod problem;
 mod rule;
 mod version;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use crate::config::AppConfig;
 
 pub use grant::Grant;
+pub use preview::{preview, PreviewError, PreviewFormat, PreviewSummary};
 pub use problem::{RuleErrors, RuleProblem};
 
 /// An employee snapshot: the `employee` object of an HR event (SPEC §3).
