@@ -187,7 +187,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         Ok(ExitCode::SUCCESS)
                     }
                     Err(errors) => {
-                        print!("{errors}");
+                        println!("{errors}");
                         eprintln!("error: {} problem(s) in {}", errors.0.len(), dir.display());
                         Ok(ExitCode::from(1))
                     }

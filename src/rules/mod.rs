@@ -1,100 +1,127 @@
-//! TEMPORARY placeholder with the rules API; replaced by the `rules` branch.
+//! Rules: who gets which app with which role (SPEC §4).
+//!
+//! A rules directory holds YAML files, each with one rule or a list of rules.
+//! [`RuleSet`] loads and validates them all against the app catalogue, then
+//! answers one question, purely and quickly: [`RuleSet::grants`] — what does
+//! this employee get? The engine calls it for every event and, on a rules
+//! change, for every employee; `rules preview` calls it offline.
+//!
+//! Loading happens once per rules version and does all the work that can be
+//! done up front (regexes built, fields resolved, `in` lists hashed): matching
+//! only walks a compiled tree. Invalid rules are refused whole with every problem listed
+//! ([`RuleErrors`]), so a half-valid directory never becomes a version.
+//!
+//! Layout, following the data: `yaml` (marked YAML tree) → `check` (shape
+//! checks) → `compile_condition` / `rule` (compile, reporting problems) →
+//! `load` (files, cross-file checks) → `condition` / `grant` (matching,
+//! precedence) → `preview` (the offline report).
+
+mod check;
+mod compile_condition;
+mod condition;
+mod date;
+mod field;
+mod grant;
+mod load;
+pub mod preview;
+mod problem;
+mod rule;
+mod version;
+mod yaml;
+
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::AppConfig;
 
-/// An employee snapshot.
-pub use crate::events::Snapshot;
+pub use grant::Grant;
+pub use preview::{preview, PreviewError, PreviewFormat, PreviewSummary};
+pub use problem::{RuleErrors, RuleProblem};
 
-/// Placeholder.
+/// An employee snapshot: the `employee` object of an HR event (SPEC §3).
+///
+/// Kept as a JSON map rather than a struct so rules can test any field the
+/// HR platform sends, including free-form `attributes`, without this module
+/// deciding the event schema.
+pub type Snapshot = serde_json::Map<String, serde_json::Value>;
+
+/// A validated, compiled set of rules: one rules version.
+///
+/// Cheap to clone (the rules are shared), and `Send + Sync`, so the engine
+/// can swap versions atomically and hand one to every worker.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
+    /// In load order: files sorted by name, rules in file order. Load order
+    /// breaks precedence ties.
+    rules: Arc<[rule::Rule]>,
+    /// See [`RuleSet::version`].
     version: String,
 }
-/// Placeholder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    /// role
-    pub role: String,
-    /// rules
-    pub rules: Vec<String>,
-}
-/// Placeholder.
-#[derive(Debug)]
-pub struct RuleErrors(pub Vec<RuleProblem>);
-impl std::fmt::Display for RuleErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for p in &self.0 {
-            writeln!(f, "{}:{}: {}", p.file.display(), p.line, p.message)?;
-        }
-        Ok(())
-    }
-}
-impl std::error::Error for RuleErrors {}
-/// Placeholder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleProblem {
-    /// f
-    pub file: PathBuf,
-    /// l
-    pub line: usize,
-    /// m
-    pub message: String,
-}
+
 impl RuleSet {
-    /// Placeholder.
-    pub fn load_dir(
-        _dir: &Path,
-        _apps: &BTreeMap<String, AppConfig>,
-    ) -> Result<RuleSet, RuleErrors> {
-        Ok(RuleSet {
-            version: "sha256:0".into(),
-        })
+    /// Loads every `*.yaml` / `*.yml` file in `dir` (sorted by file name,
+    /// not recursive, hidden files skipped), validated against the catalogue.
+    ///
+    /// All problems are reported at once. A missing or empty directory is a
+    /// problem at line 0 of the directory itself: running with no rules would
+    /// deprovision everyone, so it must be a deliberate act, never a typo.
+    pub fn load_dir(dir: &Path, apps: &BTreeMap<String, AppConfig>) -> Result<RuleSet, RuleErrors> {
+        let sources = load::read_dir(dir).map_err(RuleErrors)?;
+        RuleSet::from_sources(&sources, apps)
     }
-    /// Placeholder.
+
+    /// Same as [`RuleSet::load_dir`] from in-memory `(file label, text)`
+    /// pairs, loaded in the given order (for tests and the live reloader).
+    ///
+    /// The labels name files in problems; only their last component counts
+    /// for the version. An empty slice is a problem (with an empty label).
     pub fn from_sources(
-        _s: &[(PathBuf, String)],
-        _apps: &BTreeMap<String, AppConfig>,
+        sources: &[(PathBuf, String)],
+        apps: &BTreeMap<String, AppConfig>,
     ) -> Result<RuleSet, RuleErrors> {
+        let rules = load::compile_sources(sources, apps).map_err(RuleErrors)?;
         Ok(RuleSet {
-            version: "sha256:0".into(),
+            rules: rules.into(),
+            version: version::compute(sources, apps),
         })
     }
-    /// Placeholder.
-    pub fn len(&self) -> usize {
-        0
-    }
-    /// Placeholder.
+
+    /// The rules version, `sha256:<hex>`, over the file names and contents
+    /// in load order and the catalogue's app names and role lists (role order
+    /// is precedence). Equal inputs give equal versions on every host.
     pub fn version(&self) -> &str {
         &self.version
     }
-    /// Placeholder.
-    pub fn grants(&self, _e: &Snapshot) -> BTreeMap<String, Grant> {
-        BTreeMap::new()
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
     }
-}
-/// Placeholder.
-pub mod preview {
-    use super::RuleSet;
-    use std::io::{BufRead, Write};
-    use std::path::Path;
-    /// Placeholder.
-    pub enum PreviewFormat {
-        /// t
-        Table,
-        /// j
-        Json,
+
+    /// Whether the set has no rule. Never true for a loaded set — the loader
+    /// refuses a directory or file without rules — but kept so callers need
+    /// not know that.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
     }
-    /// Placeholder.
-    pub fn preview(
-        _i: impl BufRead,
-        _n: &Path,
-        _r: &RuleSet,
-        _b: Option<&RuleSet>,
-        _f: PreviewFormat,
-        _o: &mut impl Write,
-    ) -> Result<(), std::io::Error> {
-        Ok(())
+
+    /// What one employee gets: app → [`Grant`], for every app some matching
+    /// rule gives with `provisioning: true`. The most privileged role wins;
+    /// ties go to the earliest rule in load order.
+    pub fn grants(&self, employee: &Snapshot) -> BTreeMap<String, Grant> {
+        grant::decide(self.candidates(employee), employee)
+    }
+
+    /// Rules that may match `employee`, in load order.
+    ///
+    /// Today every rule. This is the seam for an index by equality
+    /// conditions (DESIGN: "index rules by their equality conditions"): it
+    /// may skip rules that cannot match, but must keep load order.
+    fn candidates<'a>(&'a self, _employee: &Snapshot) -> impl Iterator<Item = &'a rule::Rule> {
+        self.rules.iter()
     }
 }

@@ -1,0 +1,368 @@
+//! `provisioner rules preview` (SPEC §1): what each employee of a JSON-lines
+//! file gets under a rule set, or what would change between two rule sets.
+//!
+//! Offline and pure apart from its reader and writer, so a rules change can
+//! be reviewed — "who loses Zendesk?" — before it reaches the engine. JSON
+//! output streams one line per employee; the table for people is aligned, so
+//! it is written once the input has been read.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Grant, RuleSet, Snapshot};
+
+/// How the preview is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PreviewFormat {
+    /// Aligned columns and a summary line, for people (the default).
+    #[default]
+    Table,
+    /// One JSON object a line, for scripts (SPEC §1 shapes).
+    Json,
+}
+
+impl FromStr for PreviewFormat {
+    type Err = String;
+
+    /// `table` or `json`, as given to `--format`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "table" => Ok(PreviewFormat::Table),
+            "json" => Ok(PreviewFormat::Json),
+            other => Err(format!("unknown format {other:?}; use table or json")),
+        }
+    }
+}
+
+/// Counts of one preview run; the diff counts are 0 without a baseline.
+///
+/// Returned so the command line can report or act on them (e.g. a CI job
+/// that fails when a change removes accounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PreviewSummary {
+    /// Employees read (blank lines are not employees).
+    pub employees: usize,
+    /// Employees with at least one app change.
+    pub changed: usize,
+    /// App changes where the employee gains the app.
+    pub gained: usize,
+    /// App changes where the employee loses the app.
+    pub lost: usize,
+    /// App changes where the employee keeps the app with another role.
+    pub role_changed: usize,
+}
+
+/// Why a preview could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// A line of the employees file is not a usable snapshot.
+    #[error("{}:{line}: {message}", file.display())]
+    Input {
+        /// The employees file, as named by the caller.
+        file: PathBuf,
+        /// 1-based line of the bad record.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The employees file could not be read.
+    #[error("{}: cannot read: {source}", file.display())]
+    Read {
+        /// The employees file, as named by the caller.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The output could not be written.
+    #[error("cannot write the preview: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+/// Reads JSON-lines employee snapshots from `input` and writes the SPEC §1
+/// preview of `rules` to `out`.
+///
+/// With a `baseline` (the OLD rule set; `rules` is the NEW one) only
+/// employees whose grants differ are printed — a grant differs when the app
+/// is gained, lost or its role changes; a different deciding rule alone is
+/// not a change, since the app sees nothing of it — followed by a summary.
+/// Blank lines are skipped; a bad line stops the preview with an error
+/// naming `input_name` and the line.
+pub fn preview(
+    mut input: impl BufRead,
+    input_name: &Path,
+    rules: &RuleSet,
+    baseline: Option<&RuleSet>,
+    format: PreviewFormat,
+    out: &mut impl Write,
+) -> Result<PreviewSummary, PreviewError> {
+    let mut summary = PreviewSummary::default();
+    let mut with_apps = 0;
+    let mut table = Table::default();
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        let read = input
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| PreviewError::Read {
+                file: input_name.to_path_buf(),
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
+        line += 1;
+        let Some((id, employee)) = parse_line(&buf).map_err(|message| PreviewError::Input {
+            file: input_name.to_path_buf(),
+            line,
+            message,
+        })?
+        else {
+            continue;
+        };
+        summary.employees += 1;
+        let grants = rules.grants(&employee);
+        if let Some(old_rules) = baseline {
+            let old = old_rules.grants(&employee);
+            let changes = diff(&old, &grants);
+            if changes.is_empty() {
+                continue;
+            }
+            summary.changed += 1;
+            for change in &changes {
+                match (change.from, change.to) {
+                    (None, _) => summary.gained += 1,
+                    (_, None) => summary.lost += 1,
+                    _ => summary.role_changed += 1,
+                }
+            }
+            match format {
+                PreviewFormat::Json => json_line(
+                    out,
+                    &ChangesLine {
+                        employee_id: &id,
+                        changes,
+                    },
+                )?,
+                PreviewFormat::Table => table.changes(&id, &changes),
+            }
+        } else {
+            with_apps += usize::from(!grants.is_empty());
+            match format {
+                PreviewFormat::Json => json_line(out, &GrantsLine::new(&id, &grants))?,
+                PreviewFormat::Table => table.grants(&id, &grants),
+            }
+        }
+    }
+    match (format, baseline.is_some()) {
+        (PreviewFormat::Json, true) => json_line(out, &SummaryLine { summary })?,
+        (PreviewFormat::Json, false) => {}
+        (PreviewFormat::Table, true) => {
+            table.write(out, ["EMPLOYEE", "APP", "FROM", "TO"])?;
+            writeln!(
+                out,
+                "{} employees, {} changed: {} gained, {} lost, {} role changed",
+                summary.employees,
+                summary.changed,
+                summary.gained,
+                summary.lost,
+                summary.role_changed
+            )
+            .map_err(PreviewError::Write)?;
+        }
+        (PreviewFormat::Table, false) => {
+            table.write(out, ["EMPLOYEE", "APP", "ROLE", "RULES"])?;
+            writeln!(
+                out,
+                "{} employees, {with_apps} with at least one app",
+                summary.employees
+            )
+            .map_err(PreviewError::Write)?;
+        }
+    }
+    out.flush().map_err(PreviewError::Write)?;
+    Ok(summary)
+}
+
+/// One line of input: `Ok(None)` when blank, else the employee id and snapshot.
+fn parse_line(bytes: &[u8]) -> Result<Option<(String, Snapshot)>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("the line is not UTF-8: {e}"))?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        // serde_json appends "at line 1 column N"; the line is ours to give.
+        let reason = message
+            .rfind(" at line ")
+            .map_or(message.as_str(), |at| &message[..at]);
+        format!("invalid JSON at column {}: {reason}", e.column())
+    })?;
+    let Value::Object(employee) = value else {
+        return Err(format!(
+            "an employee snapshot must be a JSON object, found {}",
+            kind(&value)
+        ));
+    };
+    let id = match employee.get("id") {
+        Some(Value::String(id)) if !id.trim().is_empty() => id.clone(),
+        None | Some(Value::Null) => return Err("the employee snapshot has no `id`".to_string()),
+        Some(other) => {
+            return Err(format!(
+                "`id` must be a non-empty string, found {}",
+                kind(other)
+            ))
+        }
+    };
+    Ok(Some((id, employee)))
+}
+
+/// A JSON value's kind and, for scalars, the value itself.
+fn kind(value: &Value) -> String {
+    match value {
+        Value::Array(_) => "an array".to_string(),
+        Value::Object(_) => "an object".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// One app's change between the old and the new grants.
+#[derive(Debug, Serialize)]
+struct Change<'a> {
+    app: &'a str,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+}
+
+/// Role changes per app, in app name order.
+fn diff<'a>(old: &'a BTreeMap<String, Grant>, new: &'a BTreeMap<String, Grant>) -> Vec<Change<'a>> {
+    let mut apps: Vec<&'a str> = old.keys().chain(new.keys()).map(String::as_str).collect();
+    apps.sort_unstable();
+    apps.dedup();
+    apps.into_iter()
+        .filter_map(|app| {
+            let from = old.get(app).map(|g| g.role.as_str());
+            let to = new.get(app).map(|g| g.role.as_str());
+            (from != to).then_some(Change { app, from, to })
+        })
+        .collect()
+}
+
+/// `{"employee_id":…,"apps":{…}}`
+#[derive(Serialize)]
+struct GrantsLine<'a> {
+    employee_id: &'a str,
+    apps: BTreeMap<&'a str, AppLine<'a>>,
+}
+
+/// `{"role":…,"rules":[…]}`
+#[derive(Serialize)]
+struct AppLine<'a> {
+    role: &'a str,
+    rules: &'a [String],
+}
+
+impl<'a> GrantsLine<'a> {
+    fn new(employee_id: &'a str, grants: &'a BTreeMap<String, Grant>) -> Self {
+        let apps = grants
+            .iter()
+            .map(|(app, g)| {
+                (
+                    app.as_str(),
+                    AppLine {
+                        role: &g.role,
+                        rules: &g.rules,
+                    },
+                )
+            })
+            .collect();
+        GrantsLine { employee_id, apps }
+    }
+}
+
+/// `{"employee_id":…,"changes":[…]}`
+#[derive(Serialize)]
+struct ChangesLine<'a> {
+    employee_id: &'a str,
+    changes: Vec<Change<'a>>,
+}
+
+/// `{"summary":{…}}`
+#[derive(Serialize)]
+struct SummaryLine {
+    summary: PreviewSummary,
+}
+
+/// Writes one compact JSON object and a newline.
+fn json_line(out: &mut impl Write, value: &impl Serialize) -> Result<(), PreviewError> {
+    serde_json::to_writer(&mut *out, value).map_err(|e| PreviewError::Write(e.into()))?;
+    out.write_all(b"\n").map_err(PreviewError::Write)
+}
+
+/// Rows of the people-readable table, aligned when written.
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 4]>,
+}
+
+impl Table {
+    /// One row per app; an employee without apps gets one row of dashes.
+    fn grants(&mut self, id: &str, grants: &BTreeMap<String, Grant>) {
+        if grants.is_empty() {
+            self.rows
+                .push([id.into(), "-".into(), "-".into(), "-".into()]);
+        }
+        for (app, grant) in grants {
+            self.rows.push([
+                id.into(),
+                app.clone(),
+                grant.role.clone(),
+                grant.rules.join(", "),
+            ]);
+        }
+    }
+
+    /// One row per changed app; `-` for a side without the app.
+    fn changes(&mut self, id: &str, changes: &[Change<'_>]) {
+        for c in changes {
+            self.rows.push([
+                id.into(),
+                c.app.into(),
+                c.from.unwrap_or("-").into(),
+                c.to.unwrap_or("-").into(),
+            ]);
+        }
+    }
+
+    /// Header and rows with columns padded to their widest cell; nothing
+    /// when there are no rows (the summary line says so).
+    fn write(&self, out: &mut impl Write, header: [&str; 4]) -> Result<(), PreviewError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let header = header.map(String::from);
+        let mut widths = [0; 4];
+        for row in std::iter::once(&header).chain(&self.rows) {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+                if i + 1 < row.len() {
+                    line.push_str(&format!("{cell:<width$}  "));
+                } else {
+                    line.push_str(cell);
+                }
+            }
+            writeln!(out, "{}", line.trim_end()).map_err(PreviewError::Write)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! `rules preview` through the library: the SPEC §1 JSON shapes, the
+//! baseline diff and its summary, the table, and errors naming FILE:LINE.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use provisioner::config::{AppConfig, Config};
+use provisioner::rules::{preview, PreviewError, PreviewFormat, PreviewSummary, RuleSet};
+
+fn catalogue() -> BTreeMap<String, AppConfig> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Config::load(&root.join("config/provisioner.toml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .apps
+}
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/rules/preview")
+        .join(path)
+}
+
+fn rule_set(dir: &str) -> RuleSet {
+    RuleSet::load_dir(&fixture(dir), &catalogue()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a preview of `input`, returning the output text and summary.
+fn run(
+    input: &str,
+    rules: &RuleSet,
+    baseline: Option<&RuleSet>,
+    format: PreviewFormat,
+) -> Result<(String, PreviewSummary), PreviewError> {
+    let mut out = Vec::new();
+    let summary = preview(
+        Cursor::new(input.as_bytes()),
+        Path::new("employees.jsonl"),
+        rules,
+        baseline,
+        format,
+        &mut out,
+    )?;
+    Ok((String::from_utf8(out).unwrap_or_default(), summary))
+}
+
+fn employees() -> String {
+    std::fs::read_to_string(fixture("employees.jsonl")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn spec_section_1_example_is_reproduced_exactly() {
+    let rule = "name: Dev Team\ntarget: { field: team, op: is, value: Development }\napps:\n  zendesk: { provisioning: true, role: light_agent }\n";
+    let rules = RuleSet::from_sources(&[(PathBuf::from("dev.yaml"), rule.into())], &catalogue())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (out, summary) = run(
+        r#"{"id":"E1001","email":"ada@acme.test","team":"Development"}"#,
+        &rules,
+        None,
+        PreviewFormat::Json,
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        "{\"employee_id\":\"E1001\",\"apps\":{\"zendesk\":{\"role\":\"light_agent\",\"rules\":[\"Dev Team\"]}}}\n"
+    );
+    assert_eq!(summary.employees, 1);
+}
+
+#[test]
+fn json_without_baseline_prints_every_employee() {
+    let (out, summary) = run(&employees(), &rule_set("new"), None, PreviewFormat::Json).unwrap();
+    let expected = [
+        r#"{"employee_id":"E1001","apps":{"slack":{"role":"member","rules":["Dev Slack"]},"zendesk":{"role":"light_agent","rules":["Dev Team"]}}}"#,
+        r#"{"employee_id":"E1002","apps":{"zendesk":{"role":"agent","rules":["Support"]}}}"#,
+        r#"{"employee_id":"E1003","apps":{"slack":{"role":"member","rules":["Dev Slack"]}}}"#,
+        r#"{"employee_id":"E1004","apps":{}}"#,
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(
+        summary,
+        PreviewSummary {
+            employees: 4,
+            ..PreviewSummary::default()
+        }
+    );
+}
+
+#[test]
+fn json_with_baseline_prints_changes_and_the_summary() {
+    let (out, summary) = run(
+        &employees(),
+        &rule_set("new"),
+        Some(&rule_set("old")),
+        PreviewFormat::Json,
+    )
+    .unwrap();
+    let expected = [
+        r#"{"employee_id":"E1001","changes":[{"app":"slack","from":null,"to":"member"},{"app":"zendesk","from":"agent","to":"light_agent"}]}"#,
+        r#"{"employee_id":"E1003","changes":[{"app":"slack","from":null,"to":"member"},{"app":"wiki","from":"reader","to":null},{"app":"zendesk","from":"agent","to":null}]}"#,
+        r#"{"summary":{"employees":4,"changed":2,"gained":2,"lost":2,"role_changed":1}}"#,
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(
+        summary,
+        PreviewSummary {
+            employees: 4,
+            changed: 2,
+            gained: 2,
+            lost: 2,
+            role_changed: 1
+        }
+    );
+}
+
+#[test]
+fn identical_rule_sets_have_no_changes() {
+    let (out, summary) = run(
+        &employees(),
+        &rule_set("new"),
+        Some(&rule_set("new")),
+        PreviewFormat::Json,
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        "{\"summary\":{\"employees\":4,\"changed\":0,\"gained\":0,\"lost\":0,\"role_changed\":0}}\n"
+    );
+    assert_eq!(summary.changed, 0);
+}
+
+#[test]
+fn table_without_baseline_is_aligned() {
+    let (out, _) = run(&employees(), &rule_set("new"), None, PreviewFormat::Table).unwrap();
+    let expected = "\
+EMPLOYEE  APP      ROLE         RULES
+E1001     slack    member       Dev Slack
+E1001     zendesk  light_agent  Dev Team
+E1002     zendesk  agent        Support
+E1003     slack    member       Dev Slack
+E1004     -        -            -
+4 employees, 3 with at least one app
+";
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn table_with_baseline_shows_from_and_to() {
+    let (out, _) = run(
+        &employees(),
+        &rule_set("new"),
+        Some(&rule_set("old")),
+        PreviewFormat::Table,
+    )
+    .unwrap();
+    let expected = "\
+EMPLOYEE  APP      FROM    TO
+E1001     slack    -       member
+E1001     zendesk  agent   light_agent
+E1003     slack    -       member
+E1003     wiki     reader  -
+E1003     zendesk  agent   -
+4 employees, 2 changed: 2 gained, 2 lost, 1 role changed
+";
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn a_bad_line_is_named_by_file_and_line() {
+    let rules = rule_set("new");
+    let cases = [
+        (
+            "{\"id\":\"E1\"}\n\n{not json}\n",
+            3,
+            "invalid JSON at column 2",
+        ),
+        ("{\"id\":\"E1\"}\n{\"team\":\"x\"}\n", 2, "has no `id`"),
+        (
+            "{\"id\":42}\n",
+            1,
+            "`id` must be a non-empty string, found 42",
+        ),
+        ("[1, 2]\n", 1, "must be a JSON object, found an array"),
+    ];
+    for (input, line, fragment) in cases {
+        let err = run(input, &rules, None, PreviewFormat::Json).unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&format!("employees.jsonl:{line}: ")),
+            "{shown}"
+        );
+        assert!(shown.contains(fragment), "{shown} lacks {fragment:?}");
+        assert!(matches!(err, PreviewError::Input { line: l, .. } if l == line));
+    }
+}
+
+#[test]
+fn blank_lines_and_crlf_are_accepted() {
+    let input = "\n{\"id\":\"E1004\"}\r\n   \n";
+    let (out, summary) = run(input, &rule_set("new"), None, PreviewFormat::Json).unwrap();
+    assert_eq!(out, "{\"employee_id\":\"E1004\",\"apps\":{}}\n");
+    assert_eq!(summary.employees, 1);
+}
+
+#[test]
+fn formats_parse_from_their_names() {
+    assert_eq!("json".parse(), Ok(PreviewFormat::Json));
+    assert_eq!("table".parse(), Ok(PreviewFormat::Table));
+    assert!("yaml".parse::<PreviewFormat>().is_err());
+}
