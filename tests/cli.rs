@@ -27,7 +27,11 @@ fn write_config(dir: &Path, body: &str) -> String {
 fn example_rules_check_passes() {
     let out = provisioner(&["rules", "check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("rules valid"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("rules valid"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -90,7 +94,10 @@ fn unreachable_broker_at_start_up_is_a_user_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("127.0.0.1:1") && err.contains("unreachable"), "{err}");
+    assert!(
+        err.contains("127.0.0.1:1") && err.contains("unreachable"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -117,7 +124,16 @@ fn preview_json_of_the_samples() {
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[0]["employee_id"], "E1001");
     assert_eq!(lines[0]["apps"]["zendesk"]["role"], "light_agent");
-    assert_eq!(lines[0]["apps"]["zendesk"]["rules"], serde_json::json!(["Dev Team"]));
-    assert_eq!(lines[1]["apps"]["zendesk"]["role"], "admin", "the lead's most privileged role");
-    assert!(lines[3]["apps"].get("zendesk").is_none(), "contractors excluded");
+    assert_eq!(
+        lines[0]["apps"]["zendesk"]["rules"],
+        serde_json::json!(["Dev Team"])
+    );
+    assert_eq!(
+        lines[1]["apps"]["zendesk"]["role"], "admin",
+        "the lead's most privileged role"
+    );
+    assert!(
+        lines[3]["apps"].get("zendesk").is_none(),
+        "contractors excluded"
+    );
 }
