@@ -13,8 +13,8 @@ work="$root/.local/demo"
 mkdir -p "$work"
 
 "$root/deploy/local/tools.sh"
-"$root/deploy/local/kafka.sh" up
-bootstrap="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
+bootstrap=$("$root/deploy/local/kafka.sh" up)
+export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
 
 echo "==> Building provisioner"
 cargo build --quiet --bin provisioner
@@ -40,7 +40,9 @@ done
 
 # Every record produced from here on belongs to this run.
 start_ms=$(( $(date +%s%N) / 1000000 ))
-committed_before=$(grep -o '"records":[0-9]*' "$work/engine.log" | awk -F: '{s+=$2} END {print s+0}')
+# Records the engine has committed so far, summed from its "Batch committed." lines.
+committed() { { grep -o '"records":[0-9]*' "$work/engine.log" || true; } | awk -F: '{s+=$2} END {print s+0}'; }
+committed_before=$(committed)
 count=$(grep -c . config/samples/events.jsonl)
 echo "==> Publishing $count sample events with kcat"
 # kcat -K takes "key<TAB>value" lines; the key is each event's subject.
@@ -60,8 +62,7 @@ kcat -P -b "$bootstrap" -t hr.employee.events -K $'\t' -l "$work/events.kcat"
 
 deadline=$((SECONDS + 60))
 while :; do
-  committed=$(grep -o '"records":[0-9]*' "$work/engine.log" | awk -F: '{s+=$2} END {print s+0}')
-  (( committed - committed_before >= count )) && break
+  (( $(committed) - committed_before >= count )) && break
   if (( SECONDS > deadline )); then tail -20 "$work/engine.log"; echo "engine did not process the events in 60 s" >&2; exit 1; fi
   sleep 0.2
 done

@@ -6,7 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 "$root/deploy/local/tools.sh"
-"$root/deploy/local/kafka.sh" up
+# `up` prints the address of the broker it started (or of KAFKA_BOOTSTRAP_SERVERS).
+KAFKA_BOOTSTRAP_SERVERS=$("$root/deploy/local/kafka.sh" up)
+export KAFKA_BOOTSTRAP_SERVERS
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
