@@ -117,6 +117,8 @@ pub struct TopicsConfig {
     pub state: String,
     /// Connector results.
     pub results: String,
+    /// Operator requests to the engine (release or discard held deprovisions).
+    pub control: String,
     /// HR events that could not be processed.
     pub events_dlq: String,
     /// Commands that could not be applied.
@@ -130,6 +132,7 @@ impl Default for TopicsConfig {
             commands_prefix: "provisioning.commands.".into(),
             state: "provisioning.state".into(),
             results: "provisioning.results".into(),
+            control: "provisioning.control".into(),
             events_dlq: "provisioning.events.dlq".into(),
             commands_dlq: "provisioning.commands.dlq".into(),
         }
@@ -175,6 +178,9 @@ pub struct SafetyConfig {
     pub max_deprovisions: u64,
     /// Hold deprovisions beyond this share of an app's accounts.
     pub max_deprovision_ratio: f64,
+    /// The ratio applies only to apps with at least this many accounts: one
+    /// leaver out of three accounts is not a mass deprovision.
+    pub ratio_min_accounts: u64,
 }
 
 impl Default for SafetyConfig {
@@ -182,6 +188,7 @@ impl Default for SafetyConfig {
         SafetyConfig {
             max_deprovisions: 50,
             max_deprovision_ratio: 0.2,
+            ratio_min_accounts: 20,
         }
     }
 }
@@ -210,6 +217,14 @@ pub struct EngineConfig {
     pub batch_max_records: usize,
     /// Longest a batch stays open, in milliseconds.
     pub batch_max_ms: u64,
+    /// This instance's name, unique in the group and stable across restarts:
+    /// the transactional id is `<group_id>-<instance_id>`, so a restarted
+    /// instance fences its previous self at once. Default: the host name.
+    pub instance_id: Option<String>,
+    /// How often the rules directory is checked for changes, in milliseconds.
+    pub rules_reload_ms: u64,
+    /// Employees re-evaluated per transaction after a rules change.
+    pub reconcile_chunk: usize,
 }
 
 impl Default for EngineConfig {
@@ -217,7 +232,25 @@ impl Default for EngineConfig {
         EngineConfig {
             batch_max_records: 500,
             batch_max_ms: 100,
+            instance_id: None,
+            rules_reload_ms: 2000,
+            reconcile_chunk: 1000,
         }
+    }
+}
+
+impl EngineConfig {
+    /// The instance id: configured, else `HOSTNAME`, else the kernel's host name.
+    pub fn instance_id(&self) -> String {
+        if let Some(id) = &self.instance_id {
+            return id.clone();
+        }
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "local".to_string())
     }
 }
 
@@ -378,6 +411,13 @@ impl Config {
                 "safety.max_deprovision_ratio".into(),
                 ratio.to_string(),
                 "must be in (0, 1]",
+            ));
+        }
+        if self.engine.reconcile_chunk == 0 {
+            return Err(bad(
+                "engine.reconcile_chunk".into(),
+                "0".into(),
+                "must be at least 1",
             ));
         }
         if self.engine.batch_max_records == 0 {

@@ -15,5 +15,6 @@ pub mod dlq;
 pub mod engine;
 pub mod events;
 pub mod kafka;
+pub mod metrics;
 pub mod results;
 pub mod rules;

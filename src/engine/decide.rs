@@ -27,8 +27,20 @@ pub struct Decision {
     /// The commands to emit, in app-name order; empty when nothing an app
     /// sees has changed.
     pub commands: Vec<Command>,
+    /// The app states the commands replaced (`None`: the app was new to the
+    /// employee), so a guard holding a command can put the old one back.
+    pub before: BTreeMap<String, Option<AppState>>,
     /// The event was not newer than the last one applied and changed nothing.
     pub stale: bool,
+}
+
+/// What [`reconcile`] changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changes {
+    /// The commands to emit, in app-name order.
+    pub commands: Vec<Command>,
+    /// The app states the commands replaced.
+    pub before: BTreeMap<String, Option<AppState>>,
 }
 
 /// What triggered a re-evaluation, for the commands' `cause`.
@@ -56,6 +68,7 @@ pub fn decide(
             return Decision {
                 state: prev.clone(),
                 commands: Vec::new(),
+                before: BTreeMap::new(),
                 stale: true,
             }
         }
@@ -92,10 +105,11 @@ pub fn decide(
         event_id: &event.id,
         event_type: event.kind.as_str(),
     };
-    let commands = reconcile(&mut state, rules, apps, &trigger, now);
+    let changes = reconcile(&mut state, rules, apps, &trigger, now);
     Decision {
         state,
-        commands,
+        commands: changes.commands,
+        before: changes.before,
         stale: false,
     }
 }
@@ -106,14 +120,16 @@ pub fn decide(
 /// same logic.
 ///
 /// Apps no longer in the catalogue are left untouched: without their leaver
-/// policy we cannot say how to deprovision them.
+/// policy we cannot say how to deprovision them. A deprovision already held
+/// by the guard is not decided again; a grant that makes it moot drops it.
 pub fn reconcile(
     state: &mut EmployeeState,
     rules: &RuleSet,
     apps: &BTreeMap<String, AppConfig>,
     trigger: &Trigger<'_>,
     now: DateTime<Utc>,
-) -> Vec<Command> {
+) -> Changes {
+    state.rules_version = rules.version().to_string();
     let grants = if state.employed {
         rules.grants(&state.snapshot)
     } else {
@@ -121,7 +137,7 @@ pub fn reconcile(
     };
     let account = state.account();
     let names: BTreeSet<String> = grants.keys().chain(state.apps.keys()).cloned().collect();
-    let mut commands = Vec::new();
+    let mut changes = Changes::default();
     for app in names {
         let Some(app_config) = apps.get(&app) else {
             continue;
@@ -144,13 +160,20 @@ pub fn reconcile(
             // Not granted and not active: nothing to take away.
             (None, _) => continue,
         };
+        if state.held.contains_key(&app) {
+            if matches!(next, Desired::Deprovisioned { .. }) {
+                continue; // already decided, waiting for an operator
+            }
+            state.held.remove(&app);
+        }
         if prev.is_some_and(|p| p.desired == next)
             || (prev.is_none() && matches!(next, Desired::Deprovisioned { .. }))
         {
             continue;
         }
         let generation = prev.map_or(0, |p| p.generation) + 1;
-        commands.push(command(
+        changes.before.insert(app.clone(), prev.cloned());
+        changes.commands.push(command(
             &app,
             &state.employee_id,
             generation,
@@ -172,7 +195,7 @@ pub fn reconcile(
             },
         );
     }
-    commands
+    changes
 }
 
 fn command(

@@ -314,13 +314,13 @@ fn reconcile_under_new_rules_emits_only_the_diff() {
         event_id: new_rules.version(),
         event_type: RULES_CHANGED,
     };
-    let cmds = reconcile(&mut state, &new_rules, &apps, &trigger, now());
+    let cmds = reconcile(&mut state, &new_rules, &apps, &trigger, now()).commands;
     assert_eq!(
         summary(&cmds),
         vec![("zendesk".into(), 2, Action::Upsert, Some("agent".into()))]
     );
     assert_eq!(cmds[0].cause.event_type, RULES_CHANGED);
-    assert!(reconcile(&mut state, &new_rules, &apps, &trigger, now()).is_empty());
+    assert!(reconcile(&mut state, &new_rules, &apps, &trigger, now()).commands.is_empty());
 }
 
 // ---- properties over random streams of one employee's events ----

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::Account;
+use crate::commands::{Account, Command};
 use crate::events::{HrEvent, Snapshot};
 
 /// One employee's state.
@@ -31,6 +31,26 @@ pub struct EmployeeState {
     /// Per app: the last desired state and its generation.
     #[serde(default)]
     pub apps: BTreeMap<String, AppState>,
+    /// The rules version this state was last reconciled under; an employee
+    /// whose version is not the current one is re-evaluated after a restore.
+    #[serde(default)]
+    pub rules_version: String,
+    /// Deprovisions held by the mass-deprovision guard, per app, waiting for
+    /// an operator to release or discard them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub held: BTreeMap<String, Held>,
+}
+
+/// A deprovision the guard held instead of emitting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// The hold it belongs to (one per guarded batch or rules change).
+    pub hold_id: String,
+    /// When it was held.
+    pub held_at: DateTime<Utc>,
+    /// The command to emit on release. Its generation is not consumed until
+    /// then: `apps` still shows the state before it.
+    pub command: Command,
 }
 
 /// The last command's view of one app account.
@@ -70,6 +90,8 @@ impl EmployeeState {
             last_sequence: None,
             last_time: None,
             apps: BTreeMap::new(),
+            rules_version: String::new(),
+            held: BTreeMap::new(),
         }
     }
 
@@ -114,7 +136,7 @@ impl EmployeeState {
         }
     }
 
-    /// Number of apps in which this employee holds an active account.
+    /// The apps in which this employee holds an active account.
     pub fn active_apps(&self) -> impl Iterator<Item = (&String, &AppState)> {
         self.apps
             .iter()

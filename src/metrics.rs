@@ -1,0 +1,276 @@
+//! Prometheus metrics (SPEC §8), one registry per process.
+//!
+//! Names are the contract: dashboards and alerts are written against them.
+//! `prometheus-client` appends `_total` to counters itself, so counters are
+//! registered without it. Labels carry apps, actions, outcomes and reasons —
+//! never an employee id, an e-mail or any other personal data.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// A label set: (name, value) pairs.
+pub type Labels = Vec<(&'static str, String)>;
+
+fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+/// Every series of SPEC §8.
+pub struct Metrics {
+    registry: Registry,
+    events_consumed: Family<Labels, Counter>,
+    events_dead_lettered: Family<Labels, Counter>,
+    events_stale: Counter,
+    commands_emitted: Family<Labels, Counter>,
+    deprovisions_held: Family<Labels, Gauge>,
+    rules_version_info: Family<Labels, Gauge>,
+    rules_reloads: Family<Labels, Counter>,
+    event_processing: Histogram,
+    consumer_lag: Family<Labels, Gauge>,
+    connector_requests: Family<Labels, Counter>,
+    connector_request_seconds: Family<Labels, Histogram>,
+    connector_retries: Family<Labels, Counter>,
+    commands_dead_lettered: Family<Labels, Counter>,
+    replayed: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every series registered (and none yet observed).
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            events_consumed: Family::default(),
+            events_dead_lettered: Family::default(),
+            events_stale: Counter::default(),
+            commands_emitted: Family::default(),
+            deprovisions_held: Family::default(),
+            rules_version_info: Family::default(),
+            rules_reloads: Family::default(),
+            // 100 µs .. ~6.5 s: one event is normally sub-millisecond.
+            event_processing: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            consumer_lag: Family::default(),
+            connector_requests: Family::default(),
+            connector_request_seconds: Family::new_with_constructor(|| {
+                // 5 ms .. ~41 s: SaaS APIs answer in tens to thousands of ms.
+                Histogram::new(exponential_buckets(0.005, 2.0, 14))
+            }),
+            connector_retries: Family::default(),
+            commands_dead_lettered: Family::default(),
+            replayed: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "provisioner_events_consumed",
+            "HR events consumed, by type",
+            m.events_consumed.clone(),
+        );
+        registry.register(
+            "provisioner_events_dead_lettered",
+            "HR event records sent to the events dead-letter topic, by reason",
+            m.events_dead_lettered.clone(),
+        );
+        registry.register(
+            "provisioner_events_stale",
+            "HR events ignored because they were not newer than the last one applied",
+            m.events_stale.clone(),
+        );
+        registry.register(
+            "provisioner_commands_emitted",
+            "Provisioning commands emitted, by app and action",
+            m.commands_emitted.clone(),
+        );
+        registry.register(
+            "provisioner_deprovisions_held",
+            "Deprovisions held by the mass-deprovision guard, by app",
+            m.deprovisions_held.clone(),
+        );
+        registry.register(
+            "provisioner_rules_version_info",
+            "The rules version in force (value 1)",
+            m.rules_version_info.clone(),
+        );
+        registry.register(
+            "provisioner_rules_reloads",
+            "Rules reloads, by result (applied or refused)",
+            m.rules_reloads.clone(),
+        );
+        registry.register(
+            "provisioner_event_processing_seconds",
+            "Time to decide one HR event",
+            m.event_processing.clone(),
+        );
+        registry.register(
+            "provisioner_consumer_lag",
+            "Records between the consumer group's position and the high watermark",
+            m.consumer_lag.clone(),
+        );
+        registry.register(
+            "provisioner_connector_requests",
+            "Commands handled by connectors, by app and outcome",
+            m.connector_requests.clone(),
+        );
+        registry.register(
+            "provisioner_connector_request_seconds",
+            "Duration of one call to an app's API",
+            m.connector_request_seconds.clone(),
+        );
+        registry.register(
+            "provisioner_connector_retries",
+            "Retried calls to an app's API",
+            m.connector_retries.clone(),
+        );
+        registry.register(
+            "provisioner_commands_dead_lettered",
+            "Commands sent to the commands dead-letter topic, by app and error kind",
+            m.commands_dead_lettered.clone(),
+        );
+        registry.register(
+            "provisioner_replayed",
+            "Dead-lettered records re-published by replay, by destination topic",
+            m.replayed.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The Prometheus/OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    /// One HR event consumed (`hired`, `changed`, `left`, or `invalid`).
+    pub fn event_consumed(&self, kind: &str) {
+        self.events_consumed.get_or_create(&labels([("type", kind)])).inc();
+    }
+
+    /// One HR event record dead-lettered.
+    pub fn event_dead_lettered(&self, reason: &str) {
+        self.events_dead_lettered
+            .get_or_create(&labels([("reason", reason)]))
+            .inc();
+    }
+
+    /// One stale event ignored.
+    pub fn event_stale(&self) {
+        self.events_stale.inc();
+    }
+
+    /// Commands emitted (counted when their transaction committed).
+    pub fn commands_emitted(&self, app: &str, action: &str, n: u64) {
+        self.commands_emitted
+            .get_or_create(&labels([("app", app), ("action", action)]))
+            .inc_by(n);
+    }
+
+    /// The number of held deprovisions of an app.
+    pub fn set_deprovisions_held(&self, app: &str, n: u64) {
+        self.deprovisions_held
+            .get_or_create(&labels([("app", app)]))
+            .set(n as i64);
+    }
+
+    /// The rules version now in force; the previous one's series is removed.
+    pub fn set_rules_version(&self, previous: Option<&str>, version: &str) {
+        if let Some(previous) = previous {
+            self.rules_version_info
+                .remove(&labels([("version", previous)]));
+        }
+        self.rules_version_info
+            .get_or_create(&labels([("version", version)]))
+            .set(1);
+    }
+
+    /// A rules reload, `applied` or `refused`.
+    pub fn rules_reload(&self, result: &str) {
+        self.rules_reloads
+            .get_or_create(&labels([("result", result)]))
+            .inc();
+    }
+
+    /// Time spent deciding one event.
+    pub fn observe_event_processing(&self, seconds: f64) {
+        self.event_processing.observe(seconds);
+    }
+
+    /// Lag of one partition.
+    pub fn set_consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.consumer_lag
+            .get_or_create(&labels([("topic", topic), ("partition", &partition.to_string())]))
+            .set(lag);
+    }
+
+    /// Forgets the lag of a partition this process no longer owns.
+    pub fn remove_consumer_lag(&self, topic: &str, partition: i32) {
+        self.consumer_lag
+            .remove(&labels([("topic", topic), ("partition", &partition.to_string())]));
+    }
+
+    /// A command handled by a connector, with its outcome.
+    pub fn connector_request(&self, app: &str, outcome: &str) {
+        self.connector_requests
+            .get_or_create(&labels([("app", app), ("outcome", outcome)]))
+            .inc();
+    }
+
+    /// Duration of one API call.
+    pub fn observe_connector_request(&self, app: &str, seconds: f64) {
+        self.connector_request_seconds
+            .get_or_create(&labels([("app", app)]))
+            .observe(seconds);
+    }
+
+    /// One retried API call.
+    pub fn connector_retry(&self, app: &str) {
+        self.connector_retries.get_or_create(&labels([("app", app)])).inc();
+    }
+
+    /// One command dead-lettered.
+    pub fn command_dead_lettered(&self, app: &str, kind: &str) {
+        self.commands_dead_lettered
+            .get_or_create(&labels([("app", app), ("kind", kind)]))
+            .inc();
+    }
+
+    /// Records replayed to a topic.
+    pub fn replayed(&self, topic: &str, n: u64) {
+        self.replayed.get_or_create(&labels([("topic", topic)])).inc_by(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_values_render() {
+        let m = Metrics::new();
+        m.event_consumed("hired");
+        m.event_consumed("hired");
+        m.event_stale();
+        m.commands_emitted("zendesk", "upsert", 3);
+        m.set_rules_version(None, "sha256:a");
+        m.set_rules_version(Some("sha256:a"), "sha256:b");
+        let text = m.render();
+        assert!(text.contains("provisioner_events_consumed_total{type=\"hired\"} 2"), "{text}");
+        assert!(text.contains("provisioner_events_stale_total 1"), "{text}");
+        assert!(
+            text.contains("provisioner_commands_emitted_total{app=\"zendesk\",action=\"upsert\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("provisioner_rules_version_info{version=\"sha256:b\"} 1"));
+        assert!(!text.contains("sha256:a"), "old version removed: {text}");
+        assert!(text.contains("# TYPE provisioner_event_processing_seconds histogram"));
+    }
+}
