@@ -240,13 +240,16 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    /// The instance id: configured, else `HOSTNAME`, else the kernel's host name.
+    /// The instance id: configured, else `PROVISIONER_INSTANCE_ID`, else
+    /// `HOSTNAME`, else the kernel's host name.
     pub fn instance_id(&self) -> String {
         if let Some(id) = &self.instance_id {
             return id.clone();
         }
-        std::env::var("HOSTNAME")
+        std::env::var("PROVISIONER_INSTANCE_ID")
             .ok()
+            .filter(|h| !h.trim().is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
             .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty())

@@ -62,6 +62,24 @@ pub fn check_reachable(config: &Config, timeout: Duration) -> Result<(), KafkaSe
         })
 }
 
+/// The number of partitions of a topic (0 when it does not exist).
+pub fn partition_count(config: &Config, topic: &str) -> Result<usize, KafkaSetupError> {
+    let consumer: BaseConsumer = client_config(config)
+        .create()
+        .map_err(KafkaSetupError::Client)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|source| KafkaSetupError::Unreachable {
+            servers: config.kafka.bootstrap_servers.clone(),
+            source,
+        })?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len()))
+}
+
 /// A topic the process needs.
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
@@ -78,6 +96,7 @@ pub fn all_topics(config: &Config) -> Vec<TopicSpec> {
     let mut names = vec![
         t.events.clone(),
         t.results.clone(),
+        t.control.clone(),
         t.events_dlq.clone(),
         t.commands_dlq.clone(),
     ];

@@ -63,6 +63,32 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Inspect, release or discard deprovisions held by the safety guard.
+    Held {
+        #[command(subcommand)]
+        command: HeldCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HeldCommand {
+    /// List held deprovisions (read from the state changelog).
+    List,
+    /// Emit held deprovisions, exactly once.
+    Release(HoldSelector),
+    /// Drop held deprovisions; the accounts stay.
+    Discard(HoldSelector),
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct HoldSelector {
+    /// One hold, by the id `held list` shows.
+    #[arg(long)]
+    hold: Option<String>,
+    /// Every hold made before now.
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Args)]
@@ -167,10 +193,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
-                provisioner::engine::run(config, rules, shutdown).await
+                let metrics = std::sync::Arc::new(provisioner::metrics::Metrics::new());
+                provisioner::engine::run(config, rules, metrics, shutdown).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Held { command } => held(config, command),
         Command::Connector { .. } => not_built("connector"),
         Command::Replay(_) => not_built("replay"),
         Command::Rules { command } => match command {
@@ -223,6 +251,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+fn held(config: Config, command: HeldCommand) -> anyhow::Result<ExitCode> {
+    use provisioner::engine::control::{self, ControlAction, ControlRequest};
+    let (action, selector) = match command {
+        HeldCommand::List => {
+            let held = control::list_held(&config)
+                .with_context(|| format!("cannot read {}", config.topics.state))?;
+            println!("{:<36} {:<14} {:<14} HELD AT", "HOLD", "APP", "EMPLOYEE");
+            for h in &held {
+                println!(
+                    "{:<36} {:<14} {:<14} {}",
+                    h.hold_id,
+                    h.app,
+                    h.employee_id,
+                    h.held_at.to_rfc3339()
+                );
+            }
+            println!("{} held deprovision(s)", held.len());
+            return Ok(ExitCode::SUCCESS);
+        }
+        HeldCommand::Release(s) => (ControlAction::Release, s),
+        HeldCommand::Discard(s) => (ControlAction::Discard, s),
+    };
+    let request = ControlRequest {
+        action,
+        hold_id: if selector.all { None } else { selector.hold },
+        requested_at: chrono::Utc::now(),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime
+        .block_on(control::send(&config, &request))
+        .with_context(|| format!("cannot write to {}", config.topics.control))?;
+    println!(
+        "{:?} requested for {}; the engine applies it within seconds",
+        action,
+        request
+            .hold_id
+            .as_deref()
+            .unwrap_or("every hold made before now")
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_rules(config: &Config, dir: Option<&Path>) -> anyhow::Result<RuleSet> {

@@ -152,7 +152,9 @@ impl Metrics {
 
     /// One HR event consumed (`hired`, `changed`, `left`, or `invalid`).
     pub fn event_consumed(&self, kind: &str) {
-        self.events_consumed.get_or_create(&labels([("type", kind)])).inc();
+        self.events_consumed
+            .get_or_create(&labels([("type", kind)]))
+            .inc();
     }
 
     /// One HR event record dead-lettered.
@@ -207,14 +209,19 @@ impl Metrics {
     /// Lag of one partition.
     pub fn set_consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
         self.consumer_lag
-            .get_or_create(&labels([("topic", topic), ("partition", &partition.to_string())]))
+            .get_or_create(&labels([
+                ("topic", topic),
+                ("partition", &partition.to_string()),
+            ]))
             .set(lag);
     }
 
     /// Forgets the lag of a partition this process no longer owns.
     pub fn remove_consumer_lag(&self, topic: &str, partition: i32) {
-        self.consumer_lag
-            .remove(&labels([("topic", topic), ("partition", &partition.to_string())]));
+        self.consumer_lag.remove(&labels([
+            ("topic", topic),
+            ("partition", &partition.to_string()),
+        ]));
     }
 
     /// A command handled by a connector, with its outcome.
@@ -233,7 +240,9 @@ impl Metrics {
 
     /// One retried API call.
     pub fn connector_retry(&self, app: &str) {
-        self.connector_retries.get_or_create(&labels([("app", app)])).inc();
+        self.connector_retries
+            .get_or_create(&labels([("app", app)]))
+            .inc();
     }
 
     /// One command dead-lettered.
@@ -245,7 +254,9 @@ impl Metrics {
 
     /// Records replayed to a topic.
     pub fn replayed(&self, topic: &str, n: u64) {
-        self.replayed.get_or_create(&labels([("topic", topic)])).inc_by(n);
+        self.replayed
+            .get_or_create(&labels([("topic", topic)]))
+            .inc_by(n);
     }
 }
 
@@ -263,10 +274,15 @@ mod tests {
         m.set_rules_version(None, "sha256:a");
         m.set_rules_version(Some("sha256:a"), "sha256:b");
         let text = m.render();
-        assert!(text.contains("provisioner_events_consumed_total{type=\"hired\"} 2"), "{text}");
+        assert!(
+            text.contains("provisioner_events_consumed_total{type=\"hired\"} 2"),
+            "{text}"
+        );
         assert!(text.contains("provisioner_events_stale_total 1"), "{text}");
         assert!(
-            text.contains("provisioner_commands_emitted_total{app=\"zendesk\",action=\"upsert\"} 3"),
+            text.contains(
+                "provisioner_commands_emitted_total{app=\"zendesk\",action=\"upsert\"} 3"
+            ),
             "{text}"
         );
         assert!(text.contains("provisioner_rules_version_info{version=\"sha256:b\"} 1"));

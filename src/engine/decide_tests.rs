@@ -320,7 +320,9 @@ fn reconcile_under_new_rules_emits_only_the_diff() {
         vec![("zendesk".into(), 2, Action::Upsert, Some("agent".into()))]
     );
     assert_eq!(cmds[0].cause.event_type, RULES_CHANGED);
-    assert!(reconcile(&mut state, &new_rules, &apps, &trigger, now()).commands.is_empty());
+    assert!(reconcile(&mut state, &new_rules, &apps, &trigger, now())
+        .commands
+        .is_empty());
 }
 
 // ---- properties over random streams of one employee's events ----

@@ -101,7 +101,11 @@ mod tests {
 
     #[test]
     fn within_limits_holds_nothing() {
-        let v = assess(&counts(&[("slack", 50)]), &active(&[("slack", 1000)]), &safety(50, 0.2, 20));
+        let v = assess(
+            &counts(&[("slack", 50)]),
+            &active(&[("slack", 1000)]),
+            &safety(50, 0.2, 20),
+        );
         assert_eq!(v, Verdict::default());
     }
 
@@ -129,9 +133,20 @@ mod tests {
 
     #[test]
     fn ratio_ignored_for_small_apps() {
-        let v = assess(&counts(&[("wiki", 2)]), &active(&[("wiki", 3)]), &safety(50, 0.2, 20));
+        let v = assess(
+            &counts(&[("wiki", 2)]),
+            &active(&[("wiki", 3)]),
+            &safety(50, 0.2, 20),
+        );
         assert!(v.hold.is_empty());
-        let v = assess(&counts(&[("wiki", 5)]), &active(&[("wiki", 20)]), &safety(50, 0.2, 20));
-        assert!(v.hold.contains("wiki"), "20 accounts is enough for the ratio");
+        let v = assess(
+            &counts(&[("wiki", 5)]),
+            &active(&[("wiki", 20)]),
+            &safety(50, 0.2, 20),
+        );
+        assert!(
+            v.hold.contains("wiki"),
+            "20 accounts is enough for the ratio"
+        );
     }
 }

@@ -60,7 +60,10 @@ impl Store {
 
     /// The states of one partition.
     pub fn partition(&self, partition: i32) -> impl Iterator<Item = &EmployeeState> {
-        self.partitions.get(&partition).into_iter().flat_map(|m| m.values())
+        self.partitions
+            .get(&partition)
+            .into_iter()
+            .flat_map(|m| m.values())
     }
 
     /// Number of employees held.

@@ -83,6 +83,7 @@ pub fn config(partitions: i32) -> Config {
     t.commands_prefix = format!("t-{id}.commands.");
     t.state = format!("t-{id}.state");
     t.results = format!("t-{id}.results");
+    t.control = format!("t-{id}.control");
     t.events_dlq = format!("t-{id}.events.dlq");
     t.commands_dlq = format!("t-{id}.commands.dlq");
     config
@@ -95,6 +96,8 @@ pub fn rules(text: &str, apps: &BTreeMap<String, AppConfig>) -> RuleSet {
 
 /// The engine running in this process.
 pub struct RunningEngine {
+    /// The engine's metrics.
+    pub metrics: std::sync::Arc<provisioner::metrics::Metrics>,
     shutdown: CancellationToken,
     handle: JoinHandle<Result<(), provisioner::engine::EngineError>>,
 }
@@ -103,12 +106,18 @@ impl RunningEngine {
     /// Starts the engine (it creates its topics itself).
     pub fn start(config: &Config, rules: RuleSet) -> RunningEngine {
         let shutdown = CancellationToken::new();
+        let metrics = std::sync::Arc::new(provisioner::metrics::Metrics::new());
         let handle = tokio::spawn(provisioner::engine::run(
             config.clone(),
             rules,
+            metrics.clone(),
             shutdown.clone(),
         ));
-        RunningEngine { shutdown, handle }
+        RunningEngine {
+            metrics,
+            shutdown,
+            handle,
+        }
     }
 
     /// Stops it as SIGTERM would and checks that it stopped cleanly.
@@ -124,20 +133,21 @@ impl RunningEngine {
 
 /// Produces records (key, value) to a topic and waits for their delivery.
 pub async fn produce(servers: &str, topic: &str, records: &[(Option<&str>, Vec<u8>)]) {
+    // Idempotence keeps each key's records in order while all are in flight.
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", servers)
+        .set("enable.idempotence", "true")
         .create()
         .expect("producer");
-    for (key, value) in records {
+    let sends = records.iter().map(|(key, value)| {
         let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(value);
         if let Some(key) = key {
             record = record.key(key);
         }
-        producer
-            .send(record, Duration::from_secs(10))
-            .await
-            .map_err(|(e, _)| e)
-            .expect("produce");
+        producer.send(record, Duration::from_secs(30))
+    });
+    for result in futures::future::join_all(sends).await {
+        result.map_err(|(e, _)| e).expect("produce");
     }
 }
 
@@ -252,4 +262,94 @@ pub fn event(id: &str, kind: &str, seq: i64, employee: serde_json::Value) -> Vec
     })
     .to_string()
     .into_bytes()
+}
+
+/// Polls `check` every 50 ms until it holds; fails the test after [`DEADLINE`].
+pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of one series in a metrics text exposition (0 when absent).
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+/// The commands of one app, as JSON, in partition and offset order.
+pub fn commands_of(servers: &str, config: &Config, app: &str) -> Vec<serde_json::Value> {
+    read_all(servers, &config.topics.commands(app))
+        .iter()
+        .map(json)
+        .collect()
+}
+
+/// A rules directory holding `text` as `rules.yaml`, set as the config's
+/// rules path, checked every 100 ms.
+pub fn rules_dir(config: &mut Config, text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rules.yaml"), text).expect("write rules");
+    config.rules.path = dir.path().to_path_buf();
+    config.engine.rules_reload_ms = 100;
+    dir
+}
+
+/// The configuration as a TOML file, for engine processes.
+pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
+    let t = &config.topics;
+    let properties: String = config
+        .kafka
+        .properties
+        .iter()
+        .map(|(k, v)| format!("{k:?} = {v:?}\n"))
+        .collect();
+    let text = format!(
+        "[kafka]\nbootstrap_servers = {:?}\ngroup_id = {:?}\npartitions = {}\n\
+         [kafka.properties]\n{properties}\
+         [topics]\nevents = {:?}\ncommands_prefix = {:?}\nstate = {:?}\nresults = {:?}\n\
+         control = {:?}\nevents_dlq = {:?}\ncommands_dlq = {:?}\n\
+         [rules]\npath = {:?}\n\
+         [engine]\nbatch_max_records = {}\nbatch_max_ms = {}\nrules_reload_ms = {}\n\
+         [safety]\nmax_deprovisions = {}\nmax_deprovision_ratio = {}\nratio_min_accounts = {}\n{CATALOGUE}",
+        config.kafka.bootstrap_servers,
+        config.kafka.group_id,
+        config.kafka.partitions,
+        t.events,
+        t.commands_prefix,
+        t.state,
+        t.results,
+        t.control,
+        t.events_dlq,
+        t.commands_dlq,
+        config.rules.path,
+        config.engine.batch_max_records,
+        config.engine.batch_max_ms,
+        config.engine.rules_reload_ms,
+        config.safety.max_deprovisions,
+        config.safety.max_deprovision_ratio,
+        config.safety.ratio_min_accounts,
+    );
+    let path = dir.join("provisioner.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Creates the configuration's topics, as the engine would at start-up.
+pub async fn create_topics(config: &Config) {
+    provisioner::kafka::ensure_topics(config, &provisioner::kafka::all_topics(config))
+        .await
+        .expect("create topics");
 }

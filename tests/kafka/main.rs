@@ -1,4 +1,6 @@
 //! Integration tests against a real Kafka broker (see `harness`).
 
+mod crash;
+mod durable;
 mod engine;
 mod harness;

@@ -1,0 +1,336 @@
+//! A unit of work waiting for its transaction: the new states, the commands
+//! and the dead letters of one batch of events (or one slice of a rules
+//! change, a restore or an operator request), plus the guard's holds.
+//!
+//! Nothing here touches Kafka: it reads committed states from the [`Store`]
+//! and builds what the transaction will write. The store itself changes only
+//! after the transaction commits, so an aborted batch leaves no trace.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use rdkafka::message::Message;
+use tracing::{info, warn};
+
+use super::control::{self, ControlRequest};
+use super::decide::{self, Trigger};
+use super::guard;
+use super::state::{AppState, EmployeeState, Held};
+use super::store::{self, Store};
+use super::Output;
+use crate::commands::Command;
+use crate::config::Config;
+use crate::dlq::{self, ErrorKind, Failure};
+use crate::events;
+use crate::metrics::Metrics;
+use crate::rules::RuleSet;
+
+/// A command with the app state it replaced.
+#[derive(Debug, Clone)]
+struct Emitted {
+    command: Command,
+    before: Option<AppState>,
+}
+
+/// One transaction's worth of decisions.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Final state per employee, with its partition.
+    states: HashMap<String, (i32, EmployeeState)>,
+    emitted: Vec<Emitted>,
+    dead_letters: Vec<Output>,
+    consumed: Vec<&'static str>,
+    stale: u64,
+    held: u64,
+}
+
+impl Pending {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty() && self.dead_letters.is_empty()
+    }
+
+    /// Employees touched so far.
+    pub fn employees(&self) -> usize {
+        self.states.len()
+    }
+
+    fn current<'a>(
+        &'a self,
+        store: &'a Store,
+        partition: i32,
+        id: &str,
+    ) -> Option<&'a EmployeeState> {
+        match self.states.get(id) {
+            Some((_, state)) => Some(state),
+            None => store.get(partition, id),
+        }
+    }
+
+    /// Decides one input record: its commands and new state, or its dead letter.
+    pub fn add_record<M: Message>(
+        &mut self,
+        record: &M,
+        store: &Store,
+        rules: &RuleSet,
+        config: &Config,
+        metrics: &Metrics,
+        now: DateTime<Utc>,
+    ) {
+        let started = Instant::now();
+        let parsed = match record.payload() {
+            None => Err(events::InvalidEvent("record has no value".into())),
+            Some(value) => events::parse(record.key(), value, config.limits.max_event_bytes),
+        };
+        let event = match parsed {
+            Ok(event) => event,
+            Err(reason) => {
+                warn!(
+                    message = "Invalid HR event dead-lettered.",
+                    partition = record.partition(),
+                    offset = record.offset(),
+                    reason = %reason.0
+                );
+                let failure = Failure {
+                    kind: ErrorKind::InvalidEvent,
+                    message: reason.0,
+                    attempts: 1,
+                    app: None,
+                };
+                self.dead_letters.push(Output {
+                    topic: config.topics.events_dlq.clone(),
+                    partition: None,
+                    key: record.key().map(<[u8]>::to_vec),
+                    payload: Some(record.payload().unwrap_or_default().to_vec()),
+                    headers: Some(dlq::headers(record, &failure)),
+                });
+                self.consumed.push("invalid");
+                return;
+            }
+        };
+        let partition = record.partition();
+        let prev = self.current(store, partition, &event.employee_id);
+        let decision = decide::decide(prev, &event, rules, &config.apps, now);
+        self.consumed.push(event.kind.label());
+        metrics.observe_event_processing(started.elapsed().as_secs_f64());
+        if decision.stale {
+            info!(
+                message = "Stale event ignored.",
+                event_id = %event.id,
+                employee_id = %event.employee_id,
+                sequence = ?event.sequence
+            );
+            self.stale += 1;
+            return;
+        }
+        self.add_changes(
+            partition,
+            decision.state,
+            decision.commands,
+            decision.before,
+        );
+    }
+
+    /// Re-evaluates one employee under `rules` (a new version, or a state
+    /// restored from an older one).
+    pub fn add_reconcile(
+        &mut self,
+        partition: i32,
+        state: &EmployeeState,
+        rules: &RuleSet,
+        config: &Config,
+        now: DateTime<Utc>,
+    ) {
+        let mut state = state.clone();
+        let trigger = Trigger {
+            event_id: rules.version(),
+            event_type: decide::RULES_CHANGED,
+        };
+        let changes = decide::reconcile(&mut state, rules, &config.apps, &trigger, now);
+        self.add_changes(partition, state, changes.commands, changes.before);
+    }
+
+    /// Applies operator requests to one employee's held deprovisions; adds
+    /// nothing when no request concerns them.
+    pub fn add_requests(
+        &mut self,
+        partition: i32,
+        state: &EmployeeState,
+        requests: &[ControlRequest],
+    ) {
+        if state.held.is_empty() {
+            return;
+        }
+        let mut state = state.clone();
+        let held_before = state.held.len();
+        let mut commands = Vec::new();
+        for request in requests {
+            commands.extend(control::apply(&mut state, request));
+        }
+        if state.held.len() != held_before {
+            self.add_changes(partition, state, commands, BTreeMap::new());
+        }
+    }
+
+    /// Splits into units of at most `max` employees, each employee's commands
+    /// staying with its state (and in order).
+    pub fn split(self, max: usize) -> Vec<Pending> {
+        let mut by_employee: HashMap<String, Vec<Emitted>> = HashMap::new();
+        for e in self.emitted {
+            by_employee
+                .entry(e.command.employee_id.clone())
+                .or_default()
+                .push(e);
+        }
+        let mut slices = Vec::new();
+        let mut current = Pending {
+            dead_letters: self.dead_letters,
+            consumed: self.consumed,
+            stale: self.stale,
+            held: self.held,
+            ..Pending::default()
+        };
+        for (id, entry) in self.states {
+            if let Some(emitted) = by_employee.remove(&id) {
+                current.emitted.extend(emitted);
+            }
+            current.states.insert(id, entry);
+            if current.states.len() >= max.max(1) {
+                slices.push(std::mem::take(&mut current));
+            }
+        }
+        if !current.is_empty() {
+            slices.push(current);
+        }
+        slices
+    }
+
+    fn add_changes(
+        &mut self,
+        partition: i32,
+        state: EmployeeState,
+        commands: Vec<Command>,
+        mut before: BTreeMap<String, Option<AppState>>,
+    ) {
+        for command in commands {
+            let before = before.remove(&command.app).flatten();
+            self.emitted.push(Emitted { command, before });
+        }
+        self.states
+            .insert(state.employee_id.clone(), (partition, state));
+    }
+
+    /// Holds the net deprovisions the guard objects to: they are not emitted
+    /// but kept in the employees' states, and their apps keep the state before.
+    pub fn guard(&mut self, store: &Store, config: &Config, hold_id: &str, now: DateTime<Utc>) {
+        let commands: Vec<Command> = self.emitted.iter().map(|e| e.command.clone()).collect();
+        let net = guard::net_deprovisions(&commands);
+        let counts = guard::count_by_app(&commands, &net);
+        if counts.is_empty() {
+            return;
+        }
+        let verdict = guard::assess(&counts, store.active_by_app(), &config.safety);
+        if verdict.hold.is_empty() {
+            return;
+        }
+        let mut held_indexes = Vec::new();
+        for i in net {
+            let e = &self.emitted[i];
+            if !verdict.hold.contains(&e.command.app) {
+                continue;
+            }
+            if let Some((_, state)) = self.states.get_mut(&e.command.employee_id) {
+                match &e.before {
+                    Some(before) => state.apps.insert(e.command.app.clone(), before.clone()),
+                    None => state.apps.remove(&e.command.app),
+                };
+                state.held.insert(
+                    e.command.app.clone(),
+                    Held {
+                        hold_id: hold_id.to_string(),
+                        held_at: now,
+                        command: e.command.clone(),
+                    },
+                );
+                held_indexes.push(i);
+            }
+        }
+        self.held = held_indexes.len() as u64;
+        warn!(
+            message = "Mass deprovision held; an operator must release or discard it.",
+            hold_id,
+            held = self.held,
+            apps = ?verdict.hold,
+            reasons = ?verdict.reasons
+        );
+        let mut index = 0;
+        self.emitted.retain(|_| {
+            let keep = !held_indexes.contains(&index);
+            index += 1;
+            keep
+        });
+    }
+
+    /// The records the transaction writes: commands, dead letters, and the
+    /// new state of every touched employee (to its input partition).
+    pub fn outputs(&self, config: &Config) -> Vec<Output> {
+        let mut outputs = Vec::with_capacity(self.emitted.len() + self.states.len());
+        for e in &self.emitted {
+            outputs.push(Output {
+                topic: config.topics.commands(&e.command.app),
+                partition: None,
+                key: Some(e.command.employee_id.clone().into_bytes()),
+                payload: Some(e.command.to_json()),
+                headers: None,
+            });
+        }
+        outputs.extend(self.dead_letters.iter().map(Output::clone_record));
+        for (id, (partition, state)) in &self.states {
+            outputs.push(Output {
+                topic: config.topics.state.clone(),
+                partition: Some(*partition),
+                key: Some(id.clone().into_bytes()),
+                payload: Some(store::encode(state)),
+                headers: None,
+            });
+        }
+        outputs
+    }
+
+    /// After the commit: the store takes the new states, metrics count it all.
+    pub fn committed(self, store: &mut Store, metrics: &Metrics) {
+        for e in &self.emitted {
+            tracing::info!(
+                message = "Command emitted.",
+                employee_id = %e.command.employee_id,
+                app = %e.command.app,
+                command_id = %e.command.command_id,
+                action = e.command.action.as_str()
+            );
+            metrics.commands_emitted(&e.command.app, e.command.action.as_str(), 1);
+        }
+        for kind in self.consumed {
+            metrics.event_consumed(kind);
+            if kind == "invalid" {
+                metrics.event_dead_lettered(ErrorKind::InvalidEvent.as_str());
+            }
+        }
+        for _ in 0..self.stale {
+            metrics.event_stale();
+        }
+        for (_, (partition, state)) in self.states {
+            store.put(partition, state);
+        }
+    }
+
+    /// Commands this unit emits (after the guard).
+    pub fn command_count(&self) -> usize {
+        self.emitted.len()
+    }
+
+    /// Deprovisions the guard held in this unit.
+    pub fn held_count(&self) -> u64 {
+        self.held
+    }
+}

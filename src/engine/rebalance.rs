@@ -1,0 +1,82 @@
+//! Partition assignment, seen from the engine's loop.
+//!
+//! librdkafka reports assignment changes from inside `poll`. The context
+//! records them for the loop and pauses newly assigned partitions at once, so
+//! no record of a partition is delivered before its state is restored; the
+//! loop resumes each partition when its restore is done.
+
+use std::sync::Mutex;
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use tracing::{info, warn};
+
+/// An assignment change of the input topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Partitions now ours, paused until restored.
+    Assigned(Vec<i32>),
+    /// Partitions no longer ours: drop their state and unfinished work.
+    Revoked(Vec<i32>),
+}
+
+/// The consumer context of the engine.
+#[derive(Debug, Default)]
+pub struct EngineContext {
+    changes: Mutex<Vec<Change>>,
+}
+
+impl EngineContext {
+    /// Takes the changes recorded since the last call, oldest first.
+    pub fn take(&self) -> Vec<Change> {
+        match self.changes.lock() {
+            Ok(mut changes) => std::mem::take(&mut *changes),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+
+    /// Whether a change is waiting.
+    pub fn pending(&self) -> bool {
+        self.changes.lock().map(|c| !c.is_empty()).unwrap_or(true)
+    }
+
+    fn push(&self, change: Change) {
+        match self.changes.lock() {
+            Ok(mut changes) => changes.push(change),
+            Err(poisoned) => poisoned.into_inner().push(change),
+        }
+    }
+}
+
+impl ClientContext for EngineContext {}
+
+impl ConsumerContext for EngineContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            info!(message = "Partitions revoked.", ?partitions);
+            self.push(Change::Revoked(partitions));
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                if partitions.is_empty() {
+                    return;
+                }
+                if let Err(error) = consumer.pause(tpl) {
+                    warn!(message = "Cannot pause newly assigned partitions.", %error);
+                }
+                info!(
+                    message = "Partitions assigned; restoring their state.",
+                    ?partitions
+                );
+                self.push(Change::Assigned(partitions));
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => warn!(message = "Rebalance error.", %error),
+        }
+    }
+}

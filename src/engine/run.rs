@@ -1,0 +1,366 @@
+//! The engine's Kafka loop, on a thread of its own.
+//!
+//! Each turn: apply assignment changes (restore new partitions, drop revoked
+//! ones), pick up a new rules version and operator requests, then collect a
+//! batch of records and commit it in one transaction. Between turns nothing
+//! is open, so shutdown and rebalances never meet a half-done batch.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::control::{ControlReader, ControlRequest};
+use super::pending::Pending;
+use super::rebalance::{Change, EngineContext};
+use super::reload::{Reload, Watcher};
+use super::store::{self, Store};
+use super::txn::{Transactional, TxnError};
+use super::EngineError;
+use crate::config::Config;
+use crate::kafka::{self, KafkaSetupError};
+use crate::metrics::Metrics;
+use crate::rules::RuleSet;
+
+/// How often an aborted maintenance transaction is retried before giving up.
+const MAINTENANCE_ATTEMPTS: u32 = 5;
+
+struct Engine {
+    config: Config,
+    rules: RuleSet,
+    metrics: Arc<Metrics>,
+    store: Store,
+    requests: Vec<ControlRequest>,
+    consumer: BaseConsumer<EngineContext>,
+    txn: Transactional,
+    control: ControlReader,
+}
+
+pub(super) fn run_blocking(
+    config: Config,
+    rules: RuleSet,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), EngineError> {
+    let instance = config.engine.instance_id();
+    let transactional_id = format!("{}-{}", config.kafka.group_id, instance);
+    let consumer: BaseConsumer<EngineContext> = kafka::client_config(&config)
+        .set("group.id", &config.kafka.group_id)
+        // Static membership: a restarted instance takes its old place (and
+        // partitions) at once instead of waiting out the session timeout.
+        .set("group.instance.id", &instance)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        // Incremental rebalances: a member joining or leaving moves only the
+        // partitions that change owner, so the others keep their state.
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create_with_context(EngineContext::default())
+        .map_err(KafkaSetupError::Client)?;
+    consumer.subscribe(&[&config.topics.events])?;
+    let txn = Transactional::new(&config, &transactional_id).map_err(EngineError::Fatal)?;
+    let control = ControlReader::new(&config)?;
+    let mut watcher = Watcher::new(&config);
+    metrics.set_rules_version(None, rules.version());
+    info!(
+        message = "Engine started; waiting for partitions.",
+        topic = %config.topics.events,
+        transactional_id = %transactional_id,
+        rules_version = %rules.version()
+    );
+    let mut engine = Engine {
+        config,
+        rules,
+        metrics,
+        store: Store::default(),
+        requests: Vec::new(),
+        consumer,
+        txn,
+        control,
+    };
+    while !shutdown.is_cancelled() {
+        engine.apply_rebalances(&mut Vec::new())?;
+        engine.check_rules(&mut watcher)?;
+        engine.check_control()?;
+        let mut batch = engine.collect(&shutdown);
+        engine.apply_rebalances(&mut batch)?;
+        if !batch.is_empty() {
+            engine.process(batch)?;
+        }
+    }
+    info!(message = "Engine stopping: no transaction open; leaving the group.");
+    engine.consumer.unsubscribe();
+    Ok(())
+}
+
+impl Engine {
+    /// Polls up to a batch of records: at most `batch_max_records`, for at
+    /// most `batch_max_ms` after the first, stopping early on a rebalance.
+    fn collect(&self, shutdown: &CancellationToken) -> Vec<OwnedMessage> {
+        let max = self.config.engine.batch_max_records;
+        let window = Duration::from_millis(self.config.engine.batch_max_ms);
+        let mut batch = Vec::new();
+        let mut deadline: Option<Instant> = None;
+        while batch.len() < max && !shutdown.is_cancelled() {
+            let timeout = match deadline {
+                None => Duration::from_millis(100),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    left
+                }
+            };
+            match self.consumer.poll(timeout) {
+                Some(Ok(record)) => {
+                    batch.push(record.detach());
+                    deadline.get_or_insert_with(|| Instant::now() + window);
+                }
+                Some(Err(error)) => warn!(message = "Consumer error.", %error),
+                None if deadline.is_none() => break,
+                None => {}
+            }
+            if self.consumer.context().pending() {
+                break;
+            }
+        }
+        batch
+    }
+
+    /// Drops state (and collected records) of revoked partitions; restores
+    /// newly assigned ones, then lets their records flow.
+    fn apply_rebalances(&mut self, batch: &mut Vec<OwnedMessage>) -> Result<(), EngineError> {
+        for change in self.consumer.context().take() {
+            match change {
+                Change::Revoked(partitions) => {
+                    batch.retain(|r| !partitions.contains(&r.partition()));
+                    for p in partitions {
+                        self.store.drop_partition(p);
+                        self.metrics
+                            .remove_consumer_lag(&self.config.topics.events, p);
+                    }
+                    self.update_held_gauges();
+                }
+                Change::Assigned(partitions) => self.restore(&partitions)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, partitions: &[i32]) -> Result<(), EngineError> {
+        for &p in partitions {
+            let started = Instant::now();
+            self.store.drop_partition(p);
+            let states = store::restore(&self.config, p)?;
+            let employees = states.len();
+            for state in states {
+                self.store.put(p, state);
+            }
+            info!(
+                message = "Partition state restored.",
+                partition = p,
+                employees,
+                seconds = started.elapsed().as_secs_f64()
+            );
+        }
+        // Employees last evaluated under other rules (a change made while the
+        // previous owner was down or mid-way), and requests the previous owner
+        // may not have applied.
+        self.rework_rules(partitions)?;
+        let requests = self.requests.clone();
+        self.rework_control(partitions, &requests)?;
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            tpl.add_partition(&self.config.topics.events, p);
+        }
+        self.consumer.resume(&tpl)?;
+        self.update_held_gauges();
+        info!(
+            message = "Engine ready: assigned partitions restored.",
+            partitions = ?self.store.partitions(),
+            employees = self.store.len()
+        );
+        Ok(())
+    }
+
+    fn check_rules(&mut self, watcher: &mut Watcher) -> Result<(), EngineError> {
+        match watcher.check(&self.config) {
+            Reload::Unchanged => Ok(()),
+            Reload::Refused(errors) => {
+                self.metrics.rules_reload("refused");
+                error!(
+                    message = "Rules change refused; the previous version stays in force.",
+                    version = %self.rules.version(),
+                    problems = %errors.to_string().trim_end()
+                );
+                Ok(())
+            }
+            Reload::Changed(rules) => {
+                if rules.version() == self.rules.version() {
+                    return Ok(());
+                }
+                self.metrics.rules_reload("applied");
+                self.metrics
+                    .set_rules_version(Some(self.rules.version()), rules.version());
+                info!(
+                    message = "Rules changed; re-evaluating every owned employee.",
+                    from = %self.rules.version(),
+                    to = %rules.version()
+                );
+                self.rules = *rules;
+                let partitions = self.store.partitions();
+                self.rework_rules(&partitions)
+            }
+        }
+    }
+
+    fn check_control(&mut self) -> Result<(), EngineError> {
+        let new = self.control.poll(Duration::ZERO);
+        if new.is_empty() {
+            return Ok(());
+        }
+        info!(
+            message = "Operator requests received.",
+            requests = new.len()
+        );
+        self.requests.extend(new.iter().cloned());
+        let partitions = self.store.partitions();
+        self.rework_control(&partitions, &new)
+    }
+
+    /// Re-evaluates the employees of `partitions` whose state predates the
+    /// rules in force, behind the guard, in transactions of bounded size.
+    fn rework_rules(&mut self, partitions: &[i32]) -> Result<(), EngineError> {
+        let now = Utc::now();
+        let mut pending = Pending::default();
+        for &p in partitions {
+            for state in self.store.partition(p) {
+                if state.rules_version != self.rules.version() {
+                    pending.add_reconcile(p, state, &self.rules, &self.config, now);
+                }
+            }
+        }
+        pending.guard(&self.store, &self.config, &hold_id(now), now);
+        self.commit_maintenance(pending)
+    }
+
+    /// Applies operator requests to the held deprovisions of `partitions`.
+    fn rework_control(
+        &mut self,
+        partitions: &[i32],
+        requests: &[ControlRequest],
+    ) -> Result<(), EngineError> {
+        let mut pending = Pending::default();
+        for &p in partitions {
+            for state in self.store.partition(p) {
+                pending.add_requests(p, state, requests);
+            }
+        }
+        self.commit_maintenance(pending)
+    }
+
+    /// Commits work that consumed no input, in slices of `reconcile_chunk`
+    /// employees; an aborted slice is retried as it is.
+    fn commit_maintenance(&mut self, pending: Pending) -> Result<(), EngineError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for slice in pending.split(self.config.engine.reconcile_chunk) {
+            let outputs = slice.outputs(&self.config);
+            let mut attempt = 0;
+            loop {
+                match self.txn.commit(&outputs, None) {
+                    Ok(()) => break,
+                    Err(TxnError::Aborted(e)) if attempt + 1 < MAINTENANCE_ATTEMPTS => {
+                        attempt += 1;
+                        warn!(message = "Maintenance transaction aborted; retrying.", error = %e, attempt);
+                    }
+                    Err(TxnError::Aborted(e)) | Err(TxnError::Fatal(e)) => {
+                        return Err(EngineError::Fatal(e))
+                    }
+                }
+            }
+            slice.committed(&mut self.store, &self.metrics);
+        }
+        self.update_held_gauges();
+        Ok(())
+    }
+
+    /// Decides a batch and commits it with its input offsets in one
+    /// transaction; on abort, rewinds so the batch is read again.
+    fn process(&mut self, batch: Vec<OwnedMessage>) -> Result<(), EngineError> {
+        let now = Utc::now();
+        let mut pending = Pending::default();
+        let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        for record in &batch {
+            first.entry(record.partition()).or_insert(record.offset());
+            next.insert(record.partition(), record.offset() + 1);
+            pending.add_record(
+                record,
+                &self.store,
+                &self.rules,
+                &self.config,
+                &self.metrics,
+                now,
+            );
+        }
+        pending.guard(&self.store, &self.config, &hold_id(now), now);
+        let outputs = pending.outputs(&self.config);
+        let topic = &self.config.topics.events;
+        let mut offsets = TopicPartitionList::new();
+        for (&p, &o) in &next {
+            offsets.add_partition_offset(topic, p, Offset::Offset(o))?;
+        }
+        let group = self
+            .consumer
+            .group_metadata()
+            .ok_or_else(|| EngineError::Thread("consumer has no group metadata".into()))?;
+        match self.txn.commit(&outputs, Some((&offsets, &group))) {
+            Ok(()) => {
+                let (records, commands) = (batch.len(), pending.command_count());
+                let held = pending.held_count();
+                pending.committed(&mut self.store, &self.metrics);
+                if held > 0 {
+                    self.update_held_gauges();
+                }
+                info!(message = "Batch committed.", records, commands, held);
+                Ok(())
+            }
+            Err(TxnError::Aborted(e)) => {
+                warn!(message = "Batch aborted; it will be read again.", error = %e);
+                for (&p, &o) in &first {
+                    self.consumer
+                        .seek(topic, p, Offset::Offset(o), Duration::from_secs(10))?;
+                }
+                Ok(())
+            }
+            Err(TxnError::Fatal(e)) => {
+                error!(message = "Transactional producer failed; stopping.", error = %e);
+                Err(EngineError::Fatal(e))
+            }
+        }
+    }
+
+    fn update_held_gauges(&self) {
+        let held = self.store.held_by_app();
+        for app in self.config.apps.keys() {
+            self.metrics
+                .set_deprovisions_held(app, held.get(app).copied().unwrap_or(0));
+        }
+    }
+}
+
+/// A new hold id, readable and unique enough: time plus a random suffix.
+fn hold_id(now: DateTime<Utc>) -> String {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("hold-{}-{}", now.format("%Y%m%dT%H%M%S"), &suffix[..8])
+}

@@ -1,0 +1,140 @@
+//! One Kafka transaction per batch: the commands, the dead letters, the state
+//! writes and the input offsets commit together or not at all.
+//!
+//! librdkafka classifies transactional errors; we follow it: retriable →
+//! retry the call; abortable → abort, and the caller rewinds and redoes the
+//! batch; fatal (e.g. fenced by a newer instance with our transactional id)
+//! → stop the process. These calls block, so they run on the engine's own
+//! thread, never on the async runtime.
+
+use std::time::Duration;
+
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::TopicPartitionList;
+use tracing::warn;
+
+use super::Output;
+use crate::config::Config;
+use crate::kafka;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+const RETRIES: u32 = 5;
+
+/// Why a transaction did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum TxnError {
+    /// Aborted: nothing of it is visible; redo the batch.
+    #[error("transaction aborted: {0}")]
+    Aborted(KafkaError),
+    /// The producer cannot continue (fenced, or a fatal broker error).
+    #[error("transactional producer failed fatally: {0}")]
+    Fatal(KafkaError),
+}
+
+/// The engine's transactional producer.
+pub struct Transactional {
+    producer: ThreadedProducer<DefaultProducerContext>,
+}
+
+impl Transactional {
+    /// Creates the producer and initialises transactions, fencing any older
+    /// producer with the same transactional id and aborting what it left open.
+    pub fn new(config: &Config, transactional_id: &str) -> Result<Transactional, KafkaError> {
+        let producer: ThreadedProducer<DefaultProducerContext> = kafka::client_config(config)
+            .set("transactional.id", transactional_id)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            // An instance that dies mid-transaction holds back read_committed
+            // readers until the broker aborts it; keep that short.
+            .set("transaction.timeout.ms", "15000")
+            .create()?;
+        retry(|| producer.init_transactions(TIMEOUT))?;
+        Ok(Transactional { producer })
+    }
+
+    /// Produces `outputs` and, when given, commits `offsets` for the consumer
+    /// group — all in one transaction.
+    pub fn commit(
+        &self,
+        outputs: &[Output],
+        offsets: Option<(&TopicPartitionList, &ConsumerGroupMetadata)>,
+    ) -> Result<(), TxnError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| self.fail(e))?;
+        for out in outputs {
+            self.send(out).map_err(|e| self.fail(e))?;
+        }
+        if let Some((tpl, group)) = offsets {
+            retry(|| {
+                self.producer
+                    .send_offsets_to_transaction(tpl, group, TIMEOUT)
+            })
+            .map_err(|e| self.fail(e))?;
+        }
+        retry(|| self.producer.commit_transaction(TIMEOUT)).map_err(|e| self.fail(e))
+    }
+
+    fn send(&self, out: &Output) -> Result<(), KafkaError> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&out.topic);
+        if let Some(key) = &out.key {
+            record = record.key(key);
+        }
+        if let Some(payload) = &out.payload {
+            record = record.payload(payload);
+        }
+        if let Some(partition) = out.partition {
+            record = record.partition(partition);
+        }
+        if let Some(headers) = &out.headers {
+            record = record.headers(headers.clone());
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // The background thread drains the queue; give it a moment.
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// Classifies an error; for anything not fatal, aborts the transaction.
+    fn fail(&self, error: KafkaError) -> TxnError {
+        if is_fatal(&error) {
+            return TxnError::Fatal(error);
+        }
+        warn!(message = "Aborting transaction.", %error);
+        match retry(|| self.producer.abort_transaction(TIMEOUT)) {
+            Ok(()) => TxnError::Aborted(error),
+            Err(abort_error) => TxnError::Fatal(abort_error),
+        }
+    }
+}
+
+fn is_fatal(error: &KafkaError) -> bool {
+    match error {
+        KafkaError::Transaction(e) => e.is_fatal(),
+        _ => false,
+    }
+}
+
+/// Retries a transactional call while librdkafka says it is retriable.
+fn retry(mut op: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < RETRIES => {
+                attempt += 1;
+                warn!(message = "Retrying transactional call.", error = %e, attempt);
+                std::thread::sleep(Duration::from_millis(100 << attempt));
+            }
+            other => return other,
+        }
+    }
+}
