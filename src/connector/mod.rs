@@ -6,6 +6,8 @@
 //! implementation's main job besides the HTTP calls is to classify failures
 //! honestly.
 
+pub mod http;
+
 use std::future::Future;
 use std::time::Duration;
 
