@@ -6,6 +6,12 @@
 //! implementation's main job besides the HTTP calls is to classify failures
 //! honestly.
 
+pub mod build;
+pub mod http;
+pub mod scim;
+pub mod webhook;
+pub mod zendesk;
+
 use std::future::Future;
 use std::time::Duration;
 
