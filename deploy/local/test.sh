@@ -9,6 +9,8 @@ cd "$root"
 # `up` prints the address of the broker it started (or of KAFKA_BOOTSTRAP_SERVERS).
 KAFKA_BOOTSTRAP_SERVERS=$("$root/deploy/local/kafka.sh" up)
 export KAFKA_BOOTSTRAP_SERVERS
+# The SCIM tests start their own scim2-server from this venv.
+"$root/deploy/local/scim.sh" install
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
