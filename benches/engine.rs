@@ -1,0 +1,328 @@
+//! Engine benchmark (not a timed test; it prints figures).
+//!
+//! For each N in `BENCH_EVENTS` (default "100000,1000000"): load N hire
+//! events (100 rules, 20 apps) into the local broker, then measure in the same
+//! run: `kcat` copying the records topic to topic (the baseline); the engine
+//! (release build, transactions on) processing them, in events/s; the time to
+//! restore the state of N employees after a restart; the engine's peak RSS.
+//!
+//!     deploy/local/kafka.sh up && cargo bench --bench engine
+//!
+//! Results go in docs/BENCHMARKS.md.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+const APPS: usize = 20;
+const RULES: usize = 100;
+const TEAMS: usize = 50;
+const LOCATIONS: [&str; 10] = [
+    "Barcelona",
+    "Madrid",
+    "Paris",
+    "Berlin",
+    "London",
+    "Lisbon",
+    "Rome",
+    "Vienna",
+    "Oslo",
+    "Dublin",
+];
+
+fn main() {
+    let servers =
+        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let sizes: Vec<usize> = std::env::var("BENCH_EVENTS")
+        .unwrap_or_else(|_| "100000,1000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    println!("engine benchmark on {servers}; {} cores", num_cpus());
+    for n in sizes {
+        run(&servers, n);
+    }
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn run(servers: &str, n: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("  (keeping {})", dir.path().display());
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("bench-{}", &id[..8]);
+    let config = write_config(dir.path(), servers, &prefix);
+    let events_topic = format!("{prefix}.events");
+    create_topics(&config);
+
+    let started = Instant::now();
+    produce(servers, &events_topic, n);
+    println!(
+        "\nN = {n}: produced in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Baseline: kcat copies the same records to another topic.
+    let copy = format!("{prefix}.copy");
+    create_topic(servers, &copy);
+    let started = Instant::now();
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; kcat -C -b {servers} -t {events_topic} -o beginning -e -q -K $'\\t' \
+             | kcat -P -b {servers} -t {copy} -K $'\\t'"
+        ))
+        .status()
+        .expect("kcat");
+    assert!(status.success(), "kcat copy failed");
+    let kcat = started.elapsed().as_secs_f64();
+    println!(
+        "  kcat copy:      {kcat:>7.1} s  {:>9.0} records/s",
+        n as f64 / kcat
+    );
+
+    // The engine, transactions on, from an empty state.
+    let log = dir.path().join("engine.log");
+    let started = Instant::now();
+    let mut engine = spawn(&config, &log);
+    wait_committed(
+        servers,
+        &format!("{prefix}-engine"),
+        &events_topic,
+        n as i64,
+    );
+    let secs = started.elapsed().as_secs_f64();
+    let peak = rss_peak_mb(engine.id());
+    println!(
+        "  engine:         {secs:>7.1} s  {:>9.0} events/s  (peak RSS {peak:.0} MB; start-up included)",
+        n as f64 / secs
+    );
+    terminate(&mut engine);
+
+    // Restore: a restarted engine reads the state of N employees back.
+    let started = Instant::now();
+    let mut engine = spawn(&config, &log);
+    let restored = wait_log(&log, "Engine ready", 2);
+    let secs = started.elapsed().as_secs_f64();
+    let rss = rss_mb(engine.id());
+    println!("  restore:        {secs:>7.1} s  ({restored}; RSS after restore {rss:.0} MB)");
+    terminate(&mut engine);
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        let _ = dir.keep();
+    }
+}
+
+fn write_config(dir: &Path, servers: &str, prefix: &str) -> std::path::PathBuf {
+    let rules_dir = dir.join("rules");
+    std::fs::create_dir_all(&rules_dir).expect("rules dir");
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut rules = String::new();
+    for r in 0..RULES {
+        let team = format!("Team{:02}", r % TEAMS);
+        let loc = LOCATIONS[rng.random_range(0..LOCATIONS.len())];
+        rules.push_str(&format!(
+            "- name: Rule {r:03}\n  target:\n    any:\n      - {{ field: team, op: is, value: {team} }}\n      \
+             - all: [{{ field: location, op: is, value: {loc} }}, {{ field: job_title, op: starts_with, value: Lead }}]\n  apps:\n"
+        ));
+        for k in 0..3 {
+            let app = (r * 3 + k) % APPS;
+            let role = if rng.random_bool(0.3) {
+                "admin"
+            } else {
+                "member"
+            };
+            rules.push_str(&format!("    app{app:02}: {{ role: {role} }}\n"));
+        }
+    }
+    std::fs::write(rules_dir.join("rules.yaml"), rules).expect("rules");
+    let mut text = format!(
+        "[kafka]\nbootstrap_servers = {servers:?}\ngroup_id = \"{prefix}-engine\"\npartitions = 6\n\
+         [topics]\nevents = \"{prefix}.events\"\ncommands_prefix = \"{prefix}.commands.\"\n\
+         state = \"{prefix}.state\"\nresults = \"{prefix}.results\"\ncontrol = \"{prefix}.control\"\n\
+         events_dlq = \"{prefix}.events.dlq\"\ncommands_dlq = \"{prefix}.commands.dlq\"\n\
+         [rules]\npath = {:?}\n[engine]\ninstance_id = \"bench\"\n\
+         [safety]\nmax_deprovisions = 1000000000\n",
+        rules_dir
+    );
+    for app in 0..APPS {
+        text.push_str(&format!(
+            "[apps.app{app:02}]\nconnector = \"scim\"\nbase_url = \"http://127.0.0.1:1\"\nroles = [\"member\", \"admin\"]\n"
+        ));
+    }
+    let path = dir.join("provisioner.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn create_topics(config: &Path) {
+    let config = provisioner::config::Config::load(config).expect("config");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(provisioner::kafka::ensure_topics(
+            &config,
+            &provisioner::kafka::all_topics(&config),
+        ))
+        .expect("topics");
+}
+
+fn create_topic(servers: &str, topic: &str) {
+    let mut config = provisioner::config::Config::default();
+    config.kafka.bootstrap_servers = servers.into();
+    let spec = provisioner::kafka::TopicSpec {
+        name: topic.into(),
+        compact: false,
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(provisioner::kafka::ensure_topics(&config, &[spec]))
+        .expect("topic");
+}
+
+fn produce(servers: &str, topic: &str, n: usize) {
+    let producer: ThreadedProducer<_> = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .create()
+        .expect("producer");
+    let mut rng = StdRng::seed_from_u64(2);
+    for i in 0..n {
+        let id = format!("B{i:07}");
+        let title = if rng.random_bool(0.1) {
+            "Lead Engineer"
+        } else {
+            "Engineer"
+        };
+        let value = serde_json::json!({
+            "specversion": "1.0", "id": format!("evt-{i}"), "source": "hris://bench",
+            "type": "hr.employee.hired", "time": "2026-11-26T09:00:00Z", "subject": id,
+            "datacontenttype": "application/json",
+            "data": {"sequence": 1, "employee": {
+                "id": id, "email": format!("{id}@acme.test"), "first_name": "Bench",
+                "last_name": format!("Person{i}"), "team": format!("Team{:02}", rng.random_range(0..TEAMS)),
+                "department": "Engineering", "location": LOCATIONS[rng.random_range(0..LOCATIONS.len())],
+                "job_title": title, "employment_type": "full_time", "manager_id": "B0000000",
+                "start_date": "2026-12-01", "end_date": null, "attributes": {"cost_center": "RND"}
+            }}
+        })
+        .to_string();
+        let mut record = BaseRecord::to(topic).key(&id).payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+}
+
+fn spawn(config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log");
+    Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args([
+            "--config",
+            &config.to_string_lossy(),
+            "--log-format",
+            "json",
+            "engine",
+        ])
+        .env("RUST_LOG", "warn,provisioner::engine::run=info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("engine")
+}
+
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn wait_committed(servers: &str, group: &str, topic: &str, n: i64) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..6 {
+            tpl.add_partition(topic, p);
+        }
+        let committed: i64 = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .map(|t| {
+                t.elements()
+                    .iter()
+                    .map(|e| match e.offset() {
+                        Offset::Offset(o) => o,
+                        _ => 0,
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        if committed >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "engine did not finish");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits until the log holds `count` lines containing `needle`; returns the last.
+fn wait_log(log: &Path, needle: &str, count: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(needle)).collect();
+        if lines.len() >= count {
+            let last = lines[count - 1];
+            let employees = last
+                .split("\"employees\":")
+                .nth(1)
+                .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+                .unwrap_or("?");
+            return format!("{employees} employees");
+        }
+        assert!(Instant::now() < deadline, "no '{needle}' in the log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn status_kb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn rss_peak_mb(pid: u32) -> f64 {
+    status_kb(pid, "VmHWM:") / 1024.0
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    status_kb(pid, "VmRSS:") / 1024.0
+}
