@@ -225,6 +225,24 @@ pub struct EngineConfig {
     pub rules_reload_ms: u64,
     /// Employees re-evaluated per transaction after a rules change.
     pub reconcile_chunk: usize,
+    /// Most records the engine's consumers prefetch, in kilobytes
+    /// (librdkafka `queued.max.messages.kbytes`, whose own default is 64 MB).
+    pub consumer_queue_max_kbytes: u64,
+    /// Most bytes one fetch returns (librdkafka `fetch.max.bytes`, default
+    /// 50 MB): with the prefetch bound, what input costs in memory.
+    pub consumer_fetch_max_bytes: u64,
+    /// Most records waiting in the transactional producer, in kilobytes
+    /// (librdkafka `queue.buffering.max.kbytes`, default 1 GB). A full queue
+    /// only slows the batch down; it never fails it.
+    pub producer_queue_max_kbytes: u64,
+    /// How long the producer waits to fill a batch (librdkafka `linger.ms`).
+    /// A transaction's commit flushes whatever is waiting, so this trades
+    /// nothing but request count.
+    pub producer_linger_ms: u64,
+    /// Compression of what the engine writes (librdkafka `compression.type`:
+    /// `none`, `gzip`, `snappy`, `lz4`, `zstd`). `lz4` costs little CPU and
+    /// shrinks the JSON commands several times, on the wire and on disk.
+    pub producer_compression: String,
 }
 
 impl Default for EngineConfig {
@@ -235,6 +253,11 @@ impl Default for EngineConfig {
             instance_id: None,
             rules_reload_ms: 2000,
             reconcile_chunk: 1000,
+            consumer_queue_max_kbytes: 16 * 1024,
+            consumer_fetch_max_bytes: 16 * 1024 * 1024,
+            producer_queue_max_kbytes: 256 * 1024,
+            producer_linger_ms: 20,
+            producer_compression: "lz4".into(),
         }
     }
 }

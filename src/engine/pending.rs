@@ -6,6 +6,7 @@
 //! and builds what the transaction will write. The store itself changes only
 //! after the transaction commits, so an aborted batch leaves no trace.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ use super::guard;
 use super::state::{AppState, EmployeeState, Held};
 use super::store::{self, Store};
 use super::Output;
-use crate::commands::Command;
+use crate::commands::{Action, Command};
 use crate::config::Config;
 use crate::dlq::{self, ErrorKind, Failure};
 use crate::events;
@@ -56,15 +57,17 @@ impl Pending {
         self.states.len()
     }
 
+    /// The latest state of an employee: this unit's, else the store's.
     fn current<'a>(
         &'a self,
-        store: &'a Store,
+        store: &Store,
         partition: i32,
         id: &str,
-    ) -> Option<&'a EmployeeState> {
+        rules: &RuleSet,
+    ) -> Option<Cow<'a, EmployeeState>> {
         match self.states.get(id) {
-            Some((_, state)) => Some(state),
-            None => store.get(partition, id),
+            Some((_, state)) => Some(Cow::Borrowed(state)),
+            None => store.get(partition, id, rules.version()).map(Cow::Owned),
         }
     }
 
@@ -110,8 +113,8 @@ impl Pending {
             }
         };
         let partition = record.partition();
-        let prev = self.current(store, partition, &event.employee_id);
-        let decision = decide::decide(prev, &event, rules, &config.apps, now);
+        let prev = self.current(store, partition, &event.employee_id, rules);
+        let decision = decide::decide(prev.as_deref(), &event, rules, &config.apps, now);
         self.consumed.push(event.kind.label());
         metrics.observe_event_processing(started.elapsed().as_secs_f64());
         if decision.stale {
@@ -137,12 +140,11 @@ impl Pending {
     pub fn add_reconcile(
         &mut self,
         partition: i32,
-        state: &EmployeeState,
+        mut state: EmployeeState,
         rules: &RuleSet,
         config: &Config,
         now: DateTime<Utc>,
     ) {
-        let mut state = state.clone();
         let trigger = Trigger {
             event_id: rules.version(),
             event_type: decide::RULES_CHANGED,
@@ -156,13 +158,12 @@ impl Pending {
     pub fn add_requests(
         &mut self,
         partition: i32,
-        state: &EmployeeState,
+        mut state: EmployeeState,
         requests: &[ControlRequest],
     ) {
         if state.held.is_empty() {
             return;
         }
-        let mut state = state.clone();
         let held_before = state.held.len();
         let mut commands = Vec::new();
         for request in requests {
@@ -224,6 +225,14 @@ impl Pending {
     /// Holds the net deprovisions the guard objects to: they are not emitted
     /// but kept in the employees' states, and their apps keep the state before.
     pub fn guard(&mut self, store: &Store, config: &Config, hold_id: &str, now: DateTime<Utc>) {
+        // The usual batch deprovisions nothing: spare it the copies below.
+        if !self
+            .emitted
+            .iter()
+            .any(|e| e.command.action == Action::Deprovision)
+        {
+            return;
+        }
         let commands: Vec<Command> = self.emitted.iter().map(|e| e.command.clone()).collect();
         let net = guard::net_deprovisions(&commands);
         let counts = guard::count_by_app(&commands, &net);
@@ -276,9 +285,13 @@ impl Pending {
     /// new state of every touched employee (to its input partition).
     pub fn outputs(&self, config: &Config) -> Vec<Output> {
         let mut outputs = Vec::with_capacity(self.emitted.len() + self.states.len());
+        let mut topics: HashMap<&str, String> = HashMap::new();
         for e in &self.emitted {
+            let topic = topics
+                .entry(&e.command.app)
+                .or_insert_with(|| config.topics.commands(&e.command.app));
             outputs.push(Output {
-                topic: config.topics.commands(&e.command.app),
+                topic: topic.clone(),
                 partition: None,
                 key: Some(e.command.employee_id.clone().into_bytes()),
                 payload: Some(e.command.to_json()),
@@ -300,6 +313,8 @@ impl Pending {
 
     /// After the commit: the store takes the new states, metrics count it all.
     pub fn committed(self, store: &mut Store, metrics: &Metrics) {
+        // Counted per batch, not per record: a labelled series is a lookup.
+        let mut emitted: HashMap<(&str, &'static str), u64> = HashMap::new();
         for e in &self.emitted {
             tracing::info!(
                 message = "Command emitted.",
@@ -308,7 +323,12 @@ impl Pending {
                 command_id = %e.command.command_id,
                 action = e.command.action.as_str()
             );
-            metrics.commands_emitted(&e.command.app, e.command.action.as_str(), 1);
+            *emitted
+                .entry((&e.command.app, e.command.action.as_str()))
+                .or_insert(0) += 1;
+        }
+        for ((app, action), n) in emitted {
+            metrics.commands_emitted(app, action, n);
         }
         for kind in self.consumed {
             metrics.event_consumed(kind);
@@ -319,8 +339,8 @@ impl Pending {
         for _ in 0..self.stale {
             metrics.event_stale();
         }
-        for (_, (partition, state)) in self.states {
-            store.put(partition, state);
+        for (partition, state) in self.states.values() {
+            store.put(*partition, state);
         }
     }
 

@@ -50,7 +50,11 @@ pub(super) fn run_blocking(
 ) -> Result<(), EngineError> {
     let instance = config.engine.instance_id();
     let transactional_id = format!("{}-{}", config.kafka.group_id, instance);
-    let consumer: BaseConsumer<EngineContext> = kafka::client_config(&config)
+    let mut cc = kafka::client_config(&config);
+    for (key, value) in store::consumer_bounds(&config) {
+        store::set_default(&mut cc, key, &value);
+    }
+    let consumer: BaseConsumer<EngineContext> = cc
         .set("group.id", &config.kafka.group_id)
         // Static membership: a restarted instance takes its old place (and
         // partitions) at once instead of waiting out the session timeout.
@@ -155,22 +159,28 @@ impl Engine {
         Ok(())
     }
 
+    /// Restores the state of newly assigned partitions (all with one
+    /// consumer), catches up with rules and operator requests, then resumes
+    /// the partitions.
     fn restore(&mut self, partitions: &[i32]) -> Result<(), EngineError> {
-        for &p in partitions {
-            let started = Instant::now();
-            self.store.drop_partition(p);
-            let states = store::restore(&self.config, p)?;
+        let started = Instant::now();
+        let restored = store::restore_encoded(&self.config, partitions)?;
+        for (p, states) in restored {
             let employees = states.len();
-            for state in states {
-                self.store.put(p, state);
-            }
+            self.store.load(p, states);
             info!(
                 message = "Partition state restored.",
                 partition = p,
-                employees,
-                seconds = started.elapsed().as_secs_f64()
+                employees
             );
         }
+        info!(
+            message = "State restored.",
+            ?partitions,
+            employees = self.store.len(),
+            state_bytes = self.store.bytes(),
+            seconds = started.elapsed().as_secs_f64()
+        );
         // Employees last evaluated under other rules (a change made while the
         // previous owner was down or mid-way), and requests the previous owner
         // may not have applied.
@@ -242,10 +252,8 @@ impl Engine {
         let now = Utc::now();
         let mut pending = Pending::default();
         for &p in partitions {
-            for state in self.store.partition(p) {
-                if state.rules_version != self.rules.version() {
-                    pending.add_reconcile(p, state, &self.rules, &self.config, now);
-                }
+            for state in self.store.outdated(p, self.rules.version()) {
+                pending.add_reconcile(p, state, &self.rules, &self.config, now);
             }
         }
         pending.guard(&self.store, &self.config, &hold_id(now), now);
@@ -260,7 +268,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut pending = Pending::default();
         for &p in partitions {
-            for state in self.store.partition(p) {
+            for state in self.store.holding(p, self.rules.version()) {
                 pending.add_requests(p, state, requests);
             }
         }
@@ -298,6 +306,7 @@ impl Engine {
     /// transaction; on abort, rewinds so the batch is read again.
     fn process(&mut self, batch: Vec<OwnedMessage>) -> Result<(), EngineError> {
         let now = Utc::now();
+        let started = Instant::now();
         let mut pending = Pending::default();
         let mut first: BTreeMap<i32, i64> = BTreeMap::new();
         let mut next: BTreeMap<i32, i64> = BTreeMap::new();
@@ -324,15 +333,28 @@ impl Engine {
             .consumer
             .group_metadata()
             .ok_or_else(|| EngineError::Thread("consumer has no group metadata".into()))?;
+        let decided = started.elapsed();
         match self.txn.commit(&outputs, Some((&offsets, &group))) {
             Ok(()) => {
                 let (records, commands) = (batch.len(), pending.command_count());
-                let held = pending.held_count();
+                let (held, states) = (pending.held_count(), pending.employees());
+                let committed = started.elapsed();
                 pending.committed(&mut self.store, &self.metrics);
                 if held > 0 {
                     self.update_held_gauges();
                 }
-                info!(message = "Batch committed.", records, commands, held);
+                // Where a batch's time goes: deciding and encoding, the
+                // transaction (produce, flush, commit), the store update.
+                info!(
+                    message = "Batch committed.",
+                    records,
+                    commands,
+                    states,
+                    held,
+                    decide_ms = decided.as_millis() as u64,
+                    commit_ms = (committed - decided).as_millis() as u64,
+                    store_ms = (started.elapsed() - committed).as_millis() as u64
+                );
                 Ok(())
             }
             Err(TxnError::Aborted(e)) => {

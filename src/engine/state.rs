@@ -2,8 +2,12 @@
 //!
 //! Just enough to decide the next event without looking anything up: the
 //! merged snapshot, where in the employee's event order we are, and per app
-//! the last desired account and its generation. It is serialisable because it
-//! is also what the `provisioning.state` changelog carries.
+//! the last desired account and its generation. [`codec`] turns it into the
+//! compact bytes the `provisioning.state` changelog (and the in-memory store)
+//! carry; the serde derives read the JSON of the first releases and write the
+//! held commands.
+
+pub mod codec;
 
 use std::collections::BTreeMap;
 

@@ -6,49 +6,79 @@
 //! partition's state means reading one changelog partition to its end. The
 //! in-memory map is a cache of committed changelog records only: a batch's new
 //! states are put here after its transaction commits, never before.
+//!
+//! States are held as their changelog bytes ([`codec`]), a few hundred bytes
+//! each, and decoded only when an event (or a rules change) needs one: a
+//! million employees fit in a few hundred megabytes, and restoring them copies
+//! bytes instead of building a million object trees.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tracing::error;
 
-use super::state::{Desired, EmployeeState};
+use super::state::codec::{self, Summary};
+use super::state::EmployeeState;
 use crate::config::Config;
 use crate::kafka;
+
+/// One partition's states: employee id → encoded state.
+type Partition = HashMap<Box<str>, Box<[u8]>>;
 
 /// Owned employees' states, by partition, with per-app counts kept current.
 #[derive(Debug, Default)]
 pub struct Store {
-    partitions: HashMap<i32, HashMap<String, EmployeeState>>,
+    partitions: HashMap<i32, Partition>,
     active: HashMap<String, u64>,
     held: BTreeMap<String, u64>,
 }
 
 impl Store {
-    /// The state of an employee on a partition, if known.
-    pub fn get(&self, partition: i32, employee_id: &str) -> Option<&EmployeeState> {
-        self.partitions.get(&partition)?.get(employee_id)
+    /// The state of an employee on a partition, if known, decoded under the
+    /// rules version in force (see [`codec::decode`]).
+    ///
+    /// A value that cannot be decoded is logged and treated as unknown, as a
+    /// restore treats an unreadable changelog record.
+    pub fn get(&self, partition: i32, employee_id: &str, rules: &str) -> Option<EmployeeState> {
+        let bytes = self.partitions.get(&partition)?.get(employee_id)?;
+        decode_logged(employee_id, bytes, rules)
     }
 
     /// Stores a committed state, keeping the counts current.
-    pub fn put(&mut self, partition: i32, state: EmployeeState) {
-        count(&mut self.active, &mut self.held, &state, 1);
+    pub fn put(&mut self, partition: i32, state: &EmployeeState) {
+        let bytes = codec::encode(state).into_boxed_slice();
+        self.put_encoded(partition, &state.employee_id, bytes);
+    }
+
+    fn put_encoded(&mut self, partition: i32, employee_id: &str, bytes: Box<[u8]>) {
+        let (active, held) = (&mut self.active, &mut self.held);
+        count(active, held, employee_id, &bytes, 1);
         let map = self.partitions.entry(partition).or_default();
-        if let Some(old) = map.insert(state.employee_id.clone(), state) {
-            count(&mut self.active, &mut self.held, &old, -1);
+        if let Some(old) = map.insert(employee_id.into(), bytes) {
+            count(active, held, employee_id, &old, -1);
         }
     }
 
     /// Drops a partition's states (revoked: another instance owns them now).
     pub fn drop_partition(&mut self, partition: i32) {
         if let Some(map) = self.partitions.remove(&partition) {
-            for state in map.values() {
-                count(&mut self.active, &mut self.held, state, -1);
+            for (id, bytes) in &map {
+                count(&mut self.active, &mut self.held, id, bytes, -1);
             }
         }
+    }
+
+    /// Replaces a partition's states with restored ones.
+    pub fn load(&mut self, partition: i32, states: Partition) {
+        self.drop_partition(partition);
+        for (id, bytes) in &states {
+            count(&mut self.active, &mut self.held, id, bytes, 1);
+        }
+        self.partitions.insert(partition, states);
     }
 
     /// The partitions held.
@@ -58,12 +88,37 @@ impl Store {
         p
     }
 
-    /// The states of one partition.
-    pub fn partition(&self, partition: i32) -> impl Iterator<Item = &EmployeeState> {
+    /// The states of one partition that were not reconciled under `rules`,
+    /// decoded; the others are skipped without decoding.
+    pub fn outdated<'a>(
+        &'a self,
+        partition: i32,
+        rules: &'a str,
+    ) -> impl Iterator<Item = EmployeeState> + 'a {
+        self.filtered(partition, rules, |s| !s.current)
+    }
+
+    /// The states of one partition that hold deprovisions, decoded.
+    pub fn holding<'a>(
+        &'a self,
+        partition: i32,
+        rules: &'a str,
+    ) -> impl Iterator<Item = EmployeeState> + 'a {
+        self.filtered(partition, rules, |s| s.held)
+    }
+
+    fn filtered<'a>(
+        &'a self,
+        partition: i32,
+        rules: &'a str,
+        keep: impl Fn(&Summary<'_>) -> bool + 'a,
+    ) -> impl Iterator<Item = EmployeeState> + 'a {
         self.partitions
             .get(&partition)
             .into_iter()
-            .flat_map(|m| m.values())
+            .flatten()
+            .filter(move |(_, bytes)| codec::summary(bytes, rules).is_ok_and(|s| keep(&s)))
+            .filter_map(move |(id, bytes)| decode_logged(id, bytes, rules))
     }
 
     /// Number of employees held.
@@ -74,6 +129,15 @@ impl Store {
     /// Whether no employee is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes of encoded state held (keys and values, without map overhead).
+    pub fn bytes(&self) -> usize {
+        self.partitions
+            .values()
+            .flatten()
+            .map(|(k, v)| k.len() + v.len())
+            .sum()
     }
 
     /// Active accounts per app among owned employees (the guard's ratio base).
@@ -87,67 +151,133 @@ impl Store {
     }
 }
 
+fn decode_logged(employee_id: &str, bytes: &[u8], rules: &str) -> Option<EmployeeState> {
+    match codec::decode(employee_id, bytes, rules) {
+        Ok(state) => Some(state),
+        Err(e) => {
+            error!(message = "Unreadable state skipped.", employee_id, error = %e);
+            None
+        }
+    }
+}
+
 fn count(
     active: &mut HashMap<String, u64>,
     held: &mut BTreeMap<String, u64>,
-    state: &EmployeeState,
+    employee_id: &str,
+    bytes: &[u8],
     sign: i64,
 ) {
     let bump = |n: &mut u64| *n = n.saturating_add_signed(sign);
-    for (app, app_state) in &state.apps {
-        if matches!(app_state.desired, Desired::Active { .. }) {
-            bump(active.entry(app.clone()).or_insert(0));
+    // The rules version does not matter for counting.
+    let Ok(summary) = codec::summary(bytes, "") else {
+        return;
+    };
+    for app in summary.active {
+        match active.get_mut(app) {
+            Some(n) => bump(n),
+            None => bump(active.entry(app.to_string()).or_insert(0)),
         }
     }
-    for app in state.held.keys() {
-        bump(held.entry(app.clone()).or_insert(0));
+    if summary.held {
+        if let Some(state) = decode_logged(employee_id, bytes, "") {
+            for app in state.held.keys() {
+                bump(held.entry(app.clone()).or_insert(0));
+            }
+        }
     }
+}
+
+/// Sets a librdkafka property unless `[kafka.properties]` already does: the
+/// engine's tuning defaults yield to the operator's.
+pub(super) fn set_default(cc: &mut ClientConfig, key: &str, value: &str) {
+    if cc.get(key).is_none() {
+        cc.set(key, value);
+    }
+}
+
+/// The memory bounds of the engine's consumers (`[engine]`): librdkafka's
+/// defaults let one consumer prefetch 64 MB and fetch 50 MB at a time.
+pub(super) fn consumer_bounds(config: &Config) -> [(&'static str, String); 2] {
+    let e = &config.engine;
+    [
+        (
+            "queued.max.messages.kbytes",
+            e.consumer_queue_max_kbytes.to_string(),
+        ),
+        ("fetch.max.bytes", e.consumer_fetch_max_bytes.to_string()),
+    ]
 }
 
 /// Encodes a state as its changelog value.
 pub fn encode(state: &EmployeeState) -> Vec<u8> {
-    // Plain data structures with string keys always serialise.
-    serde_json::to_vec(state).unwrap_or_default()
+    codec::encode(state)
 }
 
-/// Reads one changelog partition from the beginning to its end
-/// (`read_committed`: aborted writes of a crashed instance are never seen)
-/// and returns the last state of each employee on it.
-pub fn restore(config: &Config, partition: i32) -> Result<Vec<EmployeeState>, KafkaError> {
+/// Reads changelog partitions from the beginning to their end, all with one
+/// consumer (`read_committed`: aborted writes of a crashed instance are never
+/// seen), and returns the last state of each employee on each partition, as
+/// the store holds them. Values of an older format are re-encoded; unreadable
+/// ones are logged and skipped.
+pub fn restore_encoded(
+    config: &Config,
+    partitions: &[i32],
+) -> Result<HashMap<i32, Partition>, KafkaError> {
     let topic = &config.topics.state;
-    let consumer: BaseConsumer = kafka::client_config(config)
+    let mut cc = kafka::client_config(config);
+    for (key, value) in consumer_bounds(config).into_iter().chain([
+        // Nothing waits for more data: at the end, EOF must come at once.
+        ("fetch.wait.max.ms", "10".to_string()),
+    ]) {
+        set_default(&mut cc, key, &value);
+    }
+    let consumer: BaseConsumer = cc
         .set("group.id", format!("{}-restore", config.kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .create()?;
-    let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
-    if high <= low {
-        return Ok(Vec::new());
-    }
+    let mut restored: HashMap<i32, Partition> = partitions
+        .iter()
+        .map(|&p| (p, Partition::default()))
+        .collect();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Beginning)?;
+    let mut open: HashSet<i32> = HashSet::new();
+    for &p in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        if high > low {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+            open.insert(p);
+        }
+    }
+    if open.is_empty() {
+        return Ok(restored);
+    }
     consumer.assign(&tpl)?;
-    let mut states: HashMap<String, EmployeeState> = HashMap::new();
-    loop {
+    while !open.is_empty() {
         match consumer.poll(Duration::from_secs(1)) {
             None => continue,
-            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                open.remove(&p);
+            }
             Some(Err(e)) => return Err(e),
             Some(Ok(record)) => {
+                let Some(map) = restored.get_mut(&record.partition()) else {
+                    continue;
+                };
                 let Some(key) = record.key() else { continue };
-                let key = String::from_utf8_lossy(key).into_owned();
+                let key = String::from_utf8_lossy(key);
                 match record.payload() {
                     None => {
-                        states.remove(&key);
+                        map.remove(key.as_ref());
                     }
-                    Some(value) => match serde_json::from_slice::<EmployeeState>(value) {
-                        Ok(state) => {
-                            states.insert(key, state);
+                    Some(value) => match readable(&key, value) {
+                        Ok(bytes) => {
+                            map.insert(key.into(), bytes);
                         }
-                        Err(e) => tracing::error!(
+                        Err(e) => error!(
                             message = "Unreadable state record skipped.",
-                            partition,
+                            partition = record.partition(),
                             offset = record.offset(),
                             error = %e
                         ),
@@ -156,5 +286,27 @@ pub fn restore(config: &Config, partition: i32) -> Result<Vec<EmployeeState>, Ka
             }
         }
     }
-    Ok(states.into_values().collect())
+    Ok(restored)
+}
+
+/// A changelog value as the store holds it: this format as it is (checked
+/// by reading its summary), an older one re-encoded.
+fn readable(employee_id: &str, value: &[u8]) -> Result<Box<[u8]>, codec::DecodeError> {
+    if value.first() == Some(&codec::VERSION) {
+        codec::summary(value, "")?;
+        return Ok(value.into());
+    }
+    let state = codec::decode_any(employee_id, value, "")?;
+    Ok(codec::encode(&state).into_boxed_slice())
+}
+
+/// Reads one changelog partition to its end and returns the last state of
+/// each employee on it, decoded (for `held list`, while the engine is down).
+pub fn restore(config: &Config, partition: i32) -> Result<Vec<EmployeeState>, KafkaError> {
+    let mut restored = restore_encoded(config, &[partition])?;
+    let map = restored.remove(&partition).unwrap_or_default();
+    Ok(map
+        .iter()
+        .filter_map(|(id, bytes)| decode_logged(id, bytes, ""))
+        .collect())
 }

@@ -15,6 +15,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::TopicPartitionList;
 use tracing::warn;
 
+use super::store::set_default;
 use super::Output;
 use crate::config::Config;
 use crate::kafka;
@@ -42,10 +43,21 @@ impl Transactional {
     /// Creates the producer and initialises transactions, fencing any older
     /// producer with the same transactional id and aborting what it left open.
     pub fn new(config: &Config, transactional_id: &str) -> Result<Transactional, KafkaError> {
-        let producer: ThreadedProducer<DefaultProducerContext> = kafka::client_config(config)
+        let e = &config.engine;
+        let mut cc = kafka::client_config(config);
+        for (key, value) in [
+            ("linger.ms", e.producer_linger_ms.to_string()),
+            ("compression.type", e.producer_compression.clone()),
+            (
+                "queue.buffering.max.kbytes",
+                e.producer_queue_max_kbytes.to_string(),
+            ),
+        ] {
+            set_default(&mut cc, key, &value);
+        }
+        let producer: ThreadedProducer<DefaultProducerContext> = cc
             .set("transactional.id", transactional_id)
             .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
             // An instance that dies mid-transaction holds back read_committed
             // readers until the broker aborts it; keep that short.
             .set("transaction.timeout.ms", "15000")

@@ -1,0 +1,543 @@
+//! The changelog format of an [`EmployeeState`]: compact, versioned bytes.
+//!
+//! The engine holds every owned employee's state in memory and writes it to
+//! the `provisioning.state` changelog on each change; at a million employees
+//! the encoding decides both the memory footprint and the restore time. JSON
+//! spelled every key and every account out (~2 KB a state); this format
+//! keeps only what cannot be derived:
+//!
+//! - the employee id is the record key, so it is not repeated (and the
+//!   snapshot's `id`, nearly always equal to it, is a one-byte marker);
+//! - an app's account is omitted when it equals [`EmployeeState::account`],
+//!   the account derived from the snapshot (the usual case);
+//! - the rules version is kept as the first 8 bytes of its SHA-256: enough to
+//!   tell whether the state was reconciled under the rules in force;
+//! - snapshot keys of SPEC §3 are one byte, other keys are spelled out.
+//!
+//! The same bytes live in the store's memory, so a restore copies values
+//! instead of parsing them. The first byte is the format version
+//! ([`VERSION`]); a value starting with `{` is the JSON of the first
+//! releases, still read (see [`decode_any`]), so a changelog written by an
+//! older engine restores and is rewritten employee by employee. A future
+//! format takes the next version byte and reads this one.
+//!
+//! Layout (integers are LEB128 varints, signed ones zigzag):
+//!
+//! ```text
+//! version u8 | flags u8 | [last_sequence i] | [last_time secs i, nanos u]
+//! | rules version: 8 bytes, or string | apps: count u, then per app
+//! name str, generation u, kind u8, [role str], [account]
+//! | [held: JSON bytes str] | snapshot: object value
+//! ```
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Number, Value};
+
+use super::{AppState, Desired, EmployeeState, Held};
+use crate::commands::Account;
+
+/// The format version this build writes (first byte of every value).
+pub const VERSION: u8 = 1;
+
+const EMPLOYED: u8 = 1;
+const SEQUENCE: u8 = 2;
+const TIME: u8 = 4;
+const SHORT_VERSION: u8 = 8;
+const HELD: u8 = 16;
+
+const ACTIVE: u8 = 1;
+const OWN_ACCOUNT: u8 = 2;
+
+const PREFIX: &str = "sha256:";
+/// Bytes of the rules version's hash kept per employee.
+const SHORT: usize = 8;
+
+/// Snapshot keys of SPEC §3, written as one byte (their index + 1).
+const KEYS: [&str; 13] = [
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "team",
+    "department",
+    "location",
+    "job_title",
+    "employment_type",
+    "manager_id",
+    "start_date",
+    "end_date",
+    "attributes",
+];
+
+// Value tags. A string shorter than 128 bytes is one byte: 0x80 | length.
+const NULL: u8 = 0;
+const FALSE: u8 = 1;
+const TRUE: u8 = 2;
+const INT: u8 = 3;
+const UINT: u8 = 4;
+const FLOAT: u8 = 5;
+const STRING: u8 = 6;
+const ARRAY: u8 = 7;
+const OBJECT: u8 = 8;
+const THE_ID: u8 = 9;
+const SHORT_STRING: u8 = 0x80;
+
+/// Why a changelog value could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable state value: {0}")]
+pub struct DecodeError(pub String);
+
+fn bad(what: &str) -> DecodeError {
+    DecodeError(what.to_string())
+}
+
+/// Encodes a state (its employee id is the record key, not part of the value).
+pub fn encode(state: &EmployeeState) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let mut flags = 0;
+    if state.employed {
+        flags |= EMPLOYED;
+    }
+    if state.last_sequence.is_some() {
+        flags |= SEQUENCE;
+    }
+    if state.last_time.is_some() {
+        flags |= TIME;
+    }
+    let short = short_version(&state.rules_version);
+    if short.is_some() {
+        flags |= SHORT_VERSION;
+    }
+    if !state.held.is_empty() {
+        flags |= HELD;
+    }
+    out.extend([VERSION, flags]);
+    if let Some(seq) = state.last_sequence {
+        put_int(&mut out, seq);
+    }
+    if let Some(time) = state.last_time {
+        put_int(&mut out, time.timestamp());
+        put_uint(&mut out, u64::from(time.timestamp_subsec_nanos()));
+    }
+    match short {
+        Some(bytes) => out.extend(bytes),
+        None => put_str(&mut out, &state.rules_version),
+    }
+    put_uint(&mut out, state.apps.len() as u64);
+    let derived = (!state.apps.is_empty()).then(|| state.account());
+    for (app, app_state) in &state.apps {
+        put_str(&mut out, app);
+        put_uint(&mut out, app_state.generation);
+        let (role, account) = match &app_state.desired {
+            Desired::Active { role, account } => (Some(role), account),
+            Desired::Deprovisioned { account } => (None, account),
+        };
+        let own = derived.as_ref() != Some(account);
+        let kind = if role.is_some() { ACTIVE } else { 0 } | if own { OWN_ACCOUNT } else { 0 };
+        out.push(kind);
+        if let Some(role) = role {
+            put_str(&mut out, role);
+        }
+        if own {
+            put_account(&mut out, account);
+        }
+    }
+    if !state.held.is_empty() {
+        // Held deprovisions are rare and carry whole commands: JSON will do.
+        // Plain data with string keys always serialises.
+        let json = serde_json::to_vec(&state.held).unwrap_or_default();
+        put_bytes(&mut out, &json);
+    }
+    put_object(&mut out, &state.snapshot, &state.employee_id);
+    out
+}
+
+/// Decodes a value written by [`encode`] for the employee `employee_id`.
+///
+/// `rules_version` is the version in force: a state reconciled under it gets
+/// it back in full; any other gets a `sha256:<16 hex>` stand-in that equals
+/// no real version, so it is re-evaluated.
+pub fn decode(
+    employee_id: &str,
+    bytes: &[u8],
+    rules_version: &str,
+) -> Result<EmployeeState, DecodeError> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.u8()? != VERSION {
+        return Err(bad("unknown format version"));
+    }
+    let flags = r.u8()?;
+    let last_sequence = (flags & SEQUENCE != 0).then(|| r.int()).transpose()?;
+    let last_time = if flags & TIME != 0 {
+        let secs = r.int()?;
+        let nanos = u32::try_from(r.uint()?).map_err(|_| bad("nanoseconds"))?;
+        Some(DateTime::<Utc>::from_timestamp(secs, nanos).ok_or_else(|| bad("time"))?)
+    } else {
+        None
+    };
+    let rules_version = if flags & SHORT_VERSION != 0 {
+        let short = r.take(SHORT)?;
+        match short_version(rules_version) {
+            Some(current) if current == short => rules_version.to_string(),
+            _ => format!("{PREFIX}{}", hex::encode(short)),
+        }
+    } else {
+        r.str()?.to_string()
+    };
+    let app_count = r.uint()?;
+    let mut raw_apps = Vec::with_capacity(app_count.min(64) as usize);
+    for _ in 0..app_count {
+        let name = r.str()?;
+        let generation = r.uint()?;
+        let kind = r.u8()?;
+        let role = (kind & ACTIVE != 0).then(|| r.str()).transpose()?;
+        let account = (kind & OWN_ACCOUNT != 0).then(|| r.account()).transpose()?;
+        raw_apps.push((name, generation, role, account));
+    }
+    let held: BTreeMap<String, Held> = if flags & HELD != 0 {
+        serde_json::from_slice(r.bytes()?).map_err(|e| DecodeError(e.to_string()))?
+    } else {
+        BTreeMap::new()
+    };
+    let snapshot = match r.value(employee_id, 0)? {
+        Value::Object(map) => map,
+        _ => return Err(bad("snapshot is not an object")),
+    };
+    if r.pos != bytes.len() {
+        return Err(bad("trailing bytes"));
+    }
+    let mut state = EmployeeState {
+        employee_id: employee_id.to_string(),
+        snapshot,
+        employed: flags & EMPLOYED != 0,
+        last_sequence,
+        last_time,
+        apps: BTreeMap::new(),
+        rules_version,
+        held,
+    };
+    let derived = (!raw_apps.is_empty()).then(|| state.account());
+    for (name, generation, role, account) in raw_apps {
+        let account = match (account, &derived) {
+            (Some(account), _) => account,
+            (None, Some(derived)) => derived.clone(),
+            // `derived` is computed whenever there is an app.
+            (None, None) => return Err(bad("account")),
+        };
+        let desired = match role {
+            Some(role) => Desired::Active {
+                role: role.to_string(),
+                account,
+            },
+            None => Desired::Deprovisioned { account },
+        };
+        state.apps.insert(
+            name.to_string(),
+            AppState {
+                generation,
+                desired,
+            },
+        );
+    }
+    Ok(state)
+}
+
+/// Decodes a value of this format or the JSON of the first releases.
+pub fn decode_any(
+    employee_id: &str,
+    bytes: &[u8],
+    rules_version: &str,
+) -> Result<EmployeeState, DecodeError> {
+    if bytes.first() == Some(&b'{') {
+        let mut state: EmployeeState =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError(e.to_string()))?;
+        state.employee_id = employee_id.to_string();
+        return Ok(state);
+    }
+    decode(employee_id, bytes, rules_version)
+}
+
+/// What the store counts of a state, read without decoding it: its apps
+/// with an active account, whether it holds deprovisions, and whether it was
+/// reconciled under `rules_version`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary<'a> {
+    /// Apps whose desired state is active.
+    pub active: Vec<&'a str>,
+    /// Whether deprovisions are held (decode to see which).
+    pub held: bool,
+    /// Whether the state was reconciled under the given rules version.
+    pub current: bool,
+}
+
+/// Reads the [`Summary`] of an encoded state.
+pub fn summary<'a>(bytes: &'a [u8], rules_version: &str) -> Result<Summary<'a>, DecodeError> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.u8()? != VERSION {
+        return Err(bad("unknown format version"));
+    }
+    let flags = r.u8()?;
+    if flags & SEQUENCE != 0 {
+        r.int()?;
+    }
+    if flags & TIME != 0 {
+        r.int()?;
+        r.uint()?;
+    }
+    let current = if flags & SHORT_VERSION != 0 {
+        let short = r.take(SHORT)?;
+        short_version(rules_version).is_some_and(|v| v == short)
+    } else {
+        r.str()? == rules_version
+    };
+    let mut active = Vec::new();
+    for _ in 0..r.uint()? {
+        let name = r.str()?;
+        r.uint()?;
+        let kind = r.u8()?;
+        if kind & ACTIVE != 0 {
+            r.str()?;
+            active.push(name);
+        }
+        if kind & OWN_ACCOUNT != 0 {
+            r.account()?;
+        }
+    }
+    Ok(Summary {
+        active,
+        held: flags & HELD != 0,
+        current,
+    })
+}
+
+/// The first [`SHORT`] bytes of a `sha256:<hex>` version.
+fn short_version(version: &str) -> Option<[u8; SHORT]> {
+    let hex = version.strip_prefix(PREFIX)?;
+    let mut out = [0; SHORT];
+    hex::decode_to_slice(hex.get(..SHORT * 2)?, &mut out).ok()?;
+    Some(out)
+}
+
+fn put_uint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_int(out: &mut Vec<u8>, n: i64) {
+    put_uint(out, ((n << 1) ^ (n >> 63)) as u64);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_uint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_bytes(out, s.as_bytes());
+}
+
+fn put_account(out: &mut Vec<u8>, a: &Account) {
+    put_str(out, &a.external_id);
+    put_str(out, &a.user_name);
+    let fields = [&a.email, &a.given_name, &a.family_name, &a.display_name];
+    let mut present = 0u8;
+    for (i, f) in fields.iter().enumerate() {
+        if f.is_some() {
+            present |= 1 << i;
+        }
+    }
+    out.push(present);
+    for f in fields.into_iter().flatten() {
+        put_str(out, f);
+    }
+}
+
+fn put_object(out: &mut Vec<u8>, map: &Map<String, Value>, employee_id: &str) {
+    out.push(OBJECT);
+    put_uint(out, map.len() as u64);
+    for (key, value) in map {
+        match KEYS.iter().position(|k| k == key) {
+            Some(i) => put_uint(out, i as u64 + 1),
+            None => {
+                put_uint(out, 0);
+                put_str(out, key);
+            }
+        }
+        // Only the snapshot's own `id` may stand for the employee id.
+        let id = if key == "id" { employee_id } else { "" };
+        put_value(out, value, id);
+    }
+}
+
+fn put_value(out: &mut Vec<u8>, value: &Value, employee_id: &str) {
+    match value {
+        Value::Null => out.push(NULL),
+        Value::Bool(false) => out.push(FALSE),
+        Value::Bool(true) => out.push(TRUE),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push(INT);
+                put_int(out, i);
+            } else if let Some(u) = n.as_u64() {
+                out.push(UINT);
+                put_uint(out, u);
+            } else {
+                out.push(FLOAT);
+                out.extend(n.as_f64().unwrap_or(0.0).to_le_bytes());
+            }
+        }
+        Value::String(s) if !employee_id.is_empty() && s == employee_id => out.push(THE_ID),
+        Value::String(s) if s.len() < 0x80 => {
+            out.push(SHORT_STRING | s.len() as u8);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::String(s) => {
+            out.push(STRING);
+            put_str(out, s);
+        }
+        Value::Array(items) => {
+            out.push(ARRAY);
+            put_uint(out, items.len() as u64);
+            for item in items {
+                put_value(out, item, "");
+            }
+        }
+        Value::Object(map) => put_object(out, map, ""),
+    }
+}
+
+/// Nesting deeper than this is refused rather than risking the stack.
+const MAX_DEPTH: usize = 64;
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        let b = *self.bytes.get(self.pos).ok_or_else(|| bad("truncated"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).ok_or_else(|| bad("length"))?;
+        let slice = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or_else(|| bad("truncated"))?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn uint(&mut self) -> Result<u64, DecodeError> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(n);
+            }
+        }
+        Err(bad("varint"))
+    }
+
+    fn int(&mut self) -> Result<i64, DecodeError> {
+        let z = self.uint()?;
+        Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = usize::try_from(self.uint()?).map_err(|_| bad("length"))?;
+        self.take(len)
+    }
+
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let len = usize::try_from(self.uint()?).map_err(|_| bad("length"))?;
+        self.str_of(len)
+    }
+
+    fn str_of(&mut self, len: usize) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.take(len)?).map_err(|_| bad("not UTF-8"))
+    }
+
+    fn account(&mut self) -> Result<Account, DecodeError> {
+        let external_id = self.str()?.to_string();
+        let user_name = self.str()?.to_string();
+        let present = self.u8()?;
+        let mut field = |i: u8| -> Result<Option<String>, DecodeError> {
+            Ok(if present & (1 << i) != 0 {
+                Some(self.str()?.to_string())
+            } else {
+                None
+            })
+        };
+        Ok(Account {
+            external_id,
+            user_name,
+            email: field(0)?,
+            given_name: field(1)?,
+            family_name: field(2)?,
+            display_name: field(3)?,
+        })
+    }
+
+    /// One value; `employee_id` is what [`THE_ID`] stands for here.
+    fn value(&mut self, employee_id: &str, depth: usize) -> Result<Value, DecodeError> {
+        if depth > MAX_DEPTH {
+            return Err(bad("nested too deeply"));
+        }
+        let tag = self.u8()?;
+        Ok(match tag {
+            NULL => Value::Null,
+            FALSE => Value::Bool(false),
+            TRUE => Value::Bool(true),
+            INT => Value::Number(self.int()?.into()),
+            UINT => Value::Number(self.uint()?.into()),
+            FLOAT => {
+                let mut le = [0; 8];
+                le.copy_from_slice(self.take(8)?);
+                let n = Number::from_f64(f64::from_le_bytes(le)).ok_or_else(|| bad("float"))?;
+                Value::Number(n)
+            }
+            STRING => Value::String(self.str()?.to_string()),
+            THE_ID if !employee_id.is_empty() => Value::String(employee_id.to_string()),
+            ARRAY => {
+                let n = self.uint()?;
+                let mut items = Vec::with_capacity(n.min(1024) as usize);
+                for _ in 0..n {
+                    items.push(self.value("", depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            OBJECT => {
+                let n = self.uint()?;
+                let mut map = Map::with_capacity(n.min(1024) as usize);
+                for _ in 0..n {
+                    let key = match usize::try_from(self.uint()?).map_err(|_| bad("key"))? {
+                        0 => self.str()?.to_string(),
+                        i => KEYS.get(i - 1).ok_or_else(|| bad("key"))?.to_string(),
+                    };
+                    let id = if key == "id" { employee_id } else { "" };
+                    let value = self.value(id, depth + 1)?;
+                    map.insert(key, value);
+                }
+                Value::Object(map)
+            }
+            t if t & SHORT_STRING != 0 => {
+                Value::String(self.str_of(usize::from(t & !SHORT_STRING))?.to_string())
+            }
+            _ => return Err(bad("unknown value tag")),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "codec_tests.rs"]
+mod tests;

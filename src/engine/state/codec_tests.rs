@@ -1,0 +1,213 @@
+use super::*;
+use crate::commands::{Action, Cause, Command};
+use proptest::prelude::*;
+use serde_json::json;
+
+const V1: &str = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const V2: &str = "sha256:ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn ada() -> EmployeeState {
+    let mut state = EmployeeState::new("E1001");
+    state.snapshot = json!({
+        "id": "E1001", "email": "ada@acme.test", "first_name": "Ada", "last_name": "Lovelace",
+        "team": "Development", "location": "Barcelona", "end_date": null,
+        "attributes": {"cost_center": "RND", "remote": true, "level": 3, "score": 1.5,
+                       "tags": ["a", {"id": "E1001"}], "big": 18446744073709551615u64},
+        "custom": "x".repeat(300)
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    state.employed = true;
+    state.last_sequence = Some(-7);
+    state.last_time = Some(t("2026-11-26T09:00:00.123456789Z"));
+    state.rules_version = V1.into();
+    let derived = state.account();
+    state.apps.insert(
+        "slack".into(),
+        AppState {
+            generation: 3,
+            desired: Desired::Active {
+                role: "member".into(),
+                account: derived.clone(),
+            },
+        },
+    );
+    let mut old = derived;
+    old.user_name = "old@acme.test".into();
+    old.display_name = None;
+    state.apps.insert(
+        "zendesk".into(),
+        AppState {
+            generation: 300,
+            desired: Desired::Deprovisioned { account: old },
+        },
+    );
+    state
+}
+
+fn held(state: &mut EmployeeState) {
+    let account = state.account();
+    state.held.insert(
+        "slack".into(),
+        Held {
+            hold_id: "hold-1".into(),
+            held_at: t("2026-11-26T10:00:00Z"),
+            command: Command {
+                command_id: "slack:E1001:4".into(),
+                app: "slack".into(),
+                employee_id: "E1001".into(),
+                generation: 4,
+                action: Action::Deprovision,
+                deprovision: Some(crate::config::LeaverPolicy::Suspend),
+                role: None,
+                account,
+                cause: Cause {
+                    event_id: "e".into(),
+                    event_type: "hr.employee.left".into(),
+                    rules: vec![],
+                    rules_version: V1.into(),
+                },
+                issued_at: t("2026-11-26T10:00:00Z"),
+            },
+        },
+    );
+}
+
+#[test]
+fn round_trips_under_the_rules_in_force() {
+    let mut state = ada();
+    held(&mut state);
+    let bytes = encode(&state);
+    assert_eq!(bytes[0], VERSION);
+    assert_eq!(decode("E1001", &bytes, V1).unwrap(), state);
+}
+
+#[test]
+fn is_much_smaller_than_json() {
+    let mut state = ada();
+    state.snapshot.remove("custom");
+    let json = serde_json::to_vec(&state).unwrap().len();
+    let compact = encode(&state).len();
+    assert!(compact * 3 < json, "{compact} bytes vs {json} of JSON");
+}
+
+#[test]
+fn another_rules_version_decodes_to_a_stand_in_that_equals_no_version() {
+    let state = ada();
+    let back = decode("E1001", &encode(&state), V2).unwrap();
+    assert_ne!(back.rules_version, V1);
+    assert_ne!(back.rules_version, V2);
+    assert!(back.rules_version.starts_with("sha256:0011223344556677"));
+    // Encoded again (a restore under other rules), it still says which.
+    let again = decode("E1001", &encode(&back), V1).unwrap();
+    assert_eq!(again.rules_version, V1);
+}
+
+#[test]
+fn a_version_of_another_form_is_kept_whole() {
+    let mut state = ada();
+    state.rules_version = "test-version".into();
+    assert_eq!(
+        decode("E1001", &encode(&state), V1).unwrap().rules_version,
+        "test-version"
+    );
+    state.rules_version = String::new();
+    assert_eq!(decode("E1001", &encode(&state), V1).unwrap(), state);
+}
+
+#[test]
+fn a_new_state_round_trips() {
+    let state = EmployeeState::new("E9");
+    assert_eq!(decode("E9", &encode(&state), V1).unwrap(), state);
+}
+
+#[test]
+fn legacy_json_still_reads() {
+    let state = ada();
+    let json = serde_json::to_vec(&state).unwrap();
+    assert_eq!(decode_any("E1001", &json, V2).unwrap(), state);
+    assert!(decode("E1001", &json, V1).is_err());
+}
+
+#[test]
+fn summary_counts_active_apps_held_and_version() {
+    let mut state = ada();
+    let bytes = encode(&state);
+    let s = summary(&bytes, V1).unwrap();
+    assert_eq!(
+        s,
+        Summary {
+            active: vec!["slack"],
+            held: false,
+            current: true
+        }
+    );
+    assert!(!summary(&bytes, V2).unwrap().current);
+    held(&mut state);
+    assert!(summary(&encode(&state), V1).unwrap().held);
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    let bytes = encode(&ada());
+    for cut in 0..bytes.len() {
+        assert!(decode("E1001", &bytes[..cut], V1).is_err(), "cut at {cut}");
+    }
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert!(decode("E1001", &extra, V1).is_err());
+    assert!(decode("E1001", &[VERSION + 1], V1).is_err());
+    assert!(decode_any("E1001", b"{not json", V1).is_err());
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u64>().prop_map(|n| json!(n)),
+        (-1e9f64..1e9).prop_map(|f| json!(f)),
+        ".{0,200}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        Just("id".to_string()),
+                        Just("team".to_string()),
+                        "[a-z]{1,8}"
+                    ],
+                    inner
+                ),
+                0..6
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn any_snapshot_round_trips(
+        members in prop::collection::vec(("[a-z_]{1,12}|id|email|attributes", json_value()), 0..12),
+        id in "[A-Z0-9]{1,10}",
+    ) {
+        let mut state = EmployeeState::new(&id);
+        state.snapshot = members.into_iter().collect();
+        state.snapshot.insert("id".into(), Value::String(id.clone()));
+        let account = state.account();
+        state.apps.insert("app".into(), AppState {
+            generation: 1,
+            desired: Desired::Active { role: "r".into(), account },
+        });
+        let back = decode(&id, &encode(&state), "").unwrap();
+        prop_assert_eq!(back, state);
+    }
+}
