@@ -44,9 +44,13 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let fanout = match std::env::var("BENCH_FANOUT").as_deref() {
+        Ok("heavy") => Fanout::Heavy,
+        _ => Fanout::Realistic,
+    };
     println!("engine benchmark on {servers}; {} cores", num_cpus());
     for n in sizes {
-        run(&servers, n);
+        run(&servers, n, fanout);
     }
 }
 
@@ -54,21 +58,21 @@ fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn run(servers: &str, n: usize) {
+fn run(servers: &str, n: usize, fanout: Fanout) {
     let dir = tempfile::tempdir().expect("tempdir");
     if std::env::var_os("BENCH_KEEP").is_some() {
         println!("  (keeping {})", dir.path().display());
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench-{}", &id[..8]);
-    let config = write_config(dir.path(), servers, &prefix);
+    let config = write_config(dir.path(), servers, &prefix, fanout);
     let events_topic = format!("{prefix}.events");
     create_topics(&config);
 
     let started = Instant::now();
     produce(servers, &events_topic, n);
     println!(
-        "\nN = {n}: produced in {:.1} s",
+        "\nN = {n} ({fanout:?} fan-out): produced in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 
@@ -103,28 +107,124 @@ fn run(servers: &str, n: usize) {
     );
     let secs = started.elapsed().as_secs_f64();
     let peak = rss_peak_mb(engine.id());
-    println!(
-        "  engine:         {secs:>7.1} s  {:>9.0} events/s  (peak RSS {peak:.0} MB; start-up included)",
-        n as f64 / secs
-    );
     terminate(&mut engine);
+    let b = batches(&log);
+    println!(
+        "  engine:         {secs:>7.1} s  {:>9.0} events/s  {:>9.0} commands/s  {:>9.0} output records/s",
+        n as f64 / secs,
+        b.commands as f64 / secs,
+        (b.commands + b.states) as f64 / secs,
+    );
+    println!(
+        "                  {} batches, {:.1} commands/event; decide {:.1} s, transactions {:.1} s, \
+         store {:.1} s; peak RSS {peak:.0} MB (start-up included)",
+        b.count,
+        b.commands as f64 / n as f64,
+        b.decide_ms as f64 / 1e3,
+        b.commit_ms as f64 / 1e3,
+        b.store_ms as f64 / 1e3,
+    );
 
     // Restore: a restarted engine reads the state of N employees back.
     let started = Instant::now();
     let mut engine = spawn(&config, &log);
-    let restored = wait_log(&log, "Engine ready", 2);
+    let ready = wait_log(&log, "Engine ready", 2);
     let secs = started.elapsed().as_secs_f64();
     let rss = rss_mb(engine.id());
-    println!("  restore:        {secs:>7.1} s  ({restored}; RSS after restore {rss:.0} MB)");
+    let peak = rss_peak_mb(engine.id());
     terminate(&mut engine);
+    let restored = nth_log(&log, "State restored.", 2);
+    println!(
+        "  restore:        {secs:>7.1} s  ({} employees, {:.0} MB of state, read in {:.1} s; \
+         RSS after restore {rss:.0} MB, peak {peak:.0} MB; start-up included)",
+        ready["employees"],
+        restored["state_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        restored["seconds"].as_f64().unwrap_or(0.0),
+    );
     if std::env::var_os("BENCH_KEEP").is_some() {
         let _ = dir.keep();
     }
 }
 
-fn write_config(dir: &Path, servers: &str, prefix: &str) -> std::path::PathBuf {
+/// How many apps each bench employee gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fanout {
+    /// 1-3 matching rules, 2-4 apps (about 3): a team rule, a location rule
+    /// for full-time staff, a lead rule for team leads.
+    Realistic,
+    /// The first version of this bench: two team rules plus a location rule
+    /// for every lead, about 7 apps per employee.
+    Heavy,
+}
+
+fn write_config(dir: &Path, servers: &str, prefix: &str, fanout: Fanout) -> std::path::PathBuf {
     let rules_dir = dir.join("rules");
     std::fs::create_dir_all(&rules_dir).expect("rules dir");
+    let rules = match fanout {
+        Fanout::Realistic => realistic_rules(),
+        Fanout::Heavy => heavy_rules(),
+    };
+    std::fs::write(rules_dir.join("rules.yaml"), rules).expect("rules");
+    let mut text = format!(
+        "[kafka]\nbootstrap_servers = {servers:?}\ngroup_id = \"{prefix}-engine\"\npartitions = 6\n\
+         [topics]\nevents = \"{prefix}.events\"\ncommands_prefix = \"{prefix}.commands.\"\n\
+         state = \"{prefix}.state\"\nresults = \"{prefix}.results\"\ncontrol = \"{prefix}.control\"\n\
+         events_dlq = \"{prefix}.events.dlq\"\ncommands_dlq = \"{prefix}.commands.dlq\"\n\
+         [rules]\npath = {:?}\n[engine]\ninstance_id = \"bench\"\n{}\n\
+         [safety]\nmax_deprovisions = 1000000000\n",
+        rules_dir,
+        std::env::var("BENCH_ENGINE_TOML").unwrap_or_default()
+    );
+    for app in 0..APPS {
+        text.push_str(&format!(
+            "[apps.app{app:02}]\nconnector = \"scim\"\nbase_url = \"http://127.0.0.1:1\"\nroles = [\"member\", \"admin\"]\n"
+        ));
+    }
+    let path = dir.join("provisioner.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+/// 50 team rules (2 apps each), 10 location rules for full-time staff (1 app
+/// each) and 40 rules for the leads of 40 teams (1 app, admin): every rule is
+/// tested against every employee, 1-3 match.
+fn realistic_rules() -> String {
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut rules = String::new();
+    for t in 0..TEAMS {
+        rules.push_str(&format!(
+            "- name: Team {t:02}\n  target: {{ field: team, op: is, value: Team{t:02} }}\n  apps:\n"
+        ));
+        for k in 0..2 {
+            let role = if rng.random_bool(0.2) {
+                "admin"
+            } else {
+                "member"
+            };
+            rules.push_str(&format!(
+                "    app{:02}: {{ role: {role} }}\n",
+                (t * 2 + k) % APPS
+            ));
+        }
+    }
+    for (l, loc) in LOCATIONS.iter().enumerate() {
+        rules.push_str(&format!(
+            "- name: Office {loc}\n  target:\n    all:\n      - {{ field: location, op: is, value: {loc} }}\n      \
+             - {{ field: employment_type, op: is, value: full_time }}\n  apps:\n    app{:02}: {{ role: member }}\n",
+            (l * 3 + 1) % APPS
+        ));
+    }
+    for r in 0..RULES - TEAMS - LOCATIONS.len() {
+        rules.push_str(&format!(
+            "- name: Leads {r:02}\n  target:\n    all:\n      - {{ field: team, op: is, value: Team{r:02} }}\n      \
+             - {{ field: job_title, op: starts_with, value: Lead }}\n  apps:\n    app{:02}: {{ role: admin }}\n",
+            (r * 7 + 3) % APPS
+        ));
+    }
+    rules
+}
+
+fn heavy_rules() -> String {
     let mut rng = StdRng::seed_from_u64(1);
     let mut rules = String::new();
     for r in 0..RULES {
@@ -144,24 +244,7 @@ fn write_config(dir: &Path, servers: &str, prefix: &str) -> std::path::PathBuf {
             rules.push_str(&format!("    app{app:02}: {{ role: {role} }}\n"));
         }
     }
-    std::fs::write(rules_dir.join("rules.yaml"), rules).expect("rules");
-    let mut text = format!(
-        "[kafka]\nbootstrap_servers = {servers:?}\ngroup_id = \"{prefix}-engine\"\npartitions = 6\n\
-         [topics]\nevents = \"{prefix}.events\"\ncommands_prefix = \"{prefix}.commands.\"\n\
-         state = \"{prefix}.state\"\nresults = \"{prefix}.results\"\ncontrol = \"{prefix}.control\"\n\
-         events_dlq = \"{prefix}.events.dlq\"\ncommands_dlq = \"{prefix}.commands.dlq\"\n\
-         [rules]\npath = {:?}\n[engine]\ninstance_id = \"bench\"\n\
-         [safety]\nmax_deprovisions = 1000000000\n",
-        rules_dir
-    );
-    for app in 0..APPS {
-        text.push_str(&format!(
-            "[apps.app{app:02}]\nconnector = \"scim\"\nbase_url = \"http://127.0.0.1:1\"\nroles = [\"member\", \"admin\"]\n"
-        ));
-    }
-    let path = dir.join("provisioner.toml");
-    std::fs::write(&path, text).expect("config");
-    path
+    rules
 }
 
 fn create_topics(config: &Path) {
@@ -203,6 +286,11 @@ fn produce(servers: &str, topic: &str, n: usize) {
         } else {
             "Engineer"
         };
+        let employment = if rng.random_bool(0.2) {
+            "contractor"
+        } else {
+            "full_time"
+        };
         let value = serde_json::json!({
             "specversion": "1.0", "id": format!("evt-{i}"), "source": "hris://bench",
             "type": "hr.employee.hired", "time": "2026-11-26T09:00:00Z", "subject": id,
@@ -211,7 +299,7 @@ fn produce(servers: &str, topic: &str, n: usize) {
                 "id": id, "email": format!("{id}@acme.test"), "first_name": "Bench",
                 "last_name": format!("Person{i}"), "team": format!("Team{:02}", rng.random_range(0..TEAMS)),
                 "department": "Engineering", "location": LOCATIONS[rng.random_range(0..LOCATIONS.len())],
-                "job_title": title, "employment_type": "full_time", "manager_id": "B0000000",
+                "job_title": title, "employment_type": employment, "manager_id": "B0000000",
                 "start_date": "2026-12-01", "end_date": null, "attributes": {"cost_center": "RND"}
             }}
         })
@@ -236,7 +324,10 @@ fn spawn(config: &Path, log: &Path) -> Child {
         .append(true)
         .open(log)
         .expect("log");
-    Command::new(env!("CARGO_BIN_EXE_provisioner"))
+    // BENCH_ENGINE_BIN runs another build (e.g. one with debug info for perf).
+    let bin = std::env::var("BENCH_ENGINE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_provisioner").to_string());
+    Command::new(bin)
         .args([
             "--config",
             &config.to_string_lossy(),
@@ -290,24 +381,56 @@ fn wait_committed(servers: &str, group: &str, topic: &str, n: i64) {
     }
 }
 
-/// Waits until the log holds `count` lines containing `needle`; returns the last.
-fn wait_log(log: &Path, needle: &str, count: usize) -> String {
+/// Waits until the log holds `count` lines containing `needle`; returns the
+/// `count`th, parsed.
+fn wait_log(log: &Path, needle: &str, count: usize) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().filter(|l| l.contains(needle)).collect();
-        if lines.len() >= count {
-            let last = lines[count - 1];
-            let employees = last
-                .split("\"employees\":")
-                .nth(1)
-                .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
-                .unwrap_or("?");
-            return format!("{employees} employees");
+        if let Some(line) = try_nth_log(log, needle, count) {
+            return line;
         }
         assert!(Instant::now() < deadline, "no '{needle}' in the log");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn nth_log(log: &Path, needle: &str, count: usize) -> serde_json::Value {
+    try_nth_log(log, needle, count).unwrap_or_default()
+}
+
+fn try_nth_log(log: &Path, needle: &str, count: usize) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let line = text.lines().filter(|l| l.contains(needle)).nth(count - 1)?;
+    serde_json::from_str(line).ok()
+}
+
+/// The engine's "Batch committed." lines, summed.
+#[derive(Debug, Default)]
+struct Batches {
+    count: u64,
+    commands: u64,
+    states: u64,
+    decide_ms: u64,
+    commit_ms: u64,
+    store_ms: u64,
+}
+
+fn batches(log: &Path) -> Batches {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut b = Batches::default();
+    for line in text.lines().filter(|l| l.contains("Batch committed.")) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        b.count += 1;
+        b.commands += n("commands");
+        b.states += n("states");
+        b.decide_ms += n("decide_ms");
+        b.commit_ms += n("commit_ms");
+        b.store_ms += n("store_ms");
+    }
+    b
 }
 
 fn status_kb(pid: u32, field: &str) -> f64 {
