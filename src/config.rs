@@ -248,8 +248,11 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            batch_max_records: 500,
-            batch_max_ms: 100,
+            // A transaction costs a few broker round trips and a marker per
+            // partition written, whatever its size: thousands of records
+            // amortise that (500 gave a third of the throughput).
+            batch_max_records: 5000,
+            batch_max_ms: 200,
             instance_id: None,
             rules_reload_ms: 2000,
             reconcile_chunk: 1000,

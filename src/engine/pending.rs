@@ -282,29 +282,39 @@ impl Pending {
     }
 
     /// The records the transaction writes: commands, dead letters, and the
-    /// new state of every touched employee (to its input partition).
+    /// new state of every touched employee (to its input partition), last
+    /// and in the order [`Pending::committed`] expects them.
     pub fn outputs(&self, config: &Config) -> Vec<Output> {
         let mut outputs = Vec::with_capacity(self.emitted.len() + self.states.len());
         let mut topics: HashMap<&str, String> = HashMap::new();
+        // Each value is written into one reused buffer and copied out at its
+        // exact size: growing a fresh vector per record to 1 KB costs more
+        // in the allocator than the serialisation itself.
+        let mut buf = Vec::with_capacity(4096);
         for e in &self.emitted {
             let topic = topics
                 .entry(&e.command.app)
                 .or_insert_with(|| config.topics.commands(&e.command.app));
+            buf.clear();
+            // The bytes of `Command::to_json`. Plain data always serialises.
+            let _ = serde_json::to_writer(&mut buf, &e.command);
             outputs.push(Output {
                 topic: topic.clone(),
                 partition: None,
-                key: Some(e.command.employee_id.clone().into_bytes()),
-                payload: Some(e.command.to_json()),
+                key: Some(e.command.employee_id.as_bytes().to_vec()),
+                payload: Some(buf.as_slice().to_vec()),
                 headers: None,
             });
         }
         outputs.extend(self.dead_letters.iter().map(Output::clone_record));
         for (id, (partition, state)) in &self.states {
+            buf.clear();
+            store::encode_into(&mut buf, state);
             outputs.push(Output {
                 topic: config.topics.state.clone(),
                 partition: Some(*partition),
-                key: Some(id.clone().into_bytes()),
-                payload: Some(store::encode(state)),
+                key: Some(id.as_bytes().to_vec()),
+                payload: Some(buf.as_slice().to_vec()),
                 headers: None,
             });
         }
@@ -312,7 +322,10 @@ impl Pending {
     }
 
     /// After the commit: the store takes the new states, metrics count it all.
-    pub fn committed(self, store: &mut Store, metrics: &Metrics) {
+    ///
+    /// `outputs` are this unit's [`Pending::outputs`], now committed: the
+    /// store keeps their state values rather than encoding the states again.
+    pub fn committed(self, outputs: Vec<Output>, store: &mut Store, metrics: &Metrics) {
         // Counted per batch, not per record: a labelled series is a lookup.
         let mut emitted: HashMap<(&str, &'static str), u64> = HashMap::new();
         for e in &self.emitted {
@@ -339,8 +352,23 @@ impl Pending {
         for _ in 0..self.stale {
             metrics.event_stale();
         }
-        for (partition, state) in self.states.values() {
-            store.put(*partition, state);
+        // `outputs` ends with the state values, in the map's order (which
+        // a map keeps while unchanged); a mismatch would be a bug, so it
+        // falls back to encoding rather than trusting the bytes.
+        let first = outputs.len().saturating_sub(self.states.len());
+        let mut values = outputs.into_iter().skip(first);
+        for (id, (partition, state)) in &self.states {
+            match values.next() {
+                Some(Output {
+                    key: Some(key),
+                    payload: Some(value),
+                    partition: Some(p),
+                    ..
+                }) if key == id.as_bytes() && p == *partition => {
+                    store.put_encoded(*partition, id, value.into_boxed_slice());
+                }
+                _ => store.put(*partition, state),
+            }
         }
     }
 

@@ -296,7 +296,7 @@ impl Engine {
                     }
                 }
             }
-            slice.committed(&mut self.store, &self.metrics);
+            slice.committed(outputs, &mut self.store, &self.metrics);
         }
         self.update_held_gauges();
         Ok(())
@@ -339,7 +339,7 @@ impl Engine {
                 let (records, commands) = (batch.len(), pending.command_count());
                 let (held, states) = (pending.held_count(), pending.employees());
                 let committed = started.elapsed();
-                pending.committed(&mut self.store, &self.metrics);
+                pending.committed(outputs, &mut self.store, &self.metrics);
                 if held > 0 {
                     self.update_held_gauges();
                 }

@@ -15,9 +15,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tracing::error;
 
@@ -54,7 +56,8 @@ impl Store {
         self.put_encoded(partition, &state.employee_id, bytes);
     }
 
-    fn put_encoded(&mut self, partition: i32, employee_id: &str, bytes: Box<[u8]>) {
+    /// Stores a committed state already encoded by [`encode_into`].
+    pub fn put_encoded(&mut self, partition: i32, employee_id: &str, bytes: Box<[u8]>) {
         let (active, held) = (&mut self.active, &mut self.held);
         count(active, held, employee_id, &bytes, 1);
         let map = self.partitions.entry(partition).or_default();
@@ -214,6 +217,11 @@ pub fn encode(state: &EmployeeState) -> Vec<u8> {
     codec::encode(state)
 }
 
+/// Appends a state's changelog value to `out`.
+pub fn encode_into(out: &mut Vec<u8>, state: &EmployeeState) {
+    codec::encode_into(out, state);
+}
+
 /// Reads changelog partitions from the beginning to their end, all with one
 /// consumer (`read_committed`: aborted writes of a crashed instance are never
 /// seen), and returns the last state of each employee on each partition, as
@@ -231,12 +239,12 @@ pub fn restore_encoded(
     ]) {
         set_default(&mut cc, key, &value);
     }
-    let consumer: BaseConsumer = cc
+    let consumer: BaseConsumer<RestoreContext> = cc
         .set("group.id", format!("{}-restore", config.kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
-        .create()?;
+        .create_with_context(RestoreContext)?;
     let mut restored: HashMap<i32, Partition> = partitions
         .iter()
         .map(|&p| (p, Partition::default()))
@@ -288,6 +296,25 @@ pub fn restore_encoded(
     }
     Ok(restored)
 }
+
+/// The restore consumer's context. The end of a partition is how a restore
+/// knows it is done; librdkafka also reports it as a client error, which the
+/// default context would log at error level, once per partition.
+struct RestoreContext;
+
+impl ClientContext for RestoreContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
+            error!(message = "Kafka client error during restore.", %error, reason);
+        }
+    }
+}
+
+impl ConsumerContext for RestoreContext {}
 
 /// A changelog value as the store holds it: this format as it is (checked
 /// by reading its summary), an older one re-encoded.

@@ -96,6 +96,12 @@ fn bad(what: &str) -> DecodeError {
 /// Encodes a state (its employee id is the record key, not part of the value).
 pub fn encode(state: &EmployeeState) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
+    encode_into(&mut out, state);
+    out
+}
+
+/// Appends the encoding of a state to `out`.
+pub fn encode_into(out: &mut Vec<u8>, state: &EmployeeState) {
     let mut flags = 0;
     if state.employed {
         flags |= EMPLOYED;
@@ -115,43 +121,72 @@ pub fn encode(state: &EmployeeState) -> Vec<u8> {
     }
     out.extend([VERSION, flags]);
     if let Some(seq) = state.last_sequence {
-        put_int(&mut out, seq);
+        put_int(out, seq);
     }
     if let Some(time) = state.last_time {
-        put_int(&mut out, time.timestamp());
-        put_uint(&mut out, u64::from(time.timestamp_subsec_nanos()));
+        put_int(out, time.timestamp());
+        put_uint(out, u64::from(time.timestamp_subsec_nanos()));
     }
     match short {
         Some(bytes) => out.extend(bytes),
-        None => put_str(&mut out, &state.rules_version),
+        None => put_str(out, &state.rules_version),
     }
-    put_uint(&mut out, state.apps.len() as u64);
-    let derived = (!state.apps.is_empty()).then(|| state.account());
+    put_uint(out, state.apps.len() as u64);
     for (app, app_state) in &state.apps {
-        put_str(&mut out, app);
-        put_uint(&mut out, app_state.generation);
+        put_str(out, app);
+        put_uint(out, app_state.generation);
         let (role, account) = match &app_state.desired {
             Desired::Active { role, account } => (Some(role), account),
             Desired::Deprovisioned { account } => (None, account),
         };
-        let own = derived.as_ref() != Some(account);
+        let own = !is_derived(state, account);
         let kind = if role.is_some() { ACTIVE } else { 0 } | if own { OWN_ACCOUNT } else { 0 };
         out.push(kind);
         if let Some(role) = role {
-            put_str(&mut out, role);
+            put_str(out, role);
         }
         if own {
-            put_account(&mut out, account);
+            put_account(out, account);
         }
     }
     if !state.held.is_empty() {
         // Held deprovisions are rare and carry whole commands: JSON will do.
         // Plain data with string keys always serialises.
         let json = serde_json::to_vec(&state.held).unwrap_or_default();
-        put_bytes(&mut out, &json);
+        put_bytes(out, &json);
     }
-    put_object(&mut out, &state.snapshot, &state.employee_id);
-    out
+    put_object(out, &state.snapshot, &state.employee_id);
+}
+
+/// Whether `account` is what [`EmployeeState::account`] derives, checked
+/// field by field without building it.
+fn is_derived(state: &EmployeeState, account: &Account) -> bool {
+    let text = |field: &str| {
+        state
+            .snapshot
+            .get(field)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let (email, given, family) = (text("email"), text("first_name"), text("last_name"));
+    let display_ok = match (given, family, account.display_name.as_deref()) {
+        (Some(g), Some(f), Some(d)) => {
+            d.len() == g.len() + 1 + f.len()
+                && d.starts_with(g)
+                && d.ends_with(f)
+                && d.as_bytes()[g.len()] == b' '
+        }
+        (Some(n), None, Some(d)) | (None, Some(n), Some(d)) => n == d,
+        (None, None, None) => true,
+        _ => false,
+    };
+    display_ok
+        && account.external_id == state.employee_id
+        && account.user_name == email.unwrap_or(&state.employee_id)
+        && account.email.as_deref() == email
+        && account.given_name.as_deref() == given
+        && account.family_name.as_deref() == family
 }
 
 /// Decodes a value written by [`encode`] for the employee `employee_id`.

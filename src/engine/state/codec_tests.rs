@@ -211,3 +211,28 @@ proptest! {
         prop_assert_eq!(back, state);
     }
 }
+
+proptest! {
+    #[test]
+    fn is_derived_agrees_with_account(
+        email in prop::option::of(" ?[a-c@]{0,3} ?"),
+        first in prop::option::of(" ?[a-c ]{0,3}"),
+        last in prop::option::of("[a-c ]{0,3} ?"),
+        other_display in prop::option::of("[a-c ]{0,4}"),
+    ) {
+        let mut state = EmployeeState::new("E1");
+        for (k, v) in [("email", &email), ("first_name", &first), ("last_name", &last)] {
+            if let Some(v) = v {
+                state.snapshot.insert(k.into(), Value::String(v.clone()));
+            }
+        }
+        let derived = state.account();
+        prop_assert!(is_derived(&state, &derived));
+        let mut other = derived.clone();
+        other.display_name = other_display;
+        prop_assert_eq!(is_derived(&state, &other), other == derived);
+        let mut other = derived.clone();
+        other.user_name.push('x');
+        prop_assert!(!is_derived(&state, &other));
+    }
+}
