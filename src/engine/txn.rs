@@ -7,7 +7,7 @@
 //! → stop the process. These calls block, so they run on the engine's own
 //! thread, never on the async runtime.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -46,6 +46,10 @@ impl Transactional {
         let e = &config.engine;
         let mut cc = kafka::client_config(config);
         for (key, value) in [
+            // A transaction that starts while the broker still writes the
+            // previous one's markers is told to retry (CONCURRENT_TRANSACTIONS);
+            // librdkafka's default backoff of 100 ms idles every such batch.
+            ("retry.backoff.ms", "10".to_string()),
             ("linger.ms", e.producer_linger_ms.to_string()),
             ("compression.type", e.producer_compression.clone()),
             (
@@ -86,7 +90,25 @@ impl Transactional {
             })
             .map_err(|e| self.fail(e))?;
         }
+        self.flush().map_err(|e| self.fail(e))?;
         retry(|| self.producer.commit_transaction(TIMEOUT)).map_err(|e| self.fail(e))
+    }
+
+    /// Waits until every record sent is acknowledged.
+    ///
+    /// `commit_transaction` flushes first, but rdkafka's flush waits in
+    /// polls of 100 ms that do not end early: each transaction idled up to
+    /// 100 ms after its last acknowledgement. Polls of 1 ms leave it nothing
+    /// to wait for.
+    fn flush(&self) -> Result<(), KafkaError> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self.producer.flush(Duration::from_millis(1)) {
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                    if Instant::now() < deadline => {}
+                other => return other,
+            }
+        }
     }
 
     fn send(&self, out: &Output) -> Result<(), KafkaError> {
