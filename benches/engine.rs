@@ -143,7 +143,28 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     );
     if std::env::var_os("BENCH_KEEP").is_some() {
         let _ = dir.keep();
+    } else {
+        delete_topics(&config, &copy);
     }
+}
+
+/// Deletes the run's topics: a broker holding thousands of leftover
+/// partitions is slower for every later run.
+fn delete_topics(config: &Path, copy: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let config = provisioner::config::Config::load(config).expect("config");
+    let mut names: Vec<String> = provisioner::kafka::all_topics(&config)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    names.push(copy.to_string());
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let admin: AdminClient<DefaultClientContext> = provisioner::kafka::client_config(&config)
+        .create()
+        .expect("admin");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _ = runtime.block_on(admin.delete_topics(&names, &AdminOptions::new()));
 }
 
 /// How many apps each bench employee gets.
@@ -335,7 +356,11 @@ fn spawn(config: &Path, log: &Path) -> Child {
             "json",
             "engine",
         ])
-        .env("RUST_LOG", "warn,provisioner::engine::run=info")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_RUST_LOG")
+                .unwrap_or_else(|_| "warn,provisioner::engine::run=info".into()),
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
