@@ -6,6 +6,11 @@
 //! implementation's main job besides the HTTP calls is to classify failures
 //! honestly.
 
+pub mod generations;
+pub mod intake;
+pub mod offsets;
+pub mod ordering;
+
 use std::future::Future;
 use std::time::Duration;
 
