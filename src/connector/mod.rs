@@ -6,10 +6,15 @@
 //! implementation's main job besides the HTTP calls is to classify failures
 //! honestly.
 
+pub mod apply;
+pub mod build;
 pub mod generations;
 pub mod intake;
 pub mod offsets;
 pub mod ordering;
+pub mod outage;
+pub mod rebalance;
+pub mod worker;
 
 use std::future::Future;
 use std::time::Duration;
