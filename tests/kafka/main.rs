@@ -1,4 +1,5 @@
 //! Integration tests against a real Kafka broker (see `harness`).
 
+mod connector;
 mod engine;
 mod harness;
