@@ -266,6 +266,7 @@ pub async fn handle_command<C: Connector>(
         }
         result.duration_ms = started.elapsed().as_millis() as u64;
     }
+    // A struct of strings and numbers always serialises.
     let payload = serde_json::to_vec(&result).unwrap_or_default();
     let record = FutureRecord::to(&ctx.results_topic)
         .key(cmd.employee_id.as_bytes())
