@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod build;
+mod consume;
 pub mod generations;
 pub mod intake;
 pub mod offsets;
