@@ -69,6 +69,9 @@ pub struct Config {
     /// Engine tuning.
     #[serde(default)]
     pub engine: EngineConfig,
+    /// Connector process tuning (shared by every app's worker).
+    #[serde(default)]
+    pub connector: ConnectorConfig,
     /// The app catalogue: one entry per app, keyed by the name rules use.
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
@@ -257,6 +260,34 @@ impl EngineConfig {
     }
 }
 
+/// `[connector]`: how the connector process consumes, commits and stops.
+/// Per-app behaviour (rate, retries, concurrency, outages) lives under
+/// `[apps.<name>]`; these are process-wide.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectorConfig {
+    /// On SIGTERM, how long in-flight app calls may take to finish before
+    /// they are abandoned (their commands stay uncommitted and are redone by
+    /// the next owner), in milliseconds.
+    pub shutdown_timeout_ms: u64,
+    /// Records read ahead and held in memory per app before consumption is
+    /// paused (back-pressure); consumption resumes at half this number.
+    pub max_buffered_records: usize,
+    /// How often finished offsets are committed, in milliseconds. A crash
+    /// redoes at most this much work (harmless: commands are idempotent).
+    pub commit_interval_ms: u64,
+}
+
+impl Default for ConnectorConfig {
+    fn default() -> Self {
+        ConnectorConfig {
+            shutdown_timeout_ms: 10_000,
+            max_buffered_records: 1_000,
+            commit_interval_ms: 1_000,
+        }
+    }
+}
+
 /// Which connector implementation talks to an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -305,6 +336,13 @@ pub struct AppConfig {
     /// Retry budget for transient failures.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Commands applied at once (different employees; one employee's
+    /// commands are always applied one after the other, in order).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// When to treat failures as an outage of the whole app, and how to probe it.
+    #[serde(default)]
+    pub outage: OutageConfig,
     /// Our role name → the app's representation (Zendesk).
     #[serde(default)]
     pub role_map: BTreeMap<String, RoleMapping>,
@@ -312,6 +350,10 @@ pub struct AppConfig {
 
 fn default_rate() -> f64 {
     10.0
+}
+
+fn default_concurrency() -> usize {
+    8
 }
 
 impl AppConfig {
@@ -339,6 +381,30 @@ impl Default for RetryConfig {
             max_attempts: 5,
             initial_delay_ms: 200,
             max_delay_ms: 30_000,
+        }
+    }
+}
+
+/// `outage = { ... }` of an app: an outage pauses the app's consumption
+/// instead of dead-lettering every command while the app is down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutageConfig {
+    /// Transient failures in a row, across all of the app's commands, that
+    /// count as an outage (an `Unavailable` answer is one at once).
+    pub consecutive_failures: u32,
+    /// First delay between probes of a paused app.
+    pub probe_initial_delay_ms: u64,
+    /// Longest delay between probes of a paused app.
+    pub probe_max_delay_ms: u64,
+}
+
+impl Default for OutageConfig {
+    fn default() -> Self {
+        OutageConfig {
+            consecutive_failures: 5,
+            probe_initial_delay_ms: 1_000,
+            probe_max_delay_ms: 60_000,
         }
     }
 }
@@ -423,6 +489,20 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.connector.max_buffered_records == 0 {
+            return Err(bad(
+                "connector.max_buffered_records".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if self.connector.commit_interval_ms == 0 {
+            return Err(bad(
+                "connector.commit_interval_ms".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
         if self.engine.batch_max_records == 0 {
             return Err(bad(
                 "engine.batch_max_records".into(),
@@ -495,6 +575,29 @@ fn validate_app(name: &str, app: &AppConfig) -> Result<(), (String, String, Stri
             "retry.initial_delay_ms".into(),
             app.retry.initial_delay_ms.to_string(),
             "must not exceed retry.max_delay_ms".into(),
+        ));
+    }
+    if app.concurrency == 0 {
+        return Err((
+            "concurrency".into(),
+            "0".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if app.outage.consecutive_failures == 0 {
+        return Err((
+            "outage.consecutive_failures".into(),
+            "0".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if app.outage.probe_initial_delay_ms == 0
+        || app.outage.probe_initial_delay_ms > app.outage.probe_max_delay_ms
+    {
+        return Err((
+            "outage.probe_initial_delay_ms".into(),
+            app.outage.probe_initial_delay_ms.to_string(),
+            "must be at least 1 and not exceed outage.probe_max_delay_ms".into(),
         ));
     }
     if let Some(role) = app.role_map.keys().find(|r| app.role_rank(r).is_none()) {
@@ -572,6 +675,40 @@ mod tests {
             err.contains("kafka.partitions") && err.contains('0'),
             "{err}"
         );
+    }
+
+    #[test]
+    fn connector_defaults() {
+        let c = parse("[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n")
+            .unwrap();
+        let app = &c.apps["a"];
+        assert_eq!(app.concurrency, 8);
+        assert_eq!(app.outage.consecutive_failures, 5);
+        assert_eq!(app.outage.probe_initial_delay_ms, 1_000);
+        assert_eq!(app.outage.probe_max_delay_ms, 60_000);
+        assert_eq!(c.connector.shutdown_timeout_ms, 10_000);
+        assert_eq!(c.connector.max_buffered_records, 1_000);
+        assert_eq!(c.connector.commit_interval_ms, 1_000);
+    }
+
+    #[test]
+    fn zero_concurrency_refused() {
+        let err = parse(
+            "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\nconcurrency = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("apps.a.concurrency"), "{err}");
+    }
+
+    #[test]
+    fn outage_threshold_must_be_positive() {
+        let err = parse(
+            "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\noutage = { consecutive_failures = 0 }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("apps.a.outage.consecutive_failures"), "{err}");
     }
 
     #[test]

@@ -199,7 +199,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Held { command } => held(config, command),
-        Command::Connector { .. } => not_built("connector"),
+        Command::Connector {
+            apps,
+            all,
+            metrics_addr: _,
+        } => {
+            run_connectors(&cli.config, config, apps, all)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay(_) => not_built("replay"),
         Command::Rules { command } => match command {
             RulesCommand::Check { rules } => {
@@ -293,6 +300,68 @@ fn held(config: Config, command: HeldCommand) -> anyhow::Result<ExitCode> {
             .unwrap_or("every hold made before now")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `provisioner connector`: one worker per app, all in this process, until
+/// SIGTERM/SIGINT. If one worker fails, the others are stopped cleanly and
+/// the error is reported (exit 1).
+fn run_connectors(path: &Path, config: Config, apps: Vec<String>, all: bool) -> anyhow::Result<()> {
+    use provisioner::connector::{build, worker};
+
+    let mut apps = if all {
+        config.apps.keys().cloned().collect()
+    } else {
+        apps
+    };
+    apps.sort();
+    apps.dedup();
+    if apps.is_empty() {
+        anyhow::bail!("{}: the catalogue [apps] is empty", path.display());
+    }
+    let mut connectors = Vec::new();
+    for app in &apps {
+        let Some(app_config) = config.apps.get(app) else {
+            let known: Vec<&String> = config.apps.keys().collect();
+            anyhow::bail!(
+                "{}: app {app:?} is not in the catalogue (known: {known:?})",
+                path.display()
+            );
+        };
+        let connector = build::build(app, app_config).with_context(|| {
+            format!(
+                "{}: cannot build the connector of app {app:?}",
+                path.display()
+            )
+        })?;
+        connectors.push((app.clone(), connector));
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let mut workers = tokio::task::JoinSet::new();
+        for (app, connector) in connectors {
+            let (config, shutdown) = (config.clone(), shutdown.clone());
+            workers.spawn(async move {
+                let result = worker::run(config, app.clone(), connector, shutdown).await;
+                (app, result)
+            });
+        }
+        let mut failure: Option<anyhow::Error> = None;
+        while let Some(joined) = workers.join_next().await {
+            let error = match joined {
+                Ok((_, Ok(()))) => continue,
+                Ok((app, Err(error))) => {
+                    anyhow::Error::new(error).context(format!("connector {app}"))
+                }
+                Err(panic) => anyhow::anyhow!("a connector worker panicked: {panic}"),
+            };
+            // One app failing stops the others cleanly; the supervisor restarts us.
+            shutdown.cancel();
+            failure.get_or_insert(error);
+        }
+        failure.map_or(Ok(()), Err)
+    })
 }
 
 fn load_rules(config: &Config, dir: Option<&Path>) -> anyhow::Result<RuleSet> {

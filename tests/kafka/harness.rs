@@ -353,3 +353,79 @@ pub async fn create_topics(config: &Config) {
         .await
         .expect("create topics");
 }
+
+/// Creates topics (with `config.kafka.partitions` partitions) before a test
+/// produces to them, so records are spread as the test expects.
+pub async fn create_named_topics(config: &Config, names: &[String]) {
+    let specs: Vec<provisioner::kafka::TopicSpec> = names
+        .iter()
+        .map(|name| provisioner::kafka::TopicSpec {
+            name: name.clone(),
+            compact: false,
+        })
+        .collect();
+    provisioner::kafka::ensure_topics(config, &specs)
+        .await
+        .expect("create topics");
+}
+
+/// The offsets `group` has committed on each partition of `topic` (absent:
+/// nothing committed there).
+pub fn committed(servers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics().iter().flat_map(|t| t.partitions()) {
+        tpl.add_partition(topic, p.id());
+    }
+    let offsets = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    offsets
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits until `topic` holds at least `count` committed records; returns them all.
+pub async fn wait_records(servers: &str, topic: &str, count: usize) -> Vec<OwnedMessage> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let servers2 = servers.to_string();
+        let topic2 = topic.to_string();
+        let records = tokio::task::spawn_blocking(move || read_all(&servers2, &topic2))
+            .await
+            .expect("reader");
+        if records.len() >= count {
+            return records;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{topic} holds {} records, expected {count}",
+            records.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Members of a consumer group right now (0 when it does not exist).
+pub fn group_members(servers: &str, group: &str) -> usize {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .expect("consumer");
+    consumer
+        .fetch_group_list(Some(group), Duration::from_secs(5))
+        .map(|list| list.groups().iter().map(|g| g.members().len()).sum())
+        .unwrap_or(0)
+}

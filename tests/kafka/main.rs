@@ -1,5 +1,6 @@
 //! Integration tests against a real Kafka broker (see `harness`).
 
+mod connector;
 mod crash;
 mod durable;
 mod engine;
