@@ -58,6 +58,10 @@ pub struct AppContext<C> {
     pub health: Arc<AppHealth>,
     /// Its retry budget.
     pub retry: RetryConfig,
+    /// Whether transient failures can mean an outage (`outage.enabled`):
+    /// then a command out of retries is only dead-lettered after the app
+    /// answers a probe.
+    pub outage_detection: bool,
     /// Producer of results and dead letters.
     pub producer: FutureProducer,
     /// `provisioning.results`.
@@ -170,7 +174,7 @@ async fn call_with_retries<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> 
         if ctx.shutdown.is_cancelled() {
             return Verdict::Abandoned;
         }
-        if spent >= ctx.retry.max_attempts && !health.is_paused() {
+        if spent >= ctx.retry.max_attempts && !health.is_paused() && ctx.outage_detection {
             // Is it this command, or is the app down? Ask before dead-lettering.
             ctx.limiter.until_ready().await;
             match ctx.connector.probe().await {

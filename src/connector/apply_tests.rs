@@ -57,6 +57,7 @@ async fn a_failed_probe_before_dead_lettering_confirms_the_outage() {
             initial_delay_ms: 1,
             max_delay_ms: 2,
         },
+        outage_detection: true,
         producer: rdkafka::ClientConfig::new()
             .set("bootstrap.servers", "127.0.0.1:1")
             .create()
@@ -69,6 +70,7 @@ async fn a_failed_probe_before_dead_lettering_confirms_the_outage() {
         let ctx = Arc::clone(&ctx);
         tokio::spawn(async move {
             let outage = OutageConfig {
+                enabled: true,
                 consecutive_failures: 100,
                 probe_initial_delay_ms: 1,
                 probe_max_delay_ms: 2,

@@ -285,6 +285,7 @@ mod tests {
     #[test]
     fn probe_delays_grow_and_stay_bounded() {
         let config = OutageConfig {
+            enabled: true,
             consecutive_failures: 1,
             probe_initial_delay_ms: 10,
             probe_max_delay_ms: 100,

@@ -62,6 +62,7 @@ impl Env {
             max_delay_ms: 200,
         };
         app.outage = OutageConfig {
+            enabled: true,
             consecutive_failures: 5,
             probe_initial_delay_ms: 100,
             probe_max_delay_ms: 500,
@@ -563,6 +564,7 @@ async fn scim_down_with_a_small_budget_pauses_and_dead_letters_nothing() {
             max_delay_ms: 100,
         };
         app.outage = OutageConfig {
+            enabled: true,
             consecutive_failures: 1_000,
             probe_initial_delay_ms: 8_000,
             probe_max_delay_ms: 8_000,
@@ -802,6 +804,89 @@ async fn commands_failing_on_a_live_scim_server_are_dead_lettered_as_retries_exh
     assert_eq!(health.snapshot().pauses, 0, "no outage: the probe answered");
     let users = users_by_external_id(&server).await;
     assert_eq!(users.keys().collect::<Vec<_>>(), vec!["E1", "E2"]);
+}
+
+/// The SCIM server stopped mid-stream with a small retry budget and outage
+/// detection turned off (`outage.enabled = false`): every command retries,
+/// then lands in the dead-letter topic with the SPEC §7 headers and a
+/// `dead_lettered` result; the records before the stop were applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn scim_stopped_without_outage_detection_dead_letters_after_retries() {
+    let mut server = ScimServer::restartable(None).await;
+    let env = Env::new(1, &server.base_url, None, |app| {
+        app.retry = RetryConfig {
+            max_attempts: 2,
+            initial_delay_ms: 20,
+            max_delay_ms: 100,
+        };
+        app.outage.enabled = false;
+    })
+    .await;
+    let worker = env.start_worker();
+    let health = worker.health.clone();
+    let first: Vec<Command> = ["E1", "E2"]
+        .iter()
+        .map(|e| upsert(&staff(e), 1, "member"))
+        .collect();
+    env.send(&first).await;
+    env.results(2).await;
+    server.stop();
+    let second: Vec<Command> = ["E3", "E4", "E5"]
+        .iter()
+        .map(|e| upsert(&staff(e), 1, "member"))
+        .collect();
+    env.send(&second).await;
+    let results = env.results(5).await;
+    let dlq = wait_records(&env.servers, &env.config.topics.commands_dlq, 3).await;
+    env.wait_committed(5).await;
+    worker.stop().await;
+
+    let originals = read_all(&env.servers, &env.topic);
+    assert_eq!(dlq.len(), 3, "the commands sent while the server was down");
+    for (i, cmd) in second.iter().enumerate() {
+        let offset = i + first.len();
+        check_result(
+            only_result(&results, &cmd.command_id),
+            cmd,
+            "dead_lettered",
+            2,
+        );
+        let dead = dlq
+            .iter()
+            .find(|m| header(m, "dlq.original.offset") == Some(offset.to_string()))
+            .unwrap_or_else(|| panic!("no dead letter of offset {offset}"));
+        assert_eq!(dead.key(), Some(cmd.employee_id.as_bytes()), "original key");
+        assert_eq!(
+            dead.payload(),
+            originals[offset].payload(),
+            "original value bytes"
+        );
+        assert_eq!(header(dead, "dlq.original.topic").unwrap(), env.topic);
+        assert_eq!(header(dead, "dlq.original.partition").unwrap(), "0");
+        assert_eq!(
+            header(dead, "dlq.original.timestamp").unwrap(),
+            originals[offset]
+                .timestamp()
+                .to_millis()
+                .unwrap()
+                .to_string()
+        );
+        assert_eq!(header(dead, "dlq.error.kind").unwrap(), "retries_exhausted");
+        assert!(!header(dead, "dlq.error.message").unwrap().is_empty());
+        assert_eq!(header(dead, "dlq.attempts").unwrap(), "2");
+        assert_eq!(header(dead, "dlq.app").unwrap(), APP);
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&header(dead, "dlq.failed_at").unwrap()).is_ok()
+        );
+    }
+    for cmd in &first {
+        check_result(only_result(&results, &cmd.command_id), cmd, "applied", 1);
+    }
+    assert_eq!(
+        health.snapshot().pauses,
+        0,
+        "outage detection off: never paused"
+    );
 }
 
 /// The outage rule (defaults: 5 transient failures in a row) with the
