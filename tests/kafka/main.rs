@@ -9,3 +9,4 @@ mod scim_e2e;
 #[path = "../apps/scim_server.rs"]
 mod scim_server;
 mod webhook_e2e;
+mod zendesk_e2e;
