@@ -5,3 +5,4 @@ mod crash;
 mod durable;
 mod engine;
 mod harness;
+mod replay;
