@@ -16,5 +16,6 @@ pub mod engine;
 pub mod events;
 pub mod kafka;
 pub mod metrics;
+pub mod replay;
 pub mod results;
 pub mod rules;

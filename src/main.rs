@@ -93,30 +93,43 @@ struct HoldSelector {
 
 #[derive(Args)]
 struct ReplayArgs {
-    /// The dead-letter topic to read.
-    #[arg(long)]
+    /// The dead-letter topic to read (topics.events_dlq or topics.commands_dlq).
+    #[arg(long, value_name = "TOPIC")]
     from: String,
-    /// Only records of this app.
+    /// Only records of this app (header dlq.app).
     #[arg(long)]
     app: Option<String>,
-    /// Only records of this employee.
+    /// Only records of this employee (the record key).
     #[arg(long)]
     employee: Option<String>,
-    /// Only records with this `dlq.error.kind`.
-    #[arg(long)]
+    /// Only records with this dlq.error.kind.
+    #[arg(long, value_name = "KIND", value_parser = parse_error_kind)]
     error_kind: Option<String>,
-    /// Only records dead-lettered at or after this RFC 3339 time.
-    #[arg(long)]
-    since: Option<String>,
-    /// Only records dead-lettered before this RFC 3339 time.
-    #[arg(long)]
-    until: Option<String>,
-    /// Replay at most this many records.
-    #[arg(long)]
+    /// Only records dead-lettered at or after this RFC 3339 time (dlq.failed_at).
+    #[arg(long, value_name = "RFC3339", value_parser = |v: &str| parse_time("--since", v))]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only records dead-lettered before this RFC 3339 time (dlq.failed_at).
+    #[arg(long, value_name = "RFC3339", value_parser = |v: &str| parse_time("--until", v))]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Re-publish at most this many records; the rest wait for the next run.
+    #[arg(long, value_name = "N")]
     limit: Option<u64>,
-    /// Print what would be replayed; change nothing.
+    /// Print what would be replayed; change nothing (no record, no offset).
     #[arg(long)]
     dry_run: bool,
+    /// The dry-run listing and the summary: a table for people or JSON lines.
+    #[arg(long, value_enum, default_value = "table")]
+    format: PreviewFormatArg,
+    /// Read from the start of the topic, not from where this replay group got to
+    /// (records replayed before are replayed again).
+    #[arg(long)]
+    from_beginning: bool,
+    /// Replay commands even when a newer generation is already applied.
+    #[arg(long)]
+    include_superseded: bool,
+    /// Re-publish at most this many records per second.
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    rate: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -207,7 +220,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_connectors(&cli.config, config, apps, all)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay(_) => not_built("replay"),
+        Command::Replay(args) => replay(config, args),
         Command::Rules { command } => match command {
             RulesCommand::Check { rules } => {
                 let dir = rules.unwrap_or_else(|| config.rules.path.clone());
@@ -257,6 +270,61 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+    }
+}
+
+/// `provisioner replay`: to the end of the dead-letter topic, then exit 0;
+/// the listing (dry run) and the summary line on stdout, progress on stderr.
+fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    use provisioner::replay::{self, Filter, Format, Options, ProgressMode};
+    let filter = Filter {
+        app: args.app,
+        employee: args.employee,
+        error_kind: args.error_kind,
+        since: args.since,
+        until: args.until,
+    };
+    if let Err(problem) = filter.validate() {
+        eprintln!("error: {problem}");
+        return Ok(ExitCode::from(2));
+    }
+    let options = Options {
+        from: args.from,
+        filter,
+        limit: args.limit,
+        dry_run: args.dry_run,
+        format: match args.format {
+            PreviewFormatArg::Table => Format::Table,
+            PreviewFormatArg::Json => Format::Json,
+        },
+        from_beginning: args.from_beginning,
+        include_superseded: args.include_superseded,
+        rate: args.rate,
+        progress: if std::io::stderr().is_terminal() {
+            ProgressMode::Terminal
+        } else {
+            ProgressMode::Lines
+        },
+    };
+    let metrics = provisioner::metrics::Metrics::new();
+    replay::run(&config, &options, &metrics, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_error_kind(value: &str) -> Result<String, String> {
+    provisioner::replay::filter::parse_error_kind(value)
+}
+
+fn parse_time(flag: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    provisioner::replay::filter::parse_time(flag, value)
+}
+
+fn parse_rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "--rate {value:?} is not a positive number of records per second"
+        )),
     }
 }
 
@@ -368,11 +436,6 @@ fn load_rules(config: &Config, dir: Option<&Path>) -> anyhow::Result<RuleSet> {
     let dir = dir.unwrap_or(&config.rules.path);
     RuleSet::load_dir(dir, &config.apps)
         .map_err(|errors| anyhow::anyhow!("invalid rules in {}:\n{errors}", dir.display()))
-}
-
-fn not_built(what: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("provisioner {what}: not built yet");
-    Ok(ExitCode::from(2))
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

@@ -504,3 +504,26 @@ pub async fn wait_results(servers: &str, topic: &str, count: usize) -> Vec<serde
         })
         .collect()
 }
+
+/// Deletes the configuration's topics (and any `extra`), so a passing test
+/// leaves no partitions behind on the shared broker. Errors are ignored: a
+/// topic the test never created is simply absent.
+pub async fn delete_topics(config: &Config, extra: &[String]) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = provisioner::kafka::client_config(config)
+        .create()
+        .expect("admin client");
+    let mut names: Vec<String> = provisioner::kafka::all_topics(config)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    names.extend(extra.iter().cloned());
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let _ = admin
+        .delete_topics(
+            &names,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await;
+}
