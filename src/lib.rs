@@ -18,3 +18,4 @@ pub mod kafka;
 pub mod metrics;
 pub mod results;
 pub mod rules;
+pub mod telemetry;

@@ -36,6 +36,7 @@ pub struct Metrics {
     connector_retries: Family<Labels, Counter>,
     commands_dead_lettered: Family<Labels, Counter>,
     replayed: Family<Labels, Counter>,
+    app_paused: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -67,6 +68,7 @@ impl Metrics {
             connector_retries: Family::default(),
             commands_dead_lettered: Family::default(),
             replayed: Family::default(),
+            app_paused: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -138,6 +140,12 @@ impl Metrics {
             "provisioner_replayed",
             "Dead-lettered records re-published by replay, by destination topic",
             m.replayed.clone(),
+        );
+        // Not in SPEC §8: an addition, so alerts can tell "app down" from "slow".
+        registry.register(
+            "provisioner_app_paused",
+            "1 while a connector has paused an app's commands because the app looks down",
+            m.app_paused.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -250,6 +258,13 @@ impl Metrics {
         self.commands_dead_lettered
             .get_or_create(&labels([("app", app), ("kind", kind)]))
             .inc();
+    }
+
+    /// Whether an app's consumption is paused by an outage (1) or not (0).
+    pub fn set_app_paused(&self, app: &str, paused: bool) {
+        self.app_paused
+            .get_or_create(&labels([("app", app)]))
+            .set(i64::from(paused));
     }
 
     /// Records replayed to a topic.
