@@ -91,18 +91,32 @@ impl rdkafka::consumer::ConsumerContext for AuthWatch {}
 /// Fails fast, with the broker address in the message, when Kafka does not
 /// answer a metadata request within `timeout` — at once when the broker
 /// refuses our credentials, with a message saying so.
+///
+/// The request runs on a thread of its own while this one serves the
+/// client's error callback: an authentication failure is reported there,
+/// not as the request's result, which would only time out.
 pub fn check_reachable(config: &Config, timeout: Duration) -> Result<(), KafkaSetupError> {
     if config.kafka.secrets.len() < config.kafka.secret_properties.len() {
         return Err(KafkaSetupError::SecretsUnresolved);
     }
-    let consumer: BaseConsumer<AuthWatch> = client_config(config)
-        .create_with_context(AuthWatch::default())
-        .map_err(KafkaSetupError::Client)?;
-    let deadline = std::time::Instant::now() + timeout;
+    let consumer: std::sync::Arc<BaseConsumer<AuthWatch>> = std::sync::Arc::new(
+        client_config(config)
+            .create_with_context(AuthWatch::default())
+            .map_err(KafkaSetupError::Client)?,
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (client, topic) = (
+        std::sync::Arc::clone(&consumer),
+        config.topics.events.clone(),
+    );
+    // One topic's metadata: as good a proof as all topics', and cheap on
+    // clusters with thousands of them.
+    std::thread::spawn(move || {
+        let _ = tx.send(client.fetch_metadata(Some(&topic), timeout).map(|_| ()));
+    });
+    let servers = || config.kafka.bootstrap_servers.clone();
     loop {
-        // Short attempts, so an authentication failure ends the wait early.
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let result = consumer.fetch_metadata(None, left.min(Duration::from_millis(500)));
+        let answer = rx.recv_timeout(Duration::from_millis(100));
         // Serves the error callback (no record can arrive: nothing is assigned).
         let _ = consumer.poll(Duration::ZERO);
         let auth = consumer
@@ -111,21 +125,27 @@ pub fn check_reachable(config: &Config, timeout: Duration) -> Result<(), KafkaSe
             .lock()
             .map(|a| a.clone())
             .unwrap_or(None);
-        match (result, auth) {
-            (Ok(_), _) => return Ok(()),
-            (Err(_), Some(reason)) => {
-                return Err(KafkaSetupError::Authentication {
-                    servers: config.kafka.bootstrap_servers.clone(),
-                    reason,
-                })
-            }
-            (Err(source), None) if left <= Duration::from_millis(500) => {
+        if let Some(reason) = auth {
+            return Err(KafkaSetupError::Authentication {
+                servers: servers(),
+                reason,
+            });
+        }
+        match answer {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(source)) => {
                 return Err(KafkaSetupError::Unreachable {
-                    servers: config.kafka.bootstrap_servers.clone(),
+                    servers: servers(),
                     source,
                 })
             }
-            (Err(_), None) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(KafkaSetupError::Unreachable {
+                    servers: servers(),
+                    source: KafkaError::MetadataFetch(RDKafkaErrorCode::Fail),
+                })
+            }
         }
     }
 }

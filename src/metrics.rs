@@ -150,6 +150,66 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Creates the engine's series at zero for every known label value, so
+    /// they are scraped from the start and `rate()`/`increase()` see the
+    /// first event, dead letter or refused reload (a series that appears
+    /// with value 1 has no increase).
+    pub fn init_engine<'a>(&self, apps: impl IntoIterator<Item = &'a String>) {
+        for kind in ["hired", "changed", "left", "invalid"] {
+            drop(
+                self.events_consumed
+                    .get_or_create(&labels([("type", kind)])),
+            );
+        }
+        drop(
+            self.events_dead_lettered
+                .get_or_create(&labels([("reason", "invalid_event")])),
+        );
+        for result in ["applied", "refused"] {
+            drop(
+                self.rules_reloads
+                    .get_or_create(&labels([("result", result)])),
+            );
+        }
+        for app in apps {
+            for action in ["upsert", "deprovision"] {
+                drop(
+                    self.commands_emitted
+                        .get_or_create(&labels([("app", app), ("action", action)])),
+                );
+            }
+            drop(
+                self.deprovisions_held
+                    .get_or_create(&labels([("app", app)])),
+            );
+        }
+    }
+
+    /// Creates one app's connector series at zero (see [`Metrics::init_engine`]).
+    pub fn init_connector(&self, app: &str) {
+        for outcome in ["applied", "unchanged", "superseded", "dead_lettered"] {
+            drop(
+                self.connector_requests
+                    .get_or_create(&labels([("app", app), ("outcome", outcome)])),
+            );
+        }
+        for kind in ["permanent", "retries_exhausted", "unknown_app"] {
+            drop(
+                self.commands_dead_lettered
+                    .get_or_create(&labels([("app", app), ("kind", kind)])),
+            );
+        }
+        drop(
+            self.connector_request_seconds
+                .get_or_create(&labels([("app", app)])),
+        );
+        drop(
+            self.connector_retries
+                .get_or_create(&labels([("app", app)])),
+        );
+        drop(self.app_paused.get_or_create(&labels([("app", app)])));
+    }
+
     /// The Prometheus/OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

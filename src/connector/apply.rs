@@ -155,7 +155,9 @@ async fn call_with_retries<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> 
                 health.record_answer();
                 return Verdict::Applied(applied, attempts);
             }
-            Err(error) => error,
+            // From here the message reaches logs, results, dead-letter
+            // headers and /readyz: no personal data past this point.
+            Err(error) => scrub(cmd, error),
         };
         spent += 1;
         last_error = error.to_string();
@@ -298,6 +300,44 @@ pub async fn handle_command<C: Connector>(
         duration_ms = result.duration_ms
     );
     Ok(Done::Finished { applied })
+}
+
+/// An app's error without the command's personal data. Apps echo names and
+/// addresses back ("user Ada Lovelace <ada@…> already exists"); e-mails are
+/// masked where error messages are built, names only the command can tell.
+fn scrub(cmd: &Command, error: ConnectorError) -> ConnectorError {
+    let a = &cmd.account;
+    let personal: Vec<&str> = [
+        Some(a.user_name.as_str()).filter(|u| *u != a.external_id),
+        a.email.as_deref(),
+        a.display_name.as_deref(),
+        a.given_name.as_deref(),
+        a.family_name.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|v| v.chars().count() >= 2)
+    .collect();
+    let clean = |message: String| {
+        personal
+            .iter()
+            .fold(message, |m, value| m.replace(value, "***"))
+    };
+    match error {
+        ConnectorError::Transient {
+            message,
+            retry_after,
+        } => ConnectorError::Transient {
+            message: clean(message),
+            retry_after,
+        },
+        ConnectorError::Permanent { message } => ConnectorError::Permanent {
+            message: clean(message),
+        },
+        ConnectorError::Unavailable { message } => ConnectorError::Unavailable {
+            message: clean(message),
+        },
+    }
 }
 
 /// The `outcome` label of `provisioner_connector_requests_total`: the

@@ -110,6 +110,7 @@ impl<C: Connector + 'static> Worker<C> {
         let readiness = Arc::clone(&telemetry.readiness);
         readiness.starting(&component, "connecting to Kafka");
         readiness.watch_app(Arc::clone(&health));
+        telemetry.metrics.init_connector(&app);
         let topic = config.topics.commands(&app);
         let blocking_config = config.clone();
         tokio::task::spawn_blocking(move || {

@@ -116,6 +116,7 @@ pub async fn run_with(
     shutdown: CancellationToken,
 ) -> Result<(), EngineError> {
     telemetry.readiness.rules_loaded(rules.version());
+    telemetry.metrics.init_engine(config.apps.keys());
     // Blocks for at most the timeout, once, before anything else runs.
     kafka::check_reachable(&config, std::time::Duration::from_secs(10))?;
     if config.kafka.create_topics {

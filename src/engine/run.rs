@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{BaseConsumer, Consumer, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -379,13 +379,13 @@ impl Engine {
     }
 
     /// Once a turn, between batches: publishes the consumer's positions for
-    /// the lag monitor, and marks the engine started once it has joined its
-    /// group with no assignment change waiting (restores set their own
-    /// readiness). Both are local calls: no broker round trip.
+    /// the lag monitor, and marks the engine started once the group has
+    /// given it an assignment (even an empty one) and no change is waiting
+    /// (restores set their own readiness). No broker round trip.
     fn telemetry_turn(&self) {
         self.telemetry.positions.publish(&self.consumer);
-        let joined = !matches!(self.consumer.rebalance_protocol(), RebalanceProtocol::None);
-        if joined && !self.consumer.context().pending() {
+        let context = self.consumer.context();
+        if context.assigned_once() && !context.pending() {
             self.telemetry.readiness.started("engine");
         }
     }

@@ -183,9 +183,12 @@ impl Monitor {
         }
         if !checked {
             // Nothing owned: still prove the broker answers.
-            let group = self.config.kafka.group_id.clone();
+            let (group, topic) = (
+                self.config.kafka.group_id.clone(),
+                self.config.topics.events.clone(),
+            );
             self.client(&group)?
-                .fetch_metadata(None, CALL_TIMEOUT)
+                .fetch_metadata(Some(&topic), CALL_TIMEOUT)
                 .map_err(|e| e.to_string())?;
         }
         for (topic, partition) in self.reported.difference(&seen) {

@@ -196,7 +196,12 @@ impl Readiness {
 
     /// An app whose pauses make the connector unready.
     pub fn watch_app(&self, health: Arc<AppHealth>) {
-        lock(&self.apps).push(health);
+        {
+            let mut apps = lock(&self.apps);
+            if !apps.iter().any(|h| Arc::ptr_eq(h, &health)) {
+                apps.push(health);
+            }
+        }
         self.note();
     }
 
