@@ -191,6 +191,12 @@ cmd_up() {
     echo "$BOOTSTRAP"
     return 0
   fi
+  # A SASL broker of another checkout on these ports, with these credentials: reuse it.
+  if port_open "$PORT" && probe; then
+    log "a SASL broker this checkout did not start answers on $BOOTSTRAP; using it"
+    echo "$BOOTSTRAP"
+    return 0
+  fi
   local port
   for port in "$PORT" "$CONTROLLER_PORT"; do
     port_open "$port" && die "127.0.0.1:$port is in use by a process this script did not start" \

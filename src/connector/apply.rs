@@ -35,6 +35,7 @@ use tracing::{info, warn};
 use crate::commands::Command;
 use crate::config::RetryConfig;
 use crate::connector::outage::AppHealth;
+use crate::connector::redact;
 use crate::connector::{Applied, Connector, ConnectorError, Outcome};
 use crate::dlq::{self, ErrorKind, Failure};
 use crate::results::{CommandResult, ResultOutcome};
@@ -157,7 +158,7 @@ async fn call_with_retries<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> 
             }
             // From here the message reaches logs, results, dead-letter
             // headers and /readyz: no personal data past this point.
-            Err(error) => scrub(cmd, error),
+            Err(error) => redact::scrub(cmd, error),
         };
         spent += 1;
         last_error = error.to_string();
@@ -300,44 +301,6 @@ pub async fn handle_command<C: Connector>(
         duration_ms = result.duration_ms
     );
     Ok(Done::Finished { applied })
-}
-
-/// An app's error without the command's personal data. Apps echo names and
-/// addresses back ("user Ada Lovelace <ada@…> already exists"); e-mails are
-/// masked where error messages are built, names only the command can tell.
-fn scrub(cmd: &Command, error: ConnectorError) -> ConnectorError {
-    let a = &cmd.account;
-    let personal: Vec<&str> = [
-        Some(a.user_name.as_str()).filter(|u| *u != a.external_id),
-        a.email.as_deref(),
-        a.display_name.as_deref(),
-        a.given_name.as_deref(),
-        a.family_name.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|v| v.chars().count() >= 2)
-    .collect();
-    let clean = |message: String| {
-        personal
-            .iter()
-            .fold(message, |m, value| m.replace(value, "***"))
-    };
-    match error {
-        ConnectorError::Transient {
-            message,
-            retry_after,
-        } => ConnectorError::Transient {
-            message: clean(message),
-            retry_after,
-        },
-        ConnectorError::Permanent { message } => ConnectorError::Permanent {
-            message: clean(message),
-        },
-        ConnectorError::Unavailable { message } => ConnectorError::Unavailable {
-            message: clean(message),
-        },
-    }
 }
 
 /// The `outcome` label of `provisioner_connector_requests_total`: the

@@ -145,3 +145,61 @@ impl Running {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::{Role, Telemetry};
+
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+        let response = reqwest::get(format!("http://{addr}{path}"))
+            .await
+            .expect("get");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, content_type, response.text().await.expect("body"))
+    }
+
+    #[tokio::test]
+    async fn the_three_endpoints_answer() {
+        let telemetry = Telemetry::new(Role::Engine);
+        let server = start("127.0.0.1:0", &telemetry).await.expect("bind");
+        let addr = server.addr().expect("addr");
+
+        let (status, _, body) = get(addr, "/readyz").await;
+        assert_eq!(status, 503);
+        let report: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(report["ready"], false);
+        assert_eq!(report["reasons"][0], "engine starting: connecting to Kafka");
+
+        telemetry.readiness.rules_loaded("sha256:x");
+        telemetry.readiness.started("engine");
+        let (status, content_type, body) = get(addr, "/readyz").await;
+        assert_eq!((status, content_type.as_str()), (200, "application/json"));
+        assert!(body.starts_with("{\"ready\":true,\"reasons\":[]"), "{body}");
+
+        assert_eq!(get(addr, "/healthz").await.0, 200);
+        telemetry.metrics.event_stale();
+        let (status, content_type, body) = get(addr, "/metrics").await;
+        assert_eq!((status, content_type.as_str()), (200, OPENMETRICS));
+        assert!(body.contains("provisioner_events_stale_total 1"), "{body}");
+        assert_eq!(get(addr, "/nope").await.0, 404);
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_busy_port_is_an_error_naming_it() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr").to_string();
+        let error = bind(&addr).await.expect_err("busy").to_string();
+        assert!(
+            error.contains(&addr) && error.contains("/metrics"),
+            "{error}"
+        );
+    }
+}

@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 
 use crate::env::*;
+use crate::fake_app::*;
 
 /// Names no other test, library or log line would contain.
 const PEOPLE: &[(&str, &str, &str, &str)] = &[

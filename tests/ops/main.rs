@@ -8,6 +8,7 @@
 
 mod deploy;
 mod env;
+mod fake_app;
 mod logs;
 mod readiness;
 mod sasl;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::env::*;
+use crate::fake_app::*;
 
 async fn get(addr: &str, path: &str) -> (u16, Value) {
     let response = reqwest::get(format!("http://{addr}{path}"))

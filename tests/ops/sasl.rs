@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::env::*;
+use crate::fake_app::*;
 
 const USER: &str = "provisioner";
 const PASSWORD: &str = "provisioner-local-secret";

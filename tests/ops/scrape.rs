@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::env::*;
+use crate::fake_app::*;
 
 /// SPEC §8 by process, with the type each must have (counters without
 /// `_total`, as OpenMetrics names the family). `provisioner_replayed` is
