@@ -124,6 +124,7 @@ async fn the_log_of_a_full_run_holds_no_personal_data_or_secret() {
         );
         // The ids that make a log useful are there.
         saw.0 |= v["message"] == "Command emitted."
+            && v["event_id"].is_string()
             && v["command_id"].is_string()
             && v["employee_id"].is_string();
         saw.1 |= v["span"]["name"] == "command"
