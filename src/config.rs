@@ -431,6 +431,11 @@ impl Default for RetryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutageConfig {
+    /// Detect outages from transient failures. When false, a run of
+    /// transient failures never pauses the app and a command out of retries
+    /// is dead-lettered without asking the app first; only `Unavailable`
+    /// answers (401/403) still pause it.
+    pub enabled: bool,
     /// Transient failures in a row, across all of the app's commands, that
     /// count as an outage (an `Unavailable` answer is one at once).
     pub consecutive_failures: u32,
@@ -443,6 +448,7 @@ pub struct OutageConfig {
 impl Default for OutageConfig {
     fn default() -> Self {
         OutageConfig {
+            enabled: true,
             consecutive_failures: 5,
             probe_initial_delay_ms: 1_000,
             probe_max_delay_ms: 60_000,

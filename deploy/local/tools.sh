@@ -7,6 +7,8 @@ missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 for tool in java mvn cargo; do
   command -v "$tool" >/dev/null 2>&1 || { echo "tools.sh: '$tool' is required but not installed" >&2; exit 1; }
 done

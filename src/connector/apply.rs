@@ -10,7 +10,8 @@
 //!   `initial_delay_ms` to `max_delay_ms`, for `max_attempts` calls in all;
 //! - before dead-lettering an exhausted command the app is probed once: a
 //!   failing probe means the app is down, not the command, so the app is
-//!   paused and the command waits (see `outage`);
+//!   paused, the outage confirmed, and the command waits with its budget
+//!   renewed (see `outage`);
 //! - `Permanent` is dead-lettered at once;
 //! - `Unavailable`, or a run of transient failures across the app, pauses the
 //!   app; the command waits and is retried after the app answers a probe, with
@@ -59,6 +60,10 @@ pub struct AppContext<C> {
     pub health: Arc<AppHealth>,
     /// Its retry budget.
     pub retry: RetryConfig,
+    /// Whether transient failures can mean an outage (`outage.enabled`):
+    /// then a command out of retries is only dead-lettered after the app
+    /// answers a probe.
+    pub outage_detection: bool,
     /// Producer of results and dead letters.
     pub producer: FutureProducer,
     /// `provisioning.results`.
@@ -182,7 +187,7 @@ async fn call_with_retries<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> 
         if ctx.shutdown.is_cancelled() {
             return Verdict::Abandoned;
         }
-        if spent >= ctx.retry.max_attempts && !health.is_paused() {
+        if spent >= ctx.retry.max_attempts && !health.is_paused() && ctx.outage_detection {
             // Is it this command, or is the app down? Ask before dead-lettering.
             ctx.limiter.until_ready().await;
             match ctx.connector.probe().await {
@@ -193,9 +198,16 @@ async fn call_with_retries<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> 
                         attempts,
                     )
                 }
-                Err(probe_error) => health.pause(&format!(
-                    "probe failed after a command exhausted its retries: {probe_error}"
-                )),
+                Err(probe_error) => {
+                    health.pause(&format!(
+                        "probe failed after a command exhausted its retries: {probe_error}"
+                    ));
+                    // A failed probe is what confirms an outage: the failures
+                    // were the app's, so the waiting commands get their
+                    // budgets back — even if the app answers the prober's
+                    // very first probe (a short outage).
+                    health.confirm();
+                }
             }
         }
         if health.is_paused() {
@@ -339,20 +351,5 @@ pub async fn dead_letter(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_is_bounded_by_the_config() {
-        let retry = RetryConfig {
-            max_attempts: 5,
-            initial_delay_ms: 10,
-            max_delay_ms: 50,
-        };
-        let delays: Vec<_> = backoff(&retry).take(10).collect();
-        assert_eq!(delays.len(), 10);
-        assert!(delays[0] >= Duration::from_millis(10) && delays[0] < Duration::from_millis(20));
-        assert!(delays.iter().all(|d| *d <= Duration::from_millis(50)));
-        assert_eq!(delays[9], Duration::from_millis(50));
-    }
-}
+#[path = "apply_tests.rs"]
+mod tests;

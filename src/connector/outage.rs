@@ -16,11 +16,14 @@
 //! respectful answer. A failure run caused by one bad command rather than the
 //! app is told apart by the probe: if the very first probe succeeds, the
 //! outage is not *confirmed* and the commands keep their spent budgets, so a
-//! poison command still reaches the dead-letter topic.
+//! poison command still reaches the dead-letter topic. Any failed probe
+//! confirms the pause, the one a command makes before dead-lettering itself
+//! included: a short outage that ends before the prober's first probe must
+//! not dead-letter the commands that saw it.
 //!
 //! `AppHealth` is shared (`Arc`) so metrics and `/readyz` can read it later.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -54,6 +57,9 @@ pub struct AppHealth {
     app: String,
     threshold: u32,
     failures_in_a_row: AtomicU32,
+    /// Whether the current pause is counted in `confirmed_outages` yet; only
+    /// changed inside the state's modify closures, which hold its lock.
+    pause_confirmed: AtomicBool,
     state: watch::Sender<HealthState>,
 }
 
@@ -64,6 +70,7 @@ impl AppHealth {
             app: app.to_string(),
             threshold: threshold.max(1),
             failures_in_a_row: AtomicU32::new(0),
+            pause_confirmed: AtomicBool::new(false),
             state: watch::Sender::new(HealthState::default()),
         }
     }
@@ -114,6 +121,7 @@ impl AppHealth {
                 return false;
             }
             s.paused = true;
+            self.pause_confirmed.store(false, Ordering::Relaxed);
             s.reason = Some(reason.to_string());
             s.since = Some(SystemTime::now());
             s.pauses += 1;
@@ -128,9 +136,17 @@ impl AppHealth {
         }
     }
 
-    /// The first probe failed: this is a real outage.
-    fn confirm(&self) {
-        self.state.send_modify(|s| s.confirmed_outages += 1);
+    /// A probe failed while paused: this is a real outage. Counted once per
+    /// pause, whoever probed — the prober, or a command probing before it
+    /// would dead-letter itself.
+    pub(crate) fn confirm(&self) {
+        self.state.send_if_modified(|s| {
+            if !s.paused || self.pause_confirmed.swap(true, Ordering::Relaxed) {
+                return false;
+            }
+            s.confirmed_outages += 1;
+            true
+        });
     }
 
     /// The probe answered: resume.
@@ -248,8 +264,28 @@ mod tests {
     }
 
     #[test]
+    fn an_outage_is_confirmed_once_per_pause() {
+        let h = AppHealth::new("a", 1);
+        h.confirm();
+        assert_eq!(
+            h.snapshot().confirmed_outages,
+            0,
+            "not paused: nothing to confirm"
+        );
+        h.pause("down");
+        h.confirm();
+        h.confirm();
+        assert_eq!(h.snapshot().confirmed_outages, 1);
+        h.resume();
+        h.pause("down again");
+        h.confirm();
+        assert_eq!(h.snapshot().confirmed_outages, 2);
+    }
+
+    #[test]
     fn probe_delays_grow_and_stay_bounded() {
         let config = OutageConfig {
+            enabled: true,
             consecutive_failures: 1,
             probe_initial_delay_ms: 10,
             probe_max_delay_ms: 100,

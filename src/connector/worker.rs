@@ -70,7 +70,12 @@ impl<C: Connector + 'static> Worker<C> {
             .get(&app)
             .cloned()
             .ok_or_else(|| WorkerError::UnknownApp(app.clone()))?;
-        let health = Arc::new(AppHealth::new(&app, app_config.outage.consecutive_failures));
+        let threshold = if app_config.outage.enabled {
+            app_config.outage.consecutive_failures
+        } else {
+            u32::MAX
+        };
+        let health = Arc::new(AppHealth::new(&app, threshold));
         Ok(Worker {
             config,
             app,
@@ -163,6 +168,7 @@ impl<C: Connector + 'static> Worker<C> {
             limiter: RateLimiter::direct(quota(app_config.rate_limit_per_second)),
             health: Arc::clone(&health),
             retry: app_config.retry.clone(),
+            outage_detection: app_config.outage.enabled,
             producer,
             results_topic: config.topics.results.clone(),
             dlq_topic: config.topics.commands_dlq.clone(),

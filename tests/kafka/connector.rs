@@ -45,6 +45,7 @@ impl Env {
             max_delay_ms: 50,
         };
         app.outage = OutageConfig {
+            enabled: true,
             consecutive_failures: 5,
             probe_initial_delay_ms: 50,
             probe_max_delay_ms: 200,

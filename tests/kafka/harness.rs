@@ -431,3 +431,78 @@ pub fn group_members(servers: &str, group: &str) -> usize {
         .map(|list| list.groups().iter().map(|g| g.members().len()).sum())
         .unwrap_or(0)
 }
+
+/// Sends the worker's and the engine's logs to the test's captured output
+/// (shown when a test fails); `RUST_LOG` overrides the level.
+pub fn init_test_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "provisioner=info".into()),
+        )
+        .try_init();
+}
+
+/// One app's connector worker running in this process, with any connector.
+pub struct AppWorker {
+    /// The app's health (paused or not), shared with the worker.
+    pub health: std::sync::Arc<provisioner::connector::outage::AppHealth>,
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), provisioner::connector::worker::WorkerError>>,
+}
+
+impl AppWorker {
+    /// Starts the worker of `app` as `provisioner connector --app` would.
+    pub fn start<C>(config: &Config, app: &str, connector: C) -> AppWorker
+    where
+        C: provisioner::connector::Connector + 'static,
+    {
+        init_test_logs();
+        let worker =
+            provisioner::connector::worker::Worker::new(config.clone(), app.into(), connector)
+                .expect("worker");
+        let health = worker.health();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(worker.run(shutdown.clone()));
+        AppWorker {
+            health,
+            shutdown,
+            handle,
+        }
+    }
+
+    /// Stops it as SIGTERM would and checks that it stopped cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(DEADLINE, self.handle)
+            .await
+            .expect("worker did not stop in time")
+            .expect("worker task panicked")
+            .expect("worker returned an error");
+    }
+}
+
+/// The sum of the offsets `group` has committed on `topic`: how many of its
+/// records are fully processed (single-partition or summed).
+pub fn committed_total(servers: &str, group: &str, topic: &str) -> i64 {
+    committed(servers, group, topic).values().sum()
+}
+
+/// Waits until `topic` holds at least `count` records and returns their
+/// values as JSON, checking each is keyed by its `employee_id`.
+pub async fn wait_results(servers: &str, topic: &str, count: usize) -> Vec<serde_json::Value> {
+    wait_records(servers, topic, count)
+        .await
+        .iter()
+        .map(|m| {
+            let value = json(m);
+            assert_eq!(
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                value["employee_id"].as_str().map(str::to_string),
+                "results are keyed by employee id"
+            );
+            value
+        })
+        .collect()
+}

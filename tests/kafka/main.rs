@@ -5,3 +5,8 @@ mod crash;
 mod durable;
 mod engine;
 mod harness;
+mod scim_e2e;
+#[path = "../apps/scim_server.rs"]
+mod scim_server;
+mod webhook_e2e;
+mod zendesk_e2e;
