@@ -6,10 +6,14 @@
 //! rejected here, with the file, key and value in the message, so nothing past
 //! this module has to re-check them.
 
+mod secrets;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub use secrets::{SecretSource, SecretValue};
 
 /// Everything that can be wrong with a configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +97,29 @@ pub struct KafkaConfig {
     pub replication_factor: i32,
     /// Passed to librdkafka as-is (TLS, SASL, tuning).
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties whose values are secrets, read from an
+    /// environment variable (`{ env = "NAME" }`) or a file (`{ file = "PATH" }`)
+    /// by [`KafkaConfig::resolve_secrets`]; see `config/secrets.rs`.
+    pub secret_properties: BTreeMap<String, SecretSource>,
+    /// The resolved values of `secret_properties` (never in the file).
+    #[serde(skip)]
+    pub secrets: BTreeMap<String, SecretValue>,
+}
+
+impl KafkaConfig {
+    /// Reads the values of `secret_properties` from their variables or
+    /// files. Called once at start-up by every command that talks to Kafka;
+    /// the error names the property and the variable or file, never a value.
+    pub fn resolve_secrets(&mut self, path: &Path) -> Result<(), ConfigError> {
+        self.secrets =
+            secrets::resolve(&self.secret_properties).map_err(|p| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: format!("kafka.secret_properties.{:?}", p.property),
+                value: p.source.to_string(),
+                reason: p.reason,
+            })?;
+        Ok(())
+    }
 }
 
 impl Default for KafkaConfig {
@@ -104,6 +131,8 @@ impl Default for KafkaConfig {
             partitions: 6,
             replication_factor: 1,
             properties: BTreeMap::new(),
+            secret_properties: BTreeMap::new(),
+            secrets: BTreeMap::new(),
         }
     }
 }
@@ -166,11 +195,23 @@ impl Default for RulesConfig {
 }
 
 /// `[metrics]`
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// `host:port`; unset means the process default (engine 9464, connector 9465).
     pub listen: Option<String>,
+    /// How often consumer lag is measured (and the broker checked for
+    /// `/readyz`), in milliseconds.
+    pub lag_interval_ms: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            lag_interval_ms: 5_000,
+        }
+    }
 }
 
 /// `[safety]`
@@ -473,6 +514,25 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if let Some(key) = self
+            .kafka
+            .secret_properties
+            .keys()
+            .find(|k| self.kafka.properties.contains_key(*k))
+        {
+            return Err(bad(
+                format!("kafka.secret_properties.{key:?}"),
+                format!("{key:?}"),
+                "is also set in [kafka.properties]; set it in one place only",
+            ));
+        }
+        if self.metrics.lag_interval_ms == 0 {
+            return Err(bad(
+                "metrics.lag_interval_ms".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
         if self.kafka.replication_factor < 1 {
             return Err(bad(
                 "kafka.replication_factor".into(),
@@ -715,6 +775,51 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("apps.a.outage.consecutive_failures"), "{err}");
+    }
+
+    #[test]
+    fn secret_properties_resolve_from_files_and_name_missing_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "hunter2\n").unwrap();
+        let text = format!(
+            "[kafka.secret_properties]\n\"sasl.password\" = {{ file = {:?} }}\n",
+            file.display().to_string()
+        );
+        let mut c = parse(&text).unwrap();
+        c.kafka.resolve_secrets(Path::new("test.toml")).unwrap();
+        assert_eq!(c.kafka.secrets["sasl.password"].expose(), "hunter2");
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "Debug hides the value"
+        );
+
+        let var = "PROVISIONER_CONFIG_TEST_UNSET_PASSWORD";
+        let text =
+            format!("[kafka.secret_properties]\n\"sasl.password\" = {{ env = \"{var}\" }}\n");
+        let mut c = parse(&text).unwrap();
+        let err = c
+            .kafka
+            .resolve_secrets(Path::new("test.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("test.toml") && err.contains("sasl.password") && err.contains(var),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_property_set_twice_is_refused() {
+        let err = parse(
+            "[kafka.properties]\n\"sasl.password\" = \"x\"\n[kafka.secret_properties]\n\"sasl.password\" = { env = \"P\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("sasl.password") && err.contains("one place"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! Every subcommand is a thin call into the library; errors become one line
 //! on stderr and an exit code (0 ok, 1 user error, 2 usage).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use provisioner::config::Config;
 use provisioner::rules::{preview, RuleSet};
+use provisioner::telemetry::{self, logging, Role, Telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -165,7 +165,10 @@ enum PreviewFormatArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    provisioner::telemetry::logging::init(cli.log_format.map(|f| match f {
+        LogFormat::Json => logging::LogFormat::Json,
+        LogFormat::Pretty => logging::LogFormat::Pretty,
+    }));
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -175,39 +178,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: Option<LogFormat>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = match format {
-        Some(LogFormat::Json) => true,
-        Some(LogFormat::Pretty) => false,
-        None => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
-    } else {
-        builder.init();
-    }
-}
-
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&cli.config)?;
+    let mut config = Config::load(&cli.config)?;
+    if !matches!(cli.command, Command::Rules { .. }) {
+        // Only commands that talk to Kafka need its secrets.
+        config.kafka.resolve_secrets(&cli.config)?;
+    }
     match cli.command {
-        Command::Engine { metrics_addr: _ } => {
+        Command::Engine { metrics_addr } => {
             let rules = load_rules(&config, None)?;
+            let listen = listen_addr(&config, metrics_addr, telemetry::ENGINE_LISTEN);
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
-                let metrics = std::sync::Arc::new(provisioner::metrics::Metrics::new());
-                provisioner::engine::run(config, rules, metrics, shutdown).await
+                let telemetry = Telemetry::new(Role::Engine);
+                let server = telemetry::server::start(&listen, &telemetry).await?;
+                let result =
+                    provisioner::engine::run_with(config, rules, telemetry, shutdown.clone()).await;
+                shutdown.cancel();
+                server.stop().await;
+                result.map_err(anyhow::Error::from)
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -215,9 +206,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connector {
             apps,
             all,
-            metrics_addr: _,
+            metrics_addr,
         } => {
-            run_connectors(&cli.config, config, apps, all)?;
+            let listen = listen_addr(&config, metrics_addr, telemetry::CONNECTOR_LISTEN);
+            run_connectors(&cli.config, config, apps, all, &listen)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => replay(config, args),
@@ -373,7 +365,13 @@ fn held(config: Config, command: HeldCommand) -> anyhow::Result<ExitCode> {
 /// `provisioner connector`: one worker per app, all in this process, until
 /// SIGTERM/SIGINT. If one worker fails, the others are stopped cleanly and
 /// the error is reported (exit 1).
-fn run_connectors(path: &Path, config: Config, apps: Vec<String>, all: bool) -> anyhow::Result<()> {
+fn run_connectors(
+    path: &Path,
+    config: Config,
+    apps: Vec<String>,
+    all: bool,
+    listen: &str,
+) -> anyhow::Result<()> {
     use provisioner::connector::{build, worker};
 
     let mut apps = if all {
@@ -407,13 +405,15 @@ fn run_connectors(path: &Path, config: Config, apps: Vec<String>, all: bool) -> 
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
+        let telemetry = Telemetry::new(Role::Connector);
+        let server = telemetry::server::start(listen, &telemetry).await?;
         let mut workers = tokio::task::JoinSet::new();
         for (app, connector) in connectors {
             let (config, shutdown) = (config.clone(), shutdown.clone());
-            workers.spawn(async move {
-                let result = worker::run(config, app.clone(), connector, shutdown).await;
-                (app, result)
-            });
+            let worker = worker::Worker::new(config, app.clone(), connector)
+                .with_context(|| format!("connector {app}"))?
+                .with_telemetry(telemetry.clone());
+            workers.spawn(async move { (app, worker.run(shutdown).await) });
         }
         let mut failure: Option<anyhow::Error> = None;
         while let Some(joined) = workers.join_next().await {
@@ -428,8 +428,16 @@ fn run_connectors(path: &Path, config: Config, apps: Vec<String>, all: bool) -> 
             shutdown.cancel();
             failure.get_or_insert(error);
         }
+        shutdown.cancel();
+        server.stop().await;
         failure.map_or(Ok(()), Err)
     })
+}
+
+/// `--metrics-addr`, else `metrics.listen`, else the process default.
+fn listen_addr(config: &Config, flag: Option<String>, default: &str) -> String {
+    flag.or_else(|| config.metrics.listen.clone())
+        .unwrap_or_else(|| default.to_string())
 }
 
 fn load_rules(config: &Config, dir: Option<&Path>) -> anyhow::Result<RuleSet> {

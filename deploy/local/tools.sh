@@ -5,6 +5,7 @@
 set -euo pipefail
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)

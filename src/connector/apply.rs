@@ -36,9 +36,11 @@ use tracing::{info, warn};
 use crate::commands::Command;
 use crate::config::RetryConfig;
 use crate::connector::outage::AppHealth;
+use crate::connector::redact;
 use crate::connector::{Applied, Connector, ConnectorError, Outcome};
 use crate::dlq::{self, ErrorKind, Failure};
 use crate::results::{CommandResult, ResultOutcome};
+use crate::telemetry::Telemetry;
 
 /// The app's token bucket.
 pub type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
@@ -70,6 +72,8 @@ pub struct AppContext<C> {
     pub dlq_topic: String,
     /// Cancelled on SIGTERM.
     pub shutdown: CancellationToken,
+    /// Metrics, readiness and consumer positions of the process.
+    pub telemetry: Telemetry,
 }
 
 /// How a record's processing ended.
@@ -145,12 +149,21 @@ async fn call_with_retries<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> 
             return Verdict::Abandoned;
         }
         attempts += 1;
-        let error = match ctx.connector.apply(cmd).await {
+        let metrics = &ctx.telemetry.metrics;
+        if attempts > 1 {
+            metrics.connector_retry(&ctx.app);
+        }
+        let call = Instant::now();
+        let answer = ctx.connector.apply(cmd).await;
+        metrics.observe_connector_request(&ctx.app, call.elapsed().as_secs_f64());
+        let error = match answer {
             Ok(applied) => {
                 health.record_answer();
                 return Verdict::Applied(applied, attempts);
             }
-            Err(error) => error,
+            // From here the message reaches logs, results, dead-letter
+            // headers and /readyz: no personal data past this point.
+            Err(error) => redact::scrub(cmd, error),
         };
         spent += 1;
         last_error = error.to_string();
@@ -264,6 +277,9 @@ pub async fn handle_command<C: Connector>(
                     attempts,
                     reason = %message
                 );
+                ctx.telemetry
+                    .metrics
+                    .command_dead_lettered(&ctx.app, kind.as_str());
                 let failure = Failure {
                     kind,
                     message: message.clone(),
@@ -287,6 +303,9 @@ pub async fn handle_command<C: Connector>(
         .send(record, PRODUCE_TIMEOUT)
         .await
         .map_err(|(error, _)| error)?;
+    ctx.telemetry
+        .metrics
+        .connector_request(&ctx.app, outcome_label(result.outcome));
     info!(
         message = "Command handled.",
         outcome = ?result.outcome,
@@ -294,6 +313,17 @@ pub async fn handle_command<C: Connector>(
         duration_ms = result.duration_ms
     );
     Ok(Done::Finished { applied })
+}
+
+/// The `outcome` label of `provisioner_connector_requests_total`: the
+/// SPEC §6 outcome, as in the result record.
+pub fn outcome_label(outcome: ResultOutcome) -> &'static str {
+    match outcome {
+        ResultOutcome::Applied => "applied",
+        ResultOutcome::Unchanged => "unchanged",
+        ResultOutcome::Superseded => "superseded",
+        ResultOutcome::DeadLettered => "dead_lettered",
+    }
 }
 
 /// Copies `record` (original key and value bytes) to the dead-letter topic

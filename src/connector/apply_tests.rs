@@ -65,6 +65,7 @@ async fn a_failed_probe_before_dead_lettering_confirms_the_outage() {
         results_topic: "results".into(),
         dlq_topic: "dlq".into(),
         shutdown: CancellationToken::new(),
+        telemetry: crate::telemetry::Telemetry::new(crate::telemetry::Role::Connector),
     });
     let prober = {
         let ctx = Arc::clone(&ctx);

@@ -128,7 +128,10 @@ impl<C: Connector + 'static> Loop<C> {
                     }
                     Err(error) => warn!(message = "Consumer error.", app = %self.ctx.app, %error),
                 },
-                _ = commit_tick.tick() => self.commit(CommitMode::Async),
+                _ = commit_tick.tick() => {
+                    self.commit(CommitMode::Async);
+                    self.ctx.telemetry.positions.publish(&self.consumer);
+                }
                 _ = health.changed() => {}
             }
         }
@@ -161,6 +164,9 @@ impl<C: Connector + 'static> Loop<C> {
                     kind = refusal.kind.as_str(),
                     reason = %refusal.reason
                 );
+                let metrics = &self.ctx.telemetry.metrics;
+                metrics.command_dead_lettered(&self.ctx.app, refusal.kind.as_str());
+                metrics.connector_request(&self.ctx.app, "dead_lettered");
                 let failure = Failure {
                     kind: refusal.kind,
                     message: refusal.reason,

@@ -16,6 +16,7 @@ pub mod offsets;
 pub mod ordering;
 pub mod outage;
 pub mod rebalance;
+pub mod redact;
 pub mod scim;
 pub mod webhook;
 pub mod worker;

@@ -30,6 +30,7 @@ use crate::connector::outage::{self, AppHealth};
 use crate::connector::rebalance::{Shared, WorkerContext};
 use crate::connector::Connector;
 use crate::kafka::{self, KafkaSetupError, TopicSpec};
+use crate::telemetry::{Role, Telemetry};
 
 /// Why a worker stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,7 @@ pub struct Worker<C> {
     app_config: AppConfig,
     connector: C,
     health: Arc<AppHealth>,
+    telemetry: Option<Telemetry>,
 }
 
 impl<C: Connector + 'static> Worker<C> {
@@ -80,7 +82,15 @@ impl<C: Connector + 'static> Worker<C> {
             app_config,
             connector,
             health,
+            telemetry: None,
         })
+    }
+
+    /// Reports metrics, readiness and lag through `telemetry` (shared by
+    /// every worker of the process); without it the worker keeps its own.
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 
     /// The app's health, shared: paused or not, and why.
@@ -98,7 +108,14 @@ impl<C: Connector + 'static> Worker<C> {
             app_config,
             connector,
             health,
+            telemetry,
         } = self;
+        let telemetry = telemetry.unwrap_or_else(|| Telemetry::new(Role::Connector));
+        let component = format!("app {app}");
+        let readiness = Arc::clone(&telemetry.readiness);
+        readiness.starting(&component, "connecting to Kafka");
+        readiness.watch_app(Arc::clone(&health));
+        telemetry.metrics.init_connector(&app);
         let topic = config.topics.commands(&app);
         let blocking_config = config.clone();
         tokio::task::spawn_blocking(move || {
@@ -116,6 +133,7 @@ impl<C: Connector + 'static> Worker<C> {
                     .collect();
             kafka::ensure_topics(&config, &topics).await?;
         }
+        readiness.starting(&component, "restoring applied generations");
         let (restore_config, restore_app) = (config.clone(), app.clone());
         let generations = tokio::task::spawn_blocking(move || {
             generations::restore(&restore_config, &restore_app)
@@ -138,6 +156,8 @@ impl<C: Connector + 'static> Worker<C> {
             .create_with_context(WorkerContext::new(&app, &topic, Arc::clone(&shared)))
             .map_err(KafkaSetupError::Client)?;
         consumer.subscribe(&[&topic])?;
+        telemetry.positions.register(&topic, &group);
+        telemetry.start_lag_monitor(&config, &shutdown);
 
         // Tasks stop with the worker, whichever way it returns.
         let local = shutdown.child_token();
@@ -153,7 +173,13 @@ impl<C: Connector + 'static> Worker<C> {
             results_topic: config.topics.results.clone(),
             dlq_topic: config.topics.commands_dlq.clone(),
             shutdown: local.clone(),
+            telemetry: telemetry.clone(),
         });
+        let follower = {
+            let (telemetry, health, token) =
+                (telemetry.clone(), Arc::clone(&health), local.clone());
+            tokio::spawn(async move { telemetry.follow_app(health, token).await })
+        };
         let prober = {
             let ctx = Arc::clone(&ctx);
             let outage_config = app_config.outage.clone();
@@ -170,6 +196,7 @@ impl<C: Connector + 'static> Worker<C> {
                 .await
             })
         };
+        readiness.started(&component);
         info!(
             message = "Connector worker ready.",
             app = %app,
@@ -198,6 +225,7 @@ impl<C: Connector + 'static> Worker<C> {
             .await?;
         local.cancel();
         let _ = prober.await;
+        let _ = follower.await;
         Ok(())
     }
 }

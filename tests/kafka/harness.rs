@@ -307,7 +307,8 @@ pub fn rules_dir(config: &mut Config, text: &str) -> tempfile::TempDir {
     dir
 }
 
-/// The configuration as a TOML file, for engine processes.
+/// The configuration as a TOML file, for engine processes. Telemetry is
+/// served on a free port, so processes of parallel tests never collide.
 pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
     let t = &config.topics;
     let properties: String = config
@@ -322,6 +323,7 @@ pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
          [topics]\nevents = {:?}\ncommands_prefix = {:?}\nstate = {:?}\nresults = {:?}\n\
          control = {:?}\nevents_dlq = {:?}\ncommands_dlq = {:?}\n\
          [rules]\npath = {:?}\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n\
          [engine]\nbatch_max_records = {}\nbatch_max_ms = {}\nrules_reload_ms = {}\n\
          [safety]\nmax_deprovisions = {}\nmax_deprovision_ratio = {}\nratio_min_accounts = {}\n{CATALOGUE}",
         config.kafka.bootstrap_servers,
