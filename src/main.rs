@@ -2,6 +2,7 @@
 //! Every subcommand is a thin call into the library; errors become one line
 //! on stderr and an exit code (0 ok, 1 user error, 2 usage).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
