@@ -6,10 +6,14 @@
 //! rejected here, with the file, key and value in the message, so nothing past
 //! this module has to re-check them.
 
+mod secrets;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub use secrets::{SecretSource, SecretValue};
 
 /// Everything that can be wrong with a configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,9 @@ pub struct Config {
     /// Engine tuning.
     #[serde(default)]
     pub engine: EngineConfig,
+    /// Connector process tuning (shared by every app's worker).
+    #[serde(default)]
+    pub connector: ConnectorConfig,
     /// The app catalogue: one entry per app, keyed by the name rules use.
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
@@ -90,6 +97,29 @@ pub struct KafkaConfig {
     pub replication_factor: i32,
     /// Passed to librdkafka as-is (TLS, SASL, tuning).
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties whose values are secrets, read from an
+    /// environment variable (`{ env = "NAME" }`) or a file (`{ file = "PATH" }`)
+    /// by [`KafkaConfig::resolve_secrets`]; see `config/secrets.rs`.
+    pub secret_properties: BTreeMap<String, SecretSource>,
+    /// The resolved values of `secret_properties` (never in the file).
+    #[serde(skip)]
+    pub secrets: BTreeMap<String, SecretValue>,
+}
+
+impl KafkaConfig {
+    /// Reads the values of `secret_properties` from their variables or
+    /// files. Called once at start-up by every command that talks to Kafka;
+    /// the error names the property and the variable or file, never a value.
+    pub fn resolve_secrets(&mut self, path: &Path) -> Result<(), ConfigError> {
+        self.secrets =
+            secrets::resolve(&self.secret_properties).map_err(|p| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: format!("kafka.secret_properties.{:?}", p.property),
+                value: p.source.to_string(),
+                reason: p.reason,
+            })?;
+        Ok(())
+    }
 }
 
 impl Default for KafkaConfig {
@@ -101,6 +131,8 @@ impl Default for KafkaConfig {
             partitions: 6,
             replication_factor: 1,
             properties: BTreeMap::new(),
+            secret_properties: BTreeMap::new(),
+            secrets: BTreeMap::new(),
         }
     }
 }
@@ -163,11 +195,23 @@ impl Default for RulesConfig {
 }
 
 /// `[metrics]`
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// `host:port`; unset means the process default (engine 9464, connector 9465).
     pub listen: Option<String>,
+    /// How often consumer lag is measured (and the broker checked for
+    /// `/readyz`), in milliseconds.
+    pub lag_interval_ms: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            lag_interval_ms: 5_000,
+        }
+    }
 }
 
 /// `[safety]`
@@ -283,6 +327,34 @@ impl EngineConfig {
     }
 }
 
+/// `[connector]`: how the connector process consumes, commits and stops.
+/// Per-app behaviour (rate, retries, concurrency, outages) lives under
+/// `[apps.<name>]`; these are process-wide.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectorConfig {
+    /// On SIGTERM, how long in-flight app calls may take to finish before
+    /// they are abandoned (their commands stay uncommitted and are redone by
+    /// the next owner), in milliseconds.
+    pub shutdown_timeout_ms: u64,
+    /// Records read ahead and held in memory per app before consumption is
+    /// paused (back-pressure); consumption resumes at half this number.
+    pub max_buffered_records: usize,
+    /// How often finished offsets are committed, in milliseconds. A crash
+    /// redoes at most this much work (harmless: commands are idempotent).
+    pub commit_interval_ms: u64,
+}
+
+impl Default for ConnectorConfig {
+    fn default() -> Self {
+        ConnectorConfig {
+            shutdown_timeout_ms: 10_000,
+            max_buffered_records: 1_000,
+            commit_interval_ms: 1_000,
+        }
+    }
+}
+
 /// Which connector implementation talks to an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -331,6 +403,13 @@ pub struct AppConfig {
     /// Retry budget for transient failures.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Commands applied at once (different employees; one employee's
+    /// commands are always applied one after the other, in order).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// When to treat failures as an outage of the whole app, and how to probe it.
+    #[serde(default)]
+    pub outage: OutageConfig,
     /// Our role name → the app's representation (Zendesk).
     #[serde(default)]
     pub role_map: BTreeMap<String, RoleMapping>,
@@ -338,6 +417,10 @@ pub struct AppConfig {
 
 fn default_rate() -> f64 {
     10.0
+}
+
+fn default_concurrency() -> usize {
+    8
 }
 
 impl AppConfig {
@@ -365,6 +448,36 @@ impl Default for RetryConfig {
             max_attempts: 5,
             initial_delay_ms: 200,
             max_delay_ms: 30_000,
+        }
+    }
+}
+
+/// `outage = { ... }` of an app: an outage pauses the app's consumption
+/// instead of dead-lettering every command while the app is down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutageConfig {
+    /// Detect outages from transient failures. When false, a run of
+    /// transient failures never pauses the app and a command out of retries
+    /// is dead-lettered without asking the app first; only `Unavailable`
+    /// answers (401/403) still pause it.
+    pub enabled: bool,
+    /// Transient failures in a row, across all of the app's commands, that
+    /// count as an outage (an `Unavailable` answer is one at once).
+    pub consecutive_failures: u32,
+    /// First delay between probes of a paused app.
+    pub probe_initial_delay_ms: u64,
+    /// Longest delay between probes of a paused app.
+    pub probe_max_delay_ms: u64,
+}
+
+impl Default for OutageConfig {
+    fn default() -> Self {
+        OutageConfig {
+            enabled: true,
+            consecutive_failures: 5,
+            probe_initial_delay_ms: 1_000,
+            probe_max_delay_ms: 60_000,
         }
     }
 }
@@ -427,6 +540,25 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if let Some(key) = self
+            .kafka
+            .secret_properties
+            .keys()
+            .find(|k| self.kafka.properties.contains_key(*k))
+        {
+            return Err(bad(
+                format!("kafka.secret_properties.{key:?}"),
+                format!("{key:?}"),
+                "is also set in [kafka.properties]; set it in one place only",
+            ));
+        }
+        if self.metrics.lag_interval_ms == 0 {
+            return Err(bad(
+                "metrics.lag_interval_ms".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
         if self.kafka.replication_factor < 1 {
             return Err(bad(
                 "kafka.replication_factor".into(),
@@ -445,6 +577,20 @@ impl Config {
         if self.engine.reconcile_chunk == 0 {
             return Err(bad(
                 "engine.reconcile_chunk".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if self.connector.max_buffered_records == 0 {
+            return Err(bad(
+                "connector.max_buffered_records".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if self.connector.commit_interval_ms == 0 {
+            return Err(bad(
+                "connector.commit_interval_ms".into(),
                 "0".into(),
                 "must be at least 1",
             ));
@@ -523,6 +669,29 @@ fn validate_app(name: &str, app: &AppConfig) -> Result<(), (String, String, Stri
             "must not exceed retry.max_delay_ms".into(),
         ));
     }
+    if app.concurrency == 0 {
+        return Err((
+            "concurrency".into(),
+            "0".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if app.outage.consecutive_failures == 0 {
+        return Err((
+            "outage.consecutive_failures".into(),
+            "0".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if app.outage.probe_initial_delay_ms == 0
+        || app.outage.probe_initial_delay_ms > app.outage.probe_max_delay_ms
+    {
+        return Err((
+            "outage.probe_initial_delay_ms".into(),
+            app.outage.probe_initial_delay_ms.to_string(),
+            "must be at least 1 and not exceed outage.probe_max_delay_ms".into(),
+        ));
+    }
     if let Some(role) = app.role_map.keys().find(|r| app.role_rank(r).is_none()) {
         return Err((
             format!("role_map.{role}"),
@@ -596,6 +765,85 @@ mod tests {
         let err = parse("[kafka]\npartitions = 0\n").unwrap_err().to_string();
         assert!(
             err.contains("kafka.partitions") && err.contains('0'),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn connector_defaults() {
+        let c = parse("[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n")
+            .unwrap();
+        let app = &c.apps["a"];
+        assert_eq!(app.concurrency, 8);
+        assert_eq!(app.outage.consecutive_failures, 5);
+        assert_eq!(app.outage.probe_initial_delay_ms, 1_000);
+        assert_eq!(app.outage.probe_max_delay_ms, 60_000);
+        assert_eq!(c.connector.shutdown_timeout_ms, 10_000);
+        assert_eq!(c.connector.max_buffered_records, 1_000);
+        assert_eq!(c.connector.commit_interval_ms, 1_000);
+    }
+
+    #[test]
+    fn zero_concurrency_refused() {
+        let err = parse(
+            "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\nconcurrency = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("apps.a.concurrency"), "{err}");
+    }
+
+    #[test]
+    fn outage_threshold_must_be_positive() {
+        let err = parse(
+            "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\noutage = { consecutive_failures = 0 }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("apps.a.outage.consecutive_failures"), "{err}");
+    }
+
+    #[test]
+    fn secret_properties_resolve_from_files_and_name_missing_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "hunter2\n").unwrap();
+        let text = format!(
+            "[kafka.secret_properties]\n\"sasl.password\" = {{ file = {:?} }}\n",
+            file.display().to_string()
+        );
+        let mut c = parse(&text).unwrap();
+        c.kafka.resolve_secrets(Path::new("test.toml")).unwrap();
+        assert_eq!(c.kafka.secrets["sasl.password"].expose(), "hunter2");
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "Debug hides the value"
+        );
+
+        let var = "PROVISIONER_CONFIG_TEST_UNSET_PASSWORD";
+        let text =
+            format!("[kafka.secret_properties]\n\"sasl.password\" = {{ env = \"{var}\" }}\n");
+        let mut c = parse(&text).unwrap();
+        let err = c
+            .kafka
+            .resolve_secrets(Path::new("test.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("test.toml") && err.contains("sasl.password") && err.contains(var),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_property_set_twice_is_refused() {
+        let err = parse(
+            "[kafka.properties]\n\"sasl.password\" = \"x\"\n[kafka.secret_properties]\n\"sasl.password\" = { env = \"P\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("sasl.password") && err.contains("one place"),
             "{err}"
         );
     }

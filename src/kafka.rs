@@ -23,6 +23,22 @@ pub enum KafkaSetupError {
         /// The client's error.
         source: KafkaError,
     },
+    /// The broker refused our credentials (SASL) or the TLS handshake failed.
+    #[error(
+        "Kafka at {servers} refused the connection: authentication failed ({reason}); \
+         check security.protocol, sasl.mechanism, sasl.username and sasl.password \
+         in [kafka.properties] / [kafka.secret_properties]"
+    )]
+    Authentication {
+        /// `kafka.bootstrap_servers` as used.
+        servers: String,
+        /// What librdkafka reported.
+        reason: String,
+    },
+    /// `[kafka.secret_properties]` were configured but never read (a bug in
+    /// the caller: `KafkaConfig::resolve_secrets` must run first).
+    #[error("[kafka.secret_properties] were not resolved before connecting")]
+    SecretsUnresolved,
     /// A client could not be created (usually a bad `[kafka.properties]` entry).
     #[error("cannot create a Kafka client (check [kafka.properties]): {0}")]
     Client(KafkaError),
@@ -36,30 +52,102 @@ pub enum KafkaSetupError {
     },
 }
 
-/// Base client settings: the bootstrap servers plus `[kafka.properties]`,
-/// which come last so operators can override anything (TLS, SASL, tuning).
+/// Base client settings: the bootstrap servers plus `[kafka.properties]` and
+/// the resolved `[kafka.secret_properties]`, which come last so operators can
+/// override anything (TLS, SASL, tuning).
 pub fn client_config(config: &Config) -> ClientConfig {
     let mut cc = ClientConfig::new();
     cc.set("bootstrap.servers", &config.kafka.bootstrap_servers);
     for (key, value) in &config.kafka.properties {
         cc.set(key, value);
     }
+    for (key, value) in &config.kafka.secrets {
+        cc.set(key, value.expose());
+    }
     cc
 }
 
+/// Remembers the first authentication or TLS error librdkafka reports; such
+/// errors arrive through the error callback, not as a request's result.
+#[derive(Default)]
+struct AuthWatch(std::sync::Mutex<Option<String>>);
+
+impl rdkafka::ClientContext for AuthWatch {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code();
+        if matches!(
+            code,
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
+                | Some(RDKafkaErrorCode::SSL)
+        ) {
+            let mut first = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert_with(|| reason.to_string());
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for AuthWatch {}
+
 /// Fails fast, with the broker address in the message, when Kafka does not
-/// answer a metadata request within `timeout`.
+/// answer a metadata request within `timeout` — at once when the broker
+/// refuses our credentials, with a message saying so.
+///
+/// The request runs on a thread of its own while this one serves the
+/// client's error callback: an authentication failure is reported there,
+/// not as the request's result, which would only time out.
 pub fn check_reachable(config: &Config, timeout: Duration) -> Result<(), KafkaSetupError> {
-    let consumer: BaseConsumer = client_config(config)
-        .create()
-        .map_err(KafkaSetupError::Client)?;
-    consumer
-        .fetch_metadata(None, timeout)
-        .map(|_| ())
-        .map_err(|source| KafkaSetupError::Unreachable {
-            servers: config.kafka.bootstrap_servers.clone(),
-            source,
-        })
+    if config.kafka.secrets.len() < config.kafka.secret_properties.len() {
+        return Err(KafkaSetupError::SecretsUnresolved);
+    }
+    let consumer: std::sync::Arc<BaseConsumer<AuthWatch>> = std::sync::Arc::new(
+        client_config(config)
+            .create_with_context(AuthWatch::default())
+            .map_err(KafkaSetupError::Client)?,
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (client, topic) = (
+        std::sync::Arc::clone(&consumer),
+        config.topics.events.clone(),
+    );
+    // One topic's metadata: as good a proof as all topics', and cheap on
+    // clusters with thousands of them.
+    std::thread::spawn(move || {
+        let _ = tx.send(client.fetch_metadata(Some(&topic), timeout).map(|_| ()));
+    });
+    let servers = || config.kafka.bootstrap_servers.clone();
+    loop {
+        let answer = rx.recv_timeout(Duration::from_millis(100));
+        // Serves the error callback (no record can arrive: nothing is assigned).
+        let _ = consumer.poll(Duration::ZERO);
+        let auth = consumer
+            .context()
+            .0
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or(None);
+        if let Some(reason) = auth {
+            return Err(KafkaSetupError::Authentication {
+                servers: servers(),
+                reason,
+            });
+        }
+        match answer {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(source)) => {
+                return Err(KafkaSetupError::Unreachable {
+                    servers: servers(),
+                    source,
+                })
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(KafkaSetupError::Unreachable {
+                    servers: servers(),
+                    source: KafkaError::MetadataFetch(RDKafkaErrorCode::Fail),
+                })
+            }
+        }
+    }
 }
 
 /// The number of partitions of a topic (0 when it does not exist).

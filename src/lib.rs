@@ -6,7 +6,9 @@
 //! `commands` (what connectors apply) → `connector` (apply them to the apps'
 //! APIs) → `results` (what the connectors did). `config` is the validated
 //! configuration file; `dlq` is the dead-letter format shared by every stage;
-//! `kafka` the client plumbing they all use.
+//! `kafka` the client plumbing they all use; `metrics` the SPEC §8 series and
+//! `telemetry` what operators see of a running process (`/metrics`,
+//! `/healthz`, `/readyz`, consumer lag, logs).
 
 pub mod commands;
 pub mod config;
@@ -16,5 +18,7 @@ pub mod engine;
 pub mod events;
 pub mod kafka;
 pub mod metrics;
+pub mod replay;
 pub mod results;
 pub mod rules;
+pub mod telemetry;

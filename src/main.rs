@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use provisioner::config::Config;
 use provisioner::rules::{preview, RuleSet};
+use provisioner::telemetry::{self, logging, Role, Telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -93,30 +94,43 @@ struct HoldSelector {
 
 #[derive(Args)]
 struct ReplayArgs {
-    /// The dead-letter topic to read.
-    #[arg(long)]
+    /// The dead-letter topic to read (topics.events_dlq or topics.commands_dlq).
+    #[arg(long, value_name = "TOPIC")]
     from: String,
-    /// Only records of this app.
+    /// Only records of this app (header dlq.app).
     #[arg(long)]
     app: Option<String>,
-    /// Only records of this employee.
+    /// Only records of this employee (the record key).
     #[arg(long)]
     employee: Option<String>,
-    /// Only records with this `dlq.error.kind`.
-    #[arg(long)]
+    /// Only records with this dlq.error.kind.
+    #[arg(long, value_name = "KIND", value_parser = parse_error_kind)]
     error_kind: Option<String>,
-    /// Only records dead-lettered at or after this RFC 3339 time.
-    #[arg(long)]
-    since: Option<String>,
-    /// Only records dead-lettered before this RFC 3339 time.
-    #[arg(long)]
-    until: Option<String>,
-    /// Replay at most this many records.
-    #[arg(long)]
+    /// Only records dead-lettered at or after this RFC 3339 time (dlq.failed_at).
+    #[arg(long, value_name = "RFC3339", value_parser = |v: &str| parse_time("--since", v))]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only records dead-lettered before this RFC 3339 time (dlq.failed_at).
+    #[arg(long, value_name = "RFC3339", value_parser = |v: &str| parse_time("--until", v))]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Re-publish at most this many records; the rest wait for the next run.
+    #[arg(long, value_name = "N")]
     limit: Option<u64>,
-    /// Print what would be replayed; change nothing.
+    /// Print what would be replayed; change nothing (no record, no offset).
     #[arg(long)]
     dry_run: bool,
+    /// The dry-run listing and the summary: a table for people or JSON lines.
+    #[arg(long, value_enum, default_value = "table")]
+    format: PreviewFormatArg,
+    /// Read from the start of the topic, not from where this replay group got to
+    /// (records replayed before are replayed again).
+    #[arg(long)]
+    from_beginning: bool,
+    /// Replay commands even when a newer generation is already applied.
+    #[arg(long)]
+    include_superseded: bool,
+    /// Re-publish at most this many records per second.
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    rate: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -152,7 +166,10 @@ enum PreviewFormatArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    provisioner::telemetry::logging::init(cli.log_format.map(|f| match f {
+        LogFormat::Json => logging::LogFormat::Json,
+        LogFormat::Pretty => logging::LogFormat::Pretty,
+    }));
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -162,45 +179,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: Option<LogFormat>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = match format {
-        Some(LogFormat::Json) => true,
-        Some(LogFormat::Pretty) => false,
-        None => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
-    } else {
-        builder.init();
-    }
-}
-
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&cli.config)?;
+    let mut config = Config::load(&cli.config)?;
+    if !matches!(cli.command, Command::Rules { .. }) {
+        // Only commands that talk to Kafka need its secrets.
+        config.kafka.resolve_secrets(&cli.config)?;
+    }
     match cli.command {
-        Command::Engine { metrics_addr: _ } => {
+        Command::Engine { metrics_addr } => {
             let rules = load_rules(&config, None)?;
+            let listen = listen_addr(&config, metrics_addr, telemetry::ENGINE_LISTEN);
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
-                let metrics = std::sync::Arc::new(provisioner::metrics::Metrics::new());
-                provisioner::engine::run(config, rules, metrics, shutdown).await
+                let telemetry = Telemetry::new(Role::Engine);
+                let server = telemetry::server::start(&listen, &telemetry).await?;
+                let result =
+                    provisioner::engine::run_with(config, rules, telemetry, shutdown.clone()).await;
+                shutdown.cancel();
+                server.stop().await;
+                result.map_err(anyhow::Error::from)
             })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Held { command } => held(config, command),
-        Command::Connector { .. } => not_built("connector"),
-        Command::Replay(_) => not_built("replay"),
+        Command::Connector {
+            apps,
+            all,
+            metrics_addr,
+        } => {
+            let listen = listen_addr(&config, metrics_addr, telemetry::CONNECTOR_LISTEN);
+            run_connectors(&cli.config, config, apps, all, &listen)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay(args) => replay(config, args),
         Command::Rules { command } => match command {
             RulesCommand::Check { rules } => {
                 let dir = rules.unwrap_or_else(|| config.rules.path.clone());
@@ -253,6 +266,61 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `provisioner replay`: to the end of the dead-letter topic, then exit 0;
+/// the listing (dry run) and the summary line on stdout, progress on stderr.
+fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    use provisioner::replay::{self, Filter, Format, Options, ProgressMode};
+    let filter = Filter {
+        app: args.app,
+        employee: args.employee,
+        error_kind: args.error_kind,
+        since: args.since,
+        until: args.until,
+    };
+    if let Err(problem) = filter.validate() {
+        eprintln!("error: {problem}");
+        return Ok(ExitCode::from(2));
+    }
+    let options = Options {
+        from: args.from,
+        filter,
+        limit: args.limit,
+        dry_run: args.dry_run,
+        format: match args.format {
+            PreviewFormatArg::Table => Format::Table,
+            PreviewFormatArg::Json => Format::Json,
+        },
+        from_beginning: args.from_beginning,
+        include_superseded: args.include_superseded,
+        rate: args.rate,
+        progress: if std::io::stderr().is_terminal() {
+            ProgressMode::Terminal
+        } else {
+            ProgressMode::Lines
+        },
+    };
+    let metrics = provisioner::metrics::Metrics::new();
+    replay::run(&config, &options, &metrics, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_error_kind(value: &str) -> Result<String, String> {
+    provisioner::replay::filter::parse_error_kind(value)
+}
+
+fn parse_time(flag: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    provisioner::replay::filter::parse_time(flag, value)
+}
+
+fn parse_rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "--rate {value:?} is not a positive number of records per second"
+        )),
+    }
+}
+
 fn held(config: Config, command: HeldCommand) -> anyhow::Result<ExitCode> {
     use provisioner::engine::control::{self, ControlAction, ControlRequest};
     let (action, selector) = match command {
@@ -295,15 +363,88 @@ fn held(config: Config, command: HeldCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `provisioner connector`: one worker per app, all in this process, until
+/// SIGTERM/SIGINT. If one worker fails, the others are stopped cleanly and
+/// the error is reported (exit 1).
+fn run_connectors(
+    path: &Path,
+    config: Config,
+    apps: Vec<String>,
+    all: bool,
+    listen: &str,
+) -> anyhow::Result<()> {
+    use provisioner::connector::{build, worker};
+
+    let mut apps = if all {
+        config.apps.keys().cloned().collect()
+    } else {
+        apps
+    };
+    apps.sort();
+    apps.dedup();
+    if apps.is_empty() {
+        anyhow::bail!("{}: the catalogue [apps] is empty", path.display());
+    }
+    let mut connectors = Vec::new();
+    for app in &apps {
+        let Some(app_config) = config.apps.get(app) else {
+            let known: Vec<&String> = config.apps.keys().collect();
+            anyhow::bail!(
+                "{}: app {app:?} is not in the catalogue (known: {known:?})",
+                path.display()
+            );
+        };
+        let connector = build::build(app, app_config).with_context(|| {
+            format!(
+                "{}: cannot build the connector of app {app:?}",
+                path.display()
+            )
+        })?;
+        connectors.push((app.clone(), connector));
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let telemetry = Telemetry::new(Role::Connector);
+        let server = telemetry::server::start(listen, &telemetry).await?;
+        let mut workers = tokio::task::JoinSet::new();
+        for (app, connector) in connectors {
+            let (config, shutdown) = (config.clone(), shutdown.clone());
+            let worker = worker::Worker::new(config, app.clone(), connector)
+                .with_context(|| format!("connector {app}"))?
+                .with_telemetry(telemetry.clone());
+            workers.spawn(async move { (app, worker.run(shutdown).await) });
+        }
+        let mut failure: Option<anyhow::Error> = None;
+        while let Some(joined) = workers.join_next().await {
+            let error = match joined {
+                Ok((_, Ok(()))) => continue,
+                Ok((app, Err(error))) => {
+                    anyhow::Error::new(error).context(format!("connector {app}"))
+                }
+                Err(panic) => anyhow::anyhow!("a connector worker panicked: {panic}"),
+            };
+            // One app failing stops the others cleanly; the supervisor restarts us.
+            shutdown.cancel();
+            failure.get_or_insert(error);
+        }
+        shutdown.cancel();
+        server.stop().await;
+        failure.map_or(Ok(()), Err)
+    })
+}
+
+/// `--metrics-addr`, else `metrics.listen`, else the process default.
+fn listen_addr(config: &Config, flag: Option<String>, default: &str) -> String {
+    flag.or_else(|| config.metrics.listen.clone())
+        .unwrap_or_else(|| default.to_string())
+}
+
 fn load_rules(config: &Config, dir: Option<&Path>) -> anyhow::Result<RuleSet> {
     let dir = dir.unwrap_or(&config.rules.path);
     RuleSet::load_dir(dir, &config.apps)
         .map_err(|errors| anyhow::anyhow!("invalid rules in {}:\n{errors}", dir.display()))
-}
-
-fn not_built(what: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("provisioner {what}: not built yet");
-    Ok(ExitCode::from(2))
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

@@ -36,6 +36,7 @@ pub struct Metrics {
     connector_retries: Family<Labels, Counter>,
     commands_dead_lettered: Family<Labels, Counter>,
     replayed: Family<Labels, Counter>,
+    app_paused: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -67,6 +68,7 @@ impl Metrics {
             connector_retries: Family::default(),
             commands_dead_lettered: Family::default(),
             replayed: Family::default(),
+            app_paused: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -139,7 +141,73 @@ impl Metrics {
             "Dead-lettered records re-published by replay, by destination topic",
             m.replayed.clone(),
         );
+        // Not in SPEC §8: an addition, so alerts can tell "app down" from "slow".
+        registry.register(
+            "provisioner_app_paused",
+            "1 while a connector has paused an app's commands because the app looks down",
+            m.app_paused.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Creates the engine's series at zero for every known label value, so
+    /// they are scraped from the start and `rate()`/`increase()` see the
+    /// first event, dead letter or refused reload (a series that appears
+    /// with value 1 has no increase).
+    pub fn init_engine<'a>(&self, apps: impl IntoIterator<Item = &'a String>) {
+        for kind in ["hired", "changed", "left", "invalid"] {
+            drop(
+                self.events_consumed
+                    .get_or_create(&labels([("type", kind)])),
+            );
+        }
+        drop(
+            self.events_dead_lettered
+                .get_or_create(&labels([("reason", "invalid_event")])),
+        );
+        for result in ["applied", "refused"] {
+            drop(
+                self.rules_reloads
+                    .get_or_create(&labels([("result", result)])),
+            );
+        }
+        for app in apps {
+            for action in ["upsert", "deprovision"] {
+                drop(
+                    self.commands_emitted
+                        .get_or_create(&labels([("app", app), ("action", action)])),
+                );
+            }
+            drop(
+                self.deprovisions_held
+                    .get_or_create(&labels([("app", app)])),
+            );
+        }
+    }
+
+    /// Creates one app's connector series at zero (see [`Metrics::init_engine`]).
+    pub fn init_connector(&self, app: &str) {
+        for outcome in ["applied", "unchanged", "superseded", "dead_lettered"] {
+            drop(
+                self.connector_requests
+                    .get_or_create(&labels([("app", app), ("outcome", outcome)])),
+            );
+        }
+        for kind in ["permanent", "retries_exhausted", "unknown_app"] {
+            drop(
+                self.commands_dead_lettered
+                    .get_or_create(&labels([("app", app), ("kind", kind)])),
+            );
+        }
+        drop(
+            self.connector_request_seconds
+                .get_or_create(&labels([("app", app)])),
+        );
+        drop(
+            self.connector_retries
+                .get_or_create(&labels([("app", app)])),
+        );
+        drop(self.app_paused.get_or_create(&labels([("app", app)])));
     }
 
     /// The Prometheus/OpenMetrics text exposition.
@@ -250,6 +318,13 @@ impl Metrics {
         self.commands_dead_lettered
             .get_or_create(&labels([("app", app), ("kind", kind)]))
             .inc();
+    }
+
+    /// Whether an app's consumption is paused by an outage (1) or not (0).
+    pub fn set_app_paused(&self, app: &str, paused: bool) {
+        self.app_paused
+            .get_or_create(&labels([("app", app)]))
+            .set(i64::from(paused));
     }
 
     /// Records replayed to a topic.

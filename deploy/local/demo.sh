@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The README's quick start: the main job end to end on local defaults.
 #
-# Starts the local Kafka (deploy/local/kafka.sh), builds and runs the engine
-# with config/provisioner.toml and config/rules/, publishes
-# config/samples/events.jsonl with kcat (a real client nobody here wrote),
-# waits until the engine has committed them, and prints the commands and dead
-# letters that came out. Safe to run again: it shows only this run's output.
+# Starts the local Kafka (deploy/local/kafka.sh) and a local SCIM 2.0 app
+# (scim2-server, deploy/local/scim.sh) standing in for Slack, builds and runs
+# the engine with config/provisioner.toml and config/rules/ and a connector for
+# the `slack` app, publishes config/samples/events.jsonl with kcat (a real
+# client nobody here wrote), waits until the engine has committed them and the
+# connector has applied Slack's commands, and prints the commands, the dead
+# letters and the user accounts now in the SCIM server. Safe to run again: it
+# shows only this run's commands.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -13,13 +16,28 @@ work="$root/.local/demo"
 mkdir -p "$work"
 
 "$root/deploy/local/tools.sh"
+# Each run gets its own topics and consumer groups (the sample config with a
+# run prefix), so a second run starts from a clean slate and shows its own
+# output, however many runs came before.
+run="demo-$(date +%Y%m%d%H%M%S)"
+prefix="$run."
+config="$work/provisioner.toml"
+sed -e "s/^group_id = \"\(.*\)\"/group_id = \"$run-\1\"/" \
+    -e "s/= \"hr\.employee\.events\"/= \"${prefix}hr.employee.events\"/" \
+    -e "s/= \"provisioning\./= \"${prefix}provisioning./" \
+    config/provisioner.toml >"$config"
 bootstrap=$("$root/deploy/local/kafka.sh" up)
 export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
+# The SCIM app requires a bearer token; the connector reads it from the
+# variable named by apps.slack.token_env. A demo value, not a secret.
+export SCIM_BEARER_TOKEN=demo-token SLACK_SCIM_TOKEN=demo-token
+# A fresh SCIM app per run (it keeps users in memory).
+"$root/deploy/local/scim.sh" down >/dev/null 2>&1 || true
+scim_url=$("$root/deploy/local/scim.sh" up)
 
 echo "==> Building provisioner"
 cargo build --quiet --bin provisioner
 bin="$root/target/debug/provisioner"
-config="config/provisioner.toml"
 
 echo "==> Checking the rules"
 "$bin" --config "$config" rules check
@@ -27,16 +45,20 @@ echo "==> Checking the rules"
 echo "==> Preview: what the sample employees get"
 "$bin" --config "$config" rules preview --employees config/samples/employees.jsonl
 
-echo "==> Starting the engine (log: $work/engine.log)"
+echo "==> Starting the engine (log: $work/engine.log) and the slack connector (log: $work/connector.log)"
 "$bin" --config "$config" --log-format json engine >"$work/engine.log" 2>&1 &
 engine_pid=$!
-trap 'kill -TERM $engine_pid 2>/dev/null || true; wait $engine_pid 2>/dev/null || true' EXIT
+connector_pid=
+trap 'kill -TERM $engine_pid $connector_pid 2>/dev/null || true; wait $engine_pid $connector_pid 2>/dev/null || true' EXIT
 deadline=$((SECONDS + 60))
-until grep -q '"Engine ready."' "$work/engine.log"; do
+until grep -q 'Engine ready' "$work/engine.log"; do
   if ! kill -0 $engine_pid 2>/dev/null; then cat "$work/engine.log"; echo "engine exited" >&2; exit 1; fi
   if (( SECONDS > deadline )); then cat "$work/engine.log"; echo "engine not ready after 60 s" >&2; exit 1; fi
   sleep 0.2
 done
+# The engine has created the topics; the connector can start.
+"$bin" --config "$config" --log-format json connector --app slack >"$work/connector.log" 2>&1 &
+connector_pid=$!
 
 # Every record produced from here on belongs to this run.
 start_ms=$(( $(date +%s%N) / 1000000 ))
@@ -58,7 +80,7 @@ for line in open(sys.argv[1]):
         key = ""
     print(f"{key}\t{line}")
 PY
-kcat -P -b "$bootstrap" -t hr.employee.events -K $'\t' -l "$work/events.kcat"
+kcat -P -b "$bootstrap" -t "${prefix}hr.employee.events" -K $'\t' -l "$work/events.kcat"
 
 deadline=$((SECONDS + 60))
 while :; do
@@ -67,11 +89,37 @@ while :; do
   sleep 0.2
 done
 
-for topic in $(kcat -b "$bootstrap" -L 2>/dev/null | grep -o 'topic "provisioning\.commands\.[a-z0-9_-]*"' | tr -d '"' | awk '{print $2}' | grep -v '\.dlq$' | sort); do
+for app in $(sed -n 's/^\[apps\.\([a-z0-9_-]*\)\]$/\1/p' "$config"); do
+  topic="${prefix}provisioning.commands.$app"
   echo "==> $topic"
   kcat -C -b "$bootstrap" -t "$topic" -o "s@$start_ms" -e -q -X isolation.level=read_committed -f 'key=%k %s\n'
 done
 echo "==> provisioning.events.dlq"
-kcat -C -b "$bootstrap" -t provisioning.events.dlq -o "s@$start_ms" -e -q \
+kcat -C -b "$bootstrap" -t "${prefix}provisioning.events.dlq" -o "s@$start_ms" -e -q \
   -f 'key=%k headers=%h\n    value=%s\n'
-echo "==> Done. Stop the broker with: deploy/local/kafka.sh down"
+
+# The connector writes one result per command; wait for one per Slack command.
+slack_commands=$(kcat -C -b "$bootstrap" -t "${prefix}provisioning.commands.slack" -o "s@$start_ms" -e -q \
+  -X isolation.level=read_committed -f '%o\n' | grep -c . || true)
+echo "==> Waiting for the connector to apply $slack_commands Slack command(s)"
+deadline=$((SECONDS + 60))
+while :; do
+  results=$(kcat -C -b "$bootstrap" -t "${prefix}provisioning.results" -o "s@$start_ms" -e -q \
+    -f '%s\n' 2>/dev/null | grep -c '"app":"slack"' || true)
+  (( results >= slack_commands )) && break
+  if (( SECONDS > deadline )); then tail -20 "$work/connector.log"; echo "connector did not apply the commands in 60 s" >&2; exit 1; fi
+  sleep 0.2
+done
+echo "==> provisioning.results (this run)"
+kcat -C -b "$bootstrap" -t "${prefix}provisioning.results" -o "s@$start_ms" -e -q -f '%s\n'
+echo "==> Users in the SCIM app ($scim_url)"
+curl -sf -H "Authorization: Bearer $SCIM_BEARER_TOKEN" "$scim_url/Users" | python3 -c "$(cat <<'PY'
+import json, sys
+users = json.load(sys.stdin).get("Resources", [])
+print(f"{'EXTERNAL ID':<12} {'USER NAME':<20} {'ACTIVE':<7} ROLES")
+for u in sorted(users, key=lambda u: u.get("externalId", "")):
+    roles = ",".join(r.get("value", "") for r in u.get("roles", []))
+    print(f"{u.get('externalId', ''):<12} {u.get('userName', ''):<20} {str(u.get('active')):<7} {roles}")
+PY
+)"
+echo "==> Done. Stop the services with: deploy/local/scim.sh down; deploy/local/kafka.sh down"

@@ -21,7 +21,7 @@
 #   KAFKA_BOOTSTRAP_SERVERS  use an existing broker instead of starting one
 #   KAFKA_PORT               client listener port      (default 9092)
 #   KAFKA_CONTROLLER_PORT    KRaft controller port     (default 9093)
-#   KAFKA_HEAP_OPTS          JVM heap flags            (default "-Xmx512m -Xms256m")
+#   KAFKA_HEAP_OPTS          JVM heap flags            (default "-Xmx1g -Xms256m")
 #   KAFKA_START_TIMEOUT      seconds to wait in `up`   (default 90)
 #   KAFKA_STOP_TIMEOUT       seconds before SIGKILL    (default 30)
 #   KAFKA_PROBE=java         use the Java probe even if kcat is installed
@@ -44,7 +44,7 @@ CONSOLE_LOG=$LOG_DIR/kafka.out   # JVM stdout/stderr: crashes before log4j is up
 
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx1g -Xms256m}
 START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 LOCAL_BOOTSTRAP=127.0.0.1:$KAFKA_PORT

@@ -6,10 +6,20 @@
 //! implementation's main job besides the HTTP calls is to classify failures
 //! honestly.
 
+pub mod apply;
 pub mod build;
+mod consume;
+pub mod generations;
 pub mod http;
+pub mod intake;
+pub mod offsets;
+pub mod ordering;
+pub mod outage;
+pub mod rebalance;
+pub mod redact;
 pub mod scim;
 pub mod webhook;
+pub mod worker;
 pub mod zendesk;
 
 use std::future::Future;

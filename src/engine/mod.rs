@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::kafka::{self, KafkaSetupError};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
+use crate::telemetry::{Role, Telemetry};
 
 /// Why the engine stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -102,13 +103,28 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), EngineError> {
+    let telemetry = Telemetry::with_metrics(Role::Engine, metrics);
+    run_with(config, rules, telemetry, shutdown).await
+}
+
+/// [`run`], reporting readiness (`/readyz`) and consumer lag through
+/// `telemetry` as well as metrics.
+pub async fn run_with(
+    config: Config,
+    rules: RuleSet,
+    telemetry: Telemetry,
+    shutdown: CancellationToken,
+) -> Result<(), EngineError> {
+    telemetry.readiness.rules_loaded(rules.version());
+    telemetry.metrics.init_engine(config.apps.keys());
     // Blocks for at most the timeout, once, before anything else runs.
     kafka::check_reachable(&config, std::time::Duration::from_secs(10))?;
     if config.kafka.create_topics {
         kafka::ensure_topics(&config, &kafka::all_topics(&config)).await?;
     }
     check_co_partitioned(&config)?;
-    tokio::task::spawn_blocking(move || run::run_blocking(config, rules, metrics, shutdown))
+    telemetry.start_lag_monitor(&config, &shutdown);
+    tokio::task::spawn_blocking(move || run::run_blocking(config, rules, telemetry, shutdown))
         .await
         .map_err(|e| EngineError::Thread(e.to_string()))?
 }

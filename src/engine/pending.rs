@@ -331,6 +331,7 @@ impl Pending {
         for e in &self.emitted {
             tracing::info!(
                 message = "Command emitted.",
+                event_id = %e.command.cause.event_id,
                 employee_id = %e.command.employee_id,
                 app = %e.command.app,
                 command_id = %e.command.command_id,

@@ -5,6 +5,7 @@
 //! no record of a partition is delivered before its state is restored; the
 //! loop resumes each partition when its restore is done.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use rdkafka::client::ClientContext;
@@ -24,6 +25,7 @@ pub enum Change {
 #[derive(Debug, Default)]
 pub struct EngineContext {
     changes: Mutex<Vec<Change>>,
+    assigned_once: AtomicBool,
 }
 
 impl EngineContext {
@@ -33,6 +35,12 @@ impl EngineContext {
             Ok(mut changes) => std::mem::take(&mut *changes),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
+    }
+
+    /// Whether the group has given this member an assignment yet (possibly
+    /// empty: more instances than partitions). Readiness waits for it.
+    pub fn assigned_once(&self) -> bool {
+        self.assigned_once.load(Ordering::SeqCst)
     }
 
     /// Whether a change is waiting.
@@ -64,6 +72,7 @@ impl ConsumerContext for EngineContext {
             Rebalance::Assign(tpl) => {
                 let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 if partitions.is_empty() {
+                    self.assigned_once.store(true, Ordering::SeqCst);
                     return;
                 }
                 if let Err(error) = consumer.pause(tpl) {
@@ -74,6 +83,7 @@ impl ConsumerContext for EngineContext {
                     ?partitions
                 );
                 self.push(Change::Assigned(partitions));
+                self.assigned_once.store(true, Ordering::SeqCst);
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => warn!(message = "Rebalance error.", %error),

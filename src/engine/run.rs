@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::kafka::{self, KafkaSetupError};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
+use crate::telemetry::Telemetry;
 
 /// How often an aborted maintenance transaction is retried before giving up.
 const MAINTENANCE_ATTEMPTS: u32 = 5;
@@ -40,14 +41,16 @@ struct Engine {
     consumer: BaseConsumer<EngineContext>,
     txn: Transactional,
     control: ControlReader,
+    telemetry: Telemetry,
 }
 
 pub(super) fn run_blocking(
     config: Config,
     rules: RuleSet,
-    metrics: Arc<Metrics>,
+    telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<(), EngineError> {
+    let metrics = Arc::clone(&telemetry.metrics);
     let instance = config.engine.instance_id();
     let transactional_id = format!("{}-{}", config.kafka.group_id, instance);
     let mut cc = kafka::client_config(&config);
@@ -69,6 +72,12 @@ pub(super) fn run_blocking(
         .create_with_context(EngineContext::default())
         .map_err(KafkaSetupError::Client)?;
     consumer.subscribe(&[&config.topics.events])?;
+    telemetry
+        .positions
+        .register(&config.topics.events, &config.kafka.group_id);
+    telemetry
+        .readiness
+        .starting("engine", "joining the consumer group");
     let txn = Transactional::new(&config, &transactional_id).map_err(EngineError::Fatal)?;
     let control = ControlReader::new(&config)?;
     let mut watcher = Watcher::new(&config);
@@ -88,9 +97,11 @@ pub(super) fn run_blocking(
         consumer,
         txn,
         control,
+        telemetry,
     };
     while !shutdown.is_cancelled() {
         engine.apply_rebalances(&mut Vec::new())?;
+        engine.telemetry_turn();
         engine.check_rules(&mut watcher)?;
         engine.check_control()?;
         let mut batch = engine.collect(&shutdown);
@@ -145,6 +156,7 @@ impl Engine {
         for change in self.consumer.context().take() {
             match change {
                 Change::Revoked(partitions) => {
+                    self.telemetry.readiness.revoked(&partitions);
                     batch.retain(|r| !partitions.contains(&r.partition()));
                     for p in partitions {
                         self.store.drop_partition(p);
@@ -153,7 +165,11 @@ impl Engine {
                     }
                     self.update_held_gauges();
                 }
-                Change::Assigned(partitions) => self.restore(&partitions)?,
+                Change::Assigned(partitions) => {
+                    self.telemetry.readiness.restoring(&partitions);
+                    self.restore(&partitions)?;
+                    self.telemetry.readiness.restored(&partitions);
+                }
             }
         }
         Ok(())
@@ -206,6 +222,7 @@ impl Engine {
             Reload::Unchanged => Ok(()),
             Reload::Refused(errors) => {
                 self.metrics.rules_reload("refused");
+                self.telemetry.readiness.rules_refused();
                 error!(
                     message = "Rules change refused; the previous version stays in force.",
                     version = %self.rules.version(),
@@ -226,6 +243,7 @@ impl Engine {
                     to = %rules.version()
                 );
                 self.rules = *rules;
+                self.telemetry.readiness.rules_loaded(self.rules.version());
                 let partitions = self.store.partitions();
                 self.rework_rules(&partitions)
             }
@@ -311,6 +329,7 @@ impl Engine {
         let mut first: BTreeMap<i32, i64> = BTreeMap::new();
         let mut next: BTreeMap<i32, i64> = BTreeMap::new();
         for record in &batch {
+            let _span = event_span(record).entered();
             first.entry(record.partition()).or_insert(record.offset());
             next.insert(record.partition(), record.offset() + 1);
             pending.add_record(
@@ -378,7 +397,32 @@ impl Engine {
             self.metrics
                 .set_deprovisions_held(app, held.get(app).copied().unwrap_or(0));
         }
+        self.telemetry.readiness.set_held(held);
     }
+
+    /// Once a turn, between batches: publishes the consumer's positions for
+    /// the lag monitor, and marks the engine started once the group has
+    /// given it an assignment (even an empty one) and no change is waiting
+    /// (restores set their own readiness). No broker round trip.
+    fn telemetry_turn(&self) {
+        self.telemetry.positions.publish(&self.consumer);
+        let context = self.consumer.context();
+        if context.assigned_once() && !context.pending() {
+            self.telemetry.readiness.started("engine");
+        }
+    }
+}
+
+/// The span of one input record's decision: where it came from and whose it
+/// is (the key is the employee id); what the decision logs carries these.
+fn event_span(record: &OwnedMessage) -> tracing::Span {
+    let key = record.key().map(String::from_utf8_lossy);
+    tracing::info_span!(
+        "event",
+        partition = record.partition(),
+        offset = record.offset(),
+        employee_id = key.as_deref().unwrap_or("")
+    )
 }
 
 /// A new hold id, readable and unique enough: time plus a random suffix.

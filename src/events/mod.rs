@@ -117,7 +117,12 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
                 .map_err(|e| invalid(format!("field `time` is {s:?}, not RFC 3339: {e}")))?
                 .with_timezone(&Utc),
         ),
-        Some(other) => return Err(invalid(format!("field `time` is {other}, not a string"))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "field `time` is {}, not a string",
+                describe(other)
+            )))
+        }
     };
     if let Some(ct) = root.get("datacontenttype") {
         let ok = ct
@@ -125,7 +130,8 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
             .is_some_and(|s| s == "application/json" || s.starts_with("application/json;"));
         if !ok {
             return Err(invalid(format!(
-                "field `datacontenttype` is {ct}, expected \"application/json\""
+                "field `datacontenttype` is {}, expected \"application/json\"",
+                describe(ct)
             )));
         }
     }
@@ -133,21 +139,29 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
 
     let data = match root.get("data") {
         Some(Value::Object(d)) => d,
-        Some(other) => return Err(invalid(format!("field `data` is {other}, not an object"))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "field `data` is {}, not an object",
+                describe(other)
+            )))
+        }
         None => return Err(invalid("missing field `data`")),
     };
     let sequence = match data.get("sequence") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_i64()
-                .ok_or_else(|| invalid(format!("field `data.sequence` is {v}, not an integer")))?,
-        ),
+        Some(v) => Some(v.as_i64().ok_or_else(|| {
+            invalid(format!(
+                "field `data.sequence` is {}, not an integer",
+                describe(v)
+            ))
+        })?),
     };
     let employee = match data.get("employee") {
         Some(Value::Object(e)) => e.clone(),
         Some(other) => {
             return Err(invalid(format!(
-                "field `data.employee` is {other}, not an object"
+                "field `data.employee` is {}, not an object",
+                describe(other)
             )))
         }
         None => return Err(invalid("missing field `data.employee`")),
@@ -156,7 +170,8 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(other) => {
             return Err(invalid(format!(
-                "field `data.employee.id` is {other}, expected a non-empty string"
+                "field `data.employee.id` is {}, expected a non-empty string",
+                describe(other)
             )))
         }
         None => return Err(invalid("missing field `data.employee.id`")),
@@ -181,7 +196,8 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
             Some(Value::String(s)) if !s.trim().is_empty() => {}
             Some(other) => {
                 return Err(invalid(format!(
-                    "field `data.employee.email` is {other}, expected a non-empty string"
+                    "field `data.employee.email` is {}, expected a non-empty string",
+                    describe(other)
                 )))
             }
             None => {
@@ -201,11 +217,25 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
     })
 }
 
+/// A wrong value, described without repeating what may be personal data:
+/// objects, arrays and strings by their kind (a misplaced snapshot or name
+/// must not reach logs), scalars as they are.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Object(_) => "an object".into(),
+        Value::Array(_) => "an array".into(),
+        Value::String(s) if s.trim().is_empty() => format!("{s:?}"),
+        Value::String(s) => format!("a string of {} characters", s.chars().count()),
+        other => other.to_string(),
+    }
+}
+
 fn required_str<'a>(root: &'a Map<String, Value>, field: &str) -> Result<&'a str, InvalidEvent> {
     match root.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(other) => Err(invalid(format!(
-            "field `{field}` is {other}, expected a non-empty string"
+            "field `{field}` is {}, expected a non-empty string",
+            describe(other)
         ))),
         None => Err(invalid(format!("missing field `{field}`"))),
     }
@@ -218,7 +248,10 @@ fn optional_str<'a>(
     match root.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(invalid(format!("field `{field}` is {other}, not a string"))),
+        Some(other) => Err(invalid(format!(
+            "field `{field}` is {}, not a string",
+            describe(other)
+        ))),
     }
 }
 

@@ -167,3 +167,25 @@ proptest! {
         prop_assert_eq!(parse_value(&v, Some(&other)).is_ok(), other == id);
     }
 }
+
+#[test]
+fn errors_never_repeat_personal_data() {
+    let mut errors = Vec::new();
+    let mut v = hired();
+    v["data"]["employee"] = json!("Ada Lovelace <ada@acme.test>");
+    errors.push(error_of(&v));
+    let mut v = hired();
+    v["data"] = json!([{"email": "ada@acme.test", "first_name": "Ada"}]);
+    errors.push(error_of(&v));
+    let mut v = hired();
+    v["data"]["employee"]["id"] = json!({"email": "ada@acme.test"});
+    errors.push(error_of(&v));
+    let mut v = hired();
+    v["data"]["employee"]["email"] = json!(["ada@acme.test"]);
+    errors.push(error_of(&v));
+    assert!(errors[0].contains("data.employee") && errors[0].contains("a string"));
+    assert!(errors[1].contains("an array"), "{}", errors[1]);
+    for err in &errors {
+        assert!(!err.contains("ada") && !err.contains("Ada"), "{err}");
+    }
+}

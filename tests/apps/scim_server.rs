@@ -5,16 +5,21 @@
 //! that instruction — it never skips. Each test gets its own server (users
 //! live in its memory), so tests run in parallel without sharing state; the
 //! process is killed when the `ScimServer` is dropped.
+//!
+//! Self-contained so that other test crates can include it too
+//! (`#[path = "../apps/scim_server.rs"] mod scim_server;` in `tests/kafka`),
+//! each using the part it needs.
+#![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
+use provisioner::config::Config;
 use provisioner::connector::build::{build, AnyConnector};
 use serde_json::{json, Value};
 use tempfile::NamedTempFile;
-
-use crate::common::{app_config, closed_port};
 
 /// How long a server may take to answer after it was started.
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -24,8 +29,58 @@ pub struct ScimServer {
     child: Child,
     /// `http://127.0.0.1:<port>`, the SCIM root.
     pub base_url: String,
+    port: u16,
     token: Option<String>,
     log: NamedTempFile,
+}
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A free port below the kernel's ephemeral range, for a server that is
+/// stopped and restarted on the same port: while it is down, no outgoing
+/// connection of this machine can be given that port as its own.
+fn stable_port() -> u16 {
+    let first_ephemeral: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let low = 10_000.min(first_ephemeral / 2);
+    for _ in 0..100 {
+        let port = rand::random_range(low..first_ephemeral);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {first_ephemeral}");
+}
+
+/// Starts the server process on `port`, its output appended to `log`.
+fn launch(bin: &Path, port: u16, token: Option<&str>, log: &NamedTempFile) -> Child {
+    // Append mode: stdout and stderr share the file without overwriting
+    // each other, and a restarted server adds to the same log.
+    let append = || {
+        OpenOptions::new()
+            .append(true)
+            .open(log.path())
+            .expect("log")
+    };
+    let mut process = Process::new(bin);
+    process
+        .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(append())
+        .stderr(append());
+    if let Some(token) = token {
+        process.args(["--bearer-token", token]);
+    }
+    process.spawn().expect("start scim2-server")
 }
 
 fn server_binary() -> PathBuf {
@@ -52,25 +107,28 @@ impl ScimServer {
         ScimServer::spawn(Some(token)).await
     }
 
+    /// A server meant to be [`stop`](Self::stop)ped and
+    /// [`restart`](Self::restart)ed on the same port (one outside the
+    /// ephemeral range), optionally requiring a bearer token.
+    pub async fn restartable(token: Option<&str>) -> ScimServer {
+        ScimServer::launch_on(token, stable_port).await
+    }
+
     async fn spawn(token: Option<&str>) -> ScimServer {
+        ScimServer::launch_on(token, closed_port).await
+    }
+
+    async fn launch_on(token: Option<&str>, free_port: fn() -> u16) -> ScimServer {
         let bin = server_binary();
         // A port found free can be taken before the server binds it; try again then.
         for attempt in 1..=3 {
-            let port = closed_port();
+            let port = free_port();
             let log = NamedTempFile::new().expect("log file");
-            let mut process = Process::new(&bin);
-            process
-                .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(log.reopen().expect("log"))
-                .stderr(log.reopen().expect("log"));
-            if let Some(token) = token {
-                process.args(["--bearer-token", token]);
-            }
-            let child = process.spawn().expect("start scim2-server");
+            let child = launch(&bin, port, token, &log);
             let mut server = ScimServer {
                 child,
                 base_url: format!("http://127.0.0.1:{port}"),
+                port,
                 token: token.map(String::from),
                 log,
             };
@@ -107,8 +165,53 @@ impl ScimServer {
         }
     }
 
-    fn output(&self) -> String {
+    /// Everything the server printed so far (one line per request it served).
+    pub fn output(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// The requests served so far, as `"METHOD /path?query"`, from the
+    /// server's access log.
+    pub fn requests(&self) -> Vec<String> {
+        self.output()
+            .lines()
+            .filter_map(|line| {
+                let quoted = line.split('"').nth(1)?;
+                let (request, _version) = quoted.rsplit_once(' ')?;
+                Some(request.to_string())
+            })
+            .collect()
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the server, as a crash or an outage would; its users are lost
+    /// (they live in its memory). Harmless when already stopped.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a fresh server (no users) on the same port, with the same
+    /// token, after [`stop`](Self::stop); returns once it answers.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.child = launch(
+            &server_binary(),
+            self.port,
+            self.token.as_deref(),
+            &self.log,
+        );
+        if let Err(why) = self.wait_ready().await {
+            panic!(
+                "scim2-server did not restart on port {}: {why}; its output:\n{}",
+                self.port,
+                self.output()
+            );
+        }
     }
 
     /// The SCIM app's catalogue entry for this server, optionally with extra
@@ -118,7 +221,8 @@ impl ScimServer {
             "[apps.slack]\nconnector = \"scim\"\nbase_url = \"{}\"\nroles = [\"member\", \"admin\"]\n{extra}\n",
             self.base_url
         );
-        build("slack", &app_config("slack", &toml)).expect("build scim connector")
+        let config = Config::parse(Path::new("test.toml"), &toml).expect("test catalogue");
+        build("slack", &config.apps["slack"]).expect("build scim connector")
     }
 
     fn get(&self, url: String) -> reqwest::RequestBuilder {
@@ -175,7 +279,6 @@ impl ScimServer {
 
 impl Drop for ScimServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

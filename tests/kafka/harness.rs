@@ -307,7 +307,8 @@ pub fn rules_dir(config: &mut Config, text: &str) -> tempfile::TempDir {
     dir
 }
 
-/// The configuration as a TOML file, for engine processes.
+/// The configuration as a TOML file, for engine processes. Telemetry is
+/// served on a free port, so processes of parallel tests never collide.
 pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
     let t = &config.topics;
     let properties: String = config
@@ -322,6 +323,7 @@ pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
          [topics]\nevents = {:?}\ncommands_prefix = {:?}\nstate = {:?}\nresults = {:?}\n\
          control = {:?}\nevents_dlq = {:?}\ncommands_dlq = {:?}\n\
          [rules]\npath = {:?}\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n\
          [engine]\nbatch_max_records = {}\nbatch_max_ms = {}\nrules_reload_ms = {}\n\
          [safety]\nmax_deprovisions = {}\nmax_deprovision_ratio = {}\nratio_min_accounts = {}\n{CATALOGUE}",
         config.kafka.bootstrap_servers,
@@ -352,4 +354,178 @@ pub async fn create_topics(config: &Config) {
     provisioner::kafka::ensure_topics(config, &provisioner::kafka::all_topics(config))
         .await
         .expect("create topics");
+}
+
+/// Creates topics (with `config.kafka.partitions` partitions) before a test
+/// produces to them, so records are spread as the test expects.
+pub async fn create_named_topics(config: &Config, names: &[String]) {
+    let specs: Vec<provisioner::kafka::TopicSpec> = names
+        .iter()
+        .map(|name| provisioner::kafka::TopicSpec {
+            name: name.clone(),
+            compact: false,
+        })
+        .collect();
+    provisioner::kafka::ensure_topics(config, &specs)
+        .await
+        .expect("create topics");
+}
+
+/// The offsets `group` has committed on each partition of `topic` (absent:
+/// nothing committed there).
+pub fn committed(servers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics().iter().flat_map(|t| t.partitions()) {
+        tpl.add_partition(topic, p.id());
+    }
+    let offsets = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    offsets
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits until `topic` holds at least `count` committed records; returns them all.
+pub async fn wait_records(servers: &str, topic: &str, count: usize) -> Vec<OwnedMessage> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let servers2 = servers.to_string();
+        let topic2 = topic.to_string();
+        let records = tokio::task::spawn_blocking(move || read_all(&servers2, &topic2))
+            .await
+            .expect("reader");
+        if records.len() >= count {
+            return records;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{topic} holds {} records, expected {count}",
+            records.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Members of a consumer group right now (0 when it does not exist).
+pub fn group_members(servers: &str, group: &str) -> usize {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .expect("consumer");
+    consumer
+        .fetch_group_list(Some(group), Duration::from_secs(5))
+        .map(|list| list.groups().iter().map(|g| g.members().len()).sum())
+        .unwrap_or(0)
+}
+
+/// Sends the worker's and the engine's logs to the test's captured output
+/// (shown when a test fails); `RUST_LOG` overrides the level.
+pub fn init_test_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "provisioner=info".into()),
+        )
+        .try_init();
+}
+
+/// One app's connector worker running in this process, with any connector.
+pub struct AppWorker {
+    /// The app's health (paused or not), shared with the worker.
+    pub health: std::sync::Arc<provisioner::connector::outage::AppHealth>,
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), provisioner::connector::worker::WorkerError>>,
+}
+
+impl AppWorker {
+    /// Starts the worker of `app` as `provisioner connector --app` would.
+    pub fn start<C>(config: &Config, app: &str, connector: C) -> AppWorker
+    where
+        C: provisioner::connector::Connector + 'static,
+    {
+        init_test_logs();
+        let worker =
+            provisioner::connector::worker::Worker::new(config.clone(), app.into(), connector)
+                .expect("worker");
+        let health = worker.health();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(worker.run(shutdown.clone()));
+        AppWorker {
+            health,
+            shutdown,
+            handle,
+        }
+    }
+
+    /// Stops it as SIGTERM would and checks that it stopped cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(DEADLINE, self.handle)
+            .await
+            .expect("worker did not stop in time")
+            .expect("worker task panicked")
+            .expect("worker returned an error");
+    }
+}
+
+/// The sum of the offsets `group` has committed on `topic`: how many of its
+/// records are fully processed (single-partition or summed).
+pub fn committed_total(servers: &str, group: &str, topic: &str) -> i64 {
+    committed(servers, group, topic).values().sum()
+}
+
+/// Waits until `topic` holds at least `count` records and returns their
+/// values as JSON, checking each is keyed by its `employee_id`.
+pub async fn wait_results(servers: &str, topic: &str, count: usize) -> Vec<serde_json::Value> {
+    wait_records(servers, topic, count)
+        .await
+        .iter()
+        .map(|m| {
+            let value = json(m);
+            assert_eq!(
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                value["employee_id"].as_str().map(str::to_string),
+                "results are keyed by employee id"
+            );
+            value
+        })
+        .collect()
+}
+
+/// Deletes the configuration's topics (and any `extra`), so a passing test
+/// leaves no partitions behind on the shared broker. Errors are ignored: a
+/// topic the test never created is simply absent.
+pub async fn delete_topics(config: &Config, extra: &[String]) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = provisioner::kafka::client_config(config)
+        .create()
+        .expect("admin client");
+    let mut names: Vec<String> = provisioner::kafka::all_topics(config)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    names.extend(extra.iter().cloned());
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let _ = admin
+        .delete_topics(
+            &names,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await;
 }

@@ -1,6 +1,13 @@
 //! Integration tests against a real Kafka broker (see `harness`).
 
+mod connector;
 mod crash;
 mod durable;
 mod engine;
 mod harness;
+mod replay;
+mod scim_e2e;
+#[path = "../apps/scim_server.rs"]
+mod scim_server;
+mod webhook_e2e;
+mod zendesk_e2e;

@@ -1,0 +1,213 @@
+//! The last generation applied per employee, for `superseded` detection.
+//!
+//! A command whose generation is not above the last one applied for that
+//! employee in that app is older news: applying it could undo newer state, so
+//! it is reported `superseded` and never sent. The worker keeps the map in
+//! memory and rebuilds it at start-up from `provisioning.results` — the
+//! connectors' own audit trail — so the check survives restarts without a
+//! store of its own.
+//!
+//! Cost: the start-up read is one pass over the whole results topic (every
+//! app's results; this app's are kept), bounded by its retention. At roughly
+//! 300 bytes a result that is about 3 GB per 10 million results, read at the
+//! broker's fetch speed before the worker takes its first command; memory is
+//! one entry per employee ever applied (tens of bytes each). When that grows
+//! too slow, a compacted per-app "applied generation" topic keyed by employee
+//! is the natural next step.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::kafka;
+use crate::results::{CommandResult, ResultOutcome};
+
+/// Last applied generation by employee id, for one app.
+#[derive(Debug, Default, Clone)]
+pub struct Generations {
+    applied: HashMap<String, u64>,
+}
+
+impl Generations {
+    /// Nothing applied yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last generation applied for `employee_id`.
+    pub fn last_applied(&self, employee_id: &str) -> Option<u64> {
+        self.applied.get(employee_id).copied()
+    }
+
+    /// Whether a command of `generation` is older news for this employee.
+    pub fn is_superseded(&self, employee_id: &str, generation: u64) -> bool {
+        self.last_applied(employee_id)
+            .is_some_and(|last| generation <= last)
+    }
+
+    /// Records an applied (or unchanged) generation; never goes backwards.
+    pub fn record(&mut self, employee_id: &str, generation: u64) {
+        let last = self.applied.entry(employee_id.to_string()).or_insert(0);
+        *last = (*last).max(generation);
+    }
+
+    /// Employees known.
+    pub fn len(&self) -> usize {
+        self.applied.len()
+    }
+
+    /// No employee known.
+    pub fn is_empty(&self) -> bool {
+        self.applied.is_empty()
+    }
+
+    /// Takes one result record into account: only this app's `applied` and
+    /// `unchanged` outcomes say what the app holds.
+    fn absorb(&mut self, app: &str, value: &[u8]) -> bool {
+        let Ok(result) = serde_json::from_slice::<CommandResult>(value) else {
+            return false;
+        };
+        if result.app == app
+            && matches!(
+                result.outcome,
+                ResultOutcome::Applied | ResultOutcome::Unchanged
+            )
+        {
+            self.record(&result.employee_id, result.generation);
+        }
+        true
+    }
+}
+
+/// Reads the results topic from the beginning to its current end
+/// (`read_committed`) and returns what `app` last applied for each employee.
+/// Blocking: run it off the async runtime. A missing topic is an empty history.
+pub fn restore(config: &Config, app: &str) -> Result<Generations, KafkaError> {
+    let topic = &config.topics.results;
+    let consumer: BaseConsumer = kafka::client_config(config)
+        .set(
+            "group.id",
+            format!("{}-{app}-restore", config.kafka.group_id),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        // The end-of-partition event comes with an empty fetch; don't let
+        // the broker hold that fetch for the default 500 ms.
+        .set("fetch.wait.max.ms", "50")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut generations = Generations::new();
+    // Empty partitions are skipped: waiting for their end-of-partition
+    // event costs a fetch round trip for nothing.
+    // A partition is read once its high watermark (taken now) is reached,
+    // or at its end-of-partition event (which also covers a high watermark
+    // that is a transaction marker, never delivered).
+    let mut ends = Vec::new();
+    for p in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(30))?;
+        if high > low {
+            ends.push((p, high));
+        }
+    }
+    let partitions: Vec<i32> = ends.iter().map(|(p, _)| *p).collect();
+    if partitions.is_empty() {
+        info!(message = "No results yet; nothing to restore.", app, topic);
+        return Ok(generations);
+    }
+    let mut tpl = TopicPartitionList::new();
+    for p in &partitions {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let started = Instant::now();
+    let mut at_end = vec![false; partitions.len()];
+    let (mut read, mut unreadable) = (0u64, 0u64);
+    let mut next_log = Instant::now() + Duration::from_secs(10);
+    while at_end.iter().any(|done| !done) {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => {
+                read += 1;
+                if !generations.absorb(app, message.payload().unwrap_or_default()) {
+                    unreadable += 1;
+                }
+                if let Some(i) = partitions.iter().position(|x| *x == message.partition()) {
+                    if message.offset() + 1 >= ends[i].1 {
+                        at_end[i] = true;
+                    }
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                if let Some(i) = partitions.iter().position(|x| *x == p) {
+                    at_end[i] = true;
+                }
+            }
+            Some(Err(error)) => return Err(error),
+            None => {}
+        }
+        if Instant::now() >= next_log {
+            info!(message = "Still restoring applied generations.", app, read);
+            next_log += Duration::from_secs(10);
+        }
+    }
+    if unreadable > 0 {
+        warn!(
+            message = "Some result records are not valid results; ignored.",
+            app, unreadable
+        );
+    }
+    info!(
+        message = "Applied generations restored from results.",
+        app,
+        results_read = read,
+        employees = generations.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64
+    );
+    Ok(generations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(app: &str, employee: &str, generation: u64, outcome: &str) -> Vec<u8> {
+        serde_json::json!({
+            "command_id": format!("{app}:{employee}:{generation}"), "app": app,
+            "employee_id": employee, "generation": generation, "outcome": outcome,
+            "app_account_id": null, "attempts": 1, "duration_ms": 3, "error": null
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn only_this_apps_applied_outcomes_count() {
+        let mut g = Generations::new();
+        assert!(g.absorb("slack", &result("slack", "E1", 3, "applied")));
+        assert!(g.absorb("slack", &result("slack", "E1", 2, "unchanged")));
+        assert!(g.absorb("slack", &result("slack", "E2", 9, "dead_lettered")));
+        assert!(g.absorb("slack", &result("slack", "E3", 9, "superseded")));
+        assert!(g.absorb("slack", &result("zendesk", "E4", 5, "applied")));
+        assert!(!g.absorb("slack", b"not json"));
+        assert_eq!(g.last_applied("E1"), Some(3));
+        assert_eq!(g.last_applied("E2"), None);
+        assert_eq!(g.last_applied("E3"), None);
+        assert_eq!(g.last_applied("E4"), None);
+        assert!(g.is_superseded("E1", 3));
+        assert!(g.is_superseded("E1", 1));
+        assert!(!g.is_superseded("E1", 4));
+        assert!(!g.is_superseded("E9", 1));
+    }
+}

@@ -1,0 +1,320 @@
+//! The readiness registry behind `/readyz`.
+//!
+//! The engine and the connector tell the registry what they are doing —
+//! starting, restoring partitions, which rules are loaded, whether the broker
+//! answered the last check, which apps are paused — and `/readyz` turns that
+//! into 200 or 503 with the reasons. The registry is only written to at state
+//! changes, so the hot paths never touch it.
+//!
+//! What makes a process *not ready*:
+//! - a component still starting (connecting, joining the group, restoring the
+//!   connector's applied generations);
+//! - the broker did not answer the last lag/metadata check;
+//! - the engine has no rules loaded;
+//! - the engine is restoring the state of some partitions;
+//! - a connector's app is paused (outage or refused credentials).
+//!
+//! Held deprovisions do **not** make the engine unready: the engine is
+//! healthy and processing everything else, and an unready pod would block the
+//! very rollout an operator may need to fix the cause. They appear under
+//! `details.held_deprovisions`, in `provisioner_deprovisions_held` and in an
+//! alert instead.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::connector::outage::AppHealth;
+
+/// How many readiness transitions [`Readiness::history`] keeps.
+const HISTORY: usize = 64;
+
+/// Which kind of process the registry describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `provisioner engine`: needs rules and restored partitions.
+    Engine,
+    /// `provisioner connector`: needs its apps up.
+    Connector,
+}
+
+/// The answer of `/readyz`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Whether the process is ready (HTTP 200) or not (503).
+    pub ready: bool,
+    /// Why not, one sentence each; empty when ready.
+    pub reasons: Vec<String>,
+    /// What an operator wants to see besides (rules version, partitions,
+    /// held deprovisions, app states).
+    pub details: Value,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    starting: BTreeMap<String, String>,
+    broker_error: Option<String>,
+    rules_version: Option<String>,
+    rules_refused: u64,
+    assigned: BTreeSet<i32>,
+    restoring: BTreeSet<i32>,
+    held: BTreeMap<String, u64>,
+}
+
+/// The readiness of one process; shared (`Arc`) by its loops and its HTTP server.
+#[derive(Debug)]
+pub struct Readiness {
+    role: Role,
+    state: Mutex<State>,
+    apps: Mutex<Vec<Arc<AppHealth>>>,
+    history: Mutex<VecDeque<(bool, Vec<String>)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain data: a panic elsewhere cannot leave it inconsistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn list(partitions: &BTreeSet<i32>) -> String {
+    let items: Vec<String> = partitions.iter().map(i32::to_string).collect();
+    format!("[{}]", items.join(","))
+}
+
+impl Readiness {
+    /// A registry for a process of `role`; it starts not ready: the engine
+    /// as "engine starting", the connector until an app worker registers.
+    pub fn new(role: Role) -> Readiness {
+        let readiness = Readiness {
+            role,
+            state: Mutex::default(),
+            apps: Mutex::default(),
+            history: Mutex::default(),
+        };
+        if role == Role::Engine {
+            readiness.starting("engine", "connecting to Kafka");
+        }
+        readiness
+    }
+
+    fn update(&self, change: impl FnOnce(&mut State)) {
+        change(&mut lock(&self.state));
+        self.note();
+    }
+
+    /// Records the current verdict in the history when it changed. Called
+    /// after every change, and by whoever sees an app's health change.
+    pub fn note(&self) {
+        let report = self.report();
+        let mut history = lock(&self.history);
+        let entry = (report.ready, report.reasons);
+        if history.back() != Some(&entry) {
+            if history.len() == HISTORY {
+                history.pop_front();
+            }
+            history.push_back(entry);
+        }
+    }
+
+    /// `component` is starting and doing `what` (e.g. "joining the consumer group").
+    pub fn starting(&self, component: &str, what: &str) {
+        self.update(|s| {
+            s.starting.insert(component.to_string(), what.to_string());
+        });
+    }
+
+    /// `component` has started.
+    pub fn started(&self, component: &str) {
+        if lock(&self.state).starting.contains_key(component) {
+            self.update(|s| {
+                s.starting.remove(component);
+            });
+        }
+    }
+
+    /// The broker answered a check.
+    pub fn broker_ok(&self) {
+        if lock(&self.state).broker_error.is_some() {
+            self.update(|s| s.broker_error = None);
+        }
+    }
+
+    /// The broker did not answer a check.
+    pub fn broker_failed(&self, error: &str) {
+        self.update(|s| s.broker_error = Some(error.to_string()));
+    }
+
+    /// A rules version is in force.
+    pub fn rules_loaded(&self, version: &str) {
+        self.update(|s| s.rules_version = Some(version.to_string()));
+    }
+
+    /// A rules change was refused (the previous version stays in force).
+    pub fn rules_refused(&self) {
+        self.update(|s| s.rules_refused += 1);
+    }
+
+    /// Partitions assigned and being restored.
+    pub fn restoring(&self, partitions: &[i32]) {
+        self.update(|s| {
+            s.assigned.extend(partitions);
+            s.restoring.extend(partitions);
+        });
+    }
+
+    /// Partitions restored; their records flow.
+    pub fn restored(&self, partitions: &[i32]) {
+        self.update(|s| {
+            for p in partitions {
+                s.restoring.remove(p);
+            }
+        });
+    }
+
+    /// Partitions no longer owned.
+    pub fn revoked(&self, partitions: &[i32]) {
+        self.update(|s| {
+            for p in partitions {
+                s.assigned.remove(p);
+                s.restoring.remove(p);
+            }
+        });
+    }
+
+    /// Deprovisions held per app (a detail, not a reason: see the module docs).
+    pub fn set_held(&self, held: &BTreeMap<String, u64>) {
+        let held: BTreeMap<String, u64> = held
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(a, n)| (a.clone(), *n))
+            .collect();
+        if lock(&self.state).held != held {
+            self.update(|s| s.held = held);
+        }
+    }
+
+    /// An app whose pauses make the connector unready.
+    pub fn watch_app(&self, health: Arc<AppHealth>) {
+        {
+            let mut apps = lock(&self.apps);
+            if !apps.iter().any(|h| Arc::ptr_eq(h, &health)) {
+                apps.push(health);
+            }
+        }
+        self.note();
+    }
+
+    /// The verdict now.
+    pub fn report(&self) -> Report {
+        let s = lock(&self.state);
+        let mut reasons: Vec<String> = s
+            .starting
+            .iter()
+            .map(|(component, what)| format!("{component} starting: {what}"))
+            .collect();
+        if let Some(error) = &s.broker_error {
+            reasons.push(format!("Kafka unreachable: {error}"));
+        }
+        let mut details = Map::new();
+        if self.role == Role::Engine {
+            match &s.rules_version {
+                None => reasons.push("no rules loaded".into()),
+                Some(v) => {
+                    details.insert("rules_version".into(), json!(v));
+                }
+            }
+            if s.rules_refused > 0 {
+                details.insert("rules_reloads_refused".into(), json!(s.rules_refused));
+            }
+            if !s.restoring.is_empty() {
+                reasons.push(format!("restoring partitions {}", list(&s.restoring)));
+            }
+            details.insert(
+                "partitions".into(),
+                json!({ "assigned": s.assigned, "restoring": s.restoring }),
+            );
+            details.insert("held_deprovisions".into(), json!(s.held));
+        }
+        drop(s);
+        let apps = lock(&self.apps);
+        if self.role == Role::Connector || !apps.is_empty() {
+            if apps.is_empty() {
+                reasons.push("no app worker started yet".into());
+            }
+            let mut states = Map::new();
+            for health in apps.iter() {
+                let h = health.snapshot();
+                if h.paused {
+                    let why = h.reason.as_deref().unwrap_or("outage");
+                    reasons.push(format!("app {} paused: {why}", health.app()));
+                }
+                states.insert(
+                    health.app().to_string(),
+                    json!({ "paused": h.paused, "pauses": h.pauses }),
+                );
+            }
+            details.insert("apps".into(), Value::Object(states));
+        }
+        Report {
+            ready: reasons.is_empty(),
+            reasons,
+            details: Value::Object(details),
+        }
+    }
+
+    /// The verdicts so far, oldest first (at most 64 transitions): what a
+    /// test or a post-mortem wants, since `/readyz` only shows the present.
+    pub fn history(&self) -> Vec<(bool, Vec<String>)> {
+        lock(&self.history).iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_is_ready_once_started_with_rules_and_restored() {
+        let r = Readiness::new(Role::Engine);
+        assert_eq!(
+            r.report().reasons,
+            vec!["engine starting: connecting to Kafka", "no rules loaded"]
+        );
+        r.rules_loaded("sha256:abc");
+        r.started("engine");
+        r.restoring(&[1, 4]);
+        let report = r.report();
+        assert!(!report.ready);
+        assert_eq!(report.reasons, vec!["restoring partitions [1,4]"]);
+        r.restored(&[1, 4]);
+        r.set_held(&BTreeMap::from([("slack".to_string(), 60)]));
+        let report = r.report();
+        assert!(report.ready, "{report:?}");
+        assert_eq!(report.details["held_deprovisions"]["slack"], 60);
+        assert_eq!(report.details["partitions"]["assigned"], json!([1, 4]));
+        r.broker_failed("timed out");
+        assert_eq!(r.report().reasons, vec!["Kafka unreachable: timed out"]);
+        let ready: Vec<bool> = r.history().iter().map(|(ready, _)| *ready).collect();
+        assert_eq!(ready, [false, false, true, false, true, false]);
+    }
+
+    #[test]
+    fn a_paused_app_makes_the_connector_unready() {
+        let r = Readiness::new(Role::Connector);
+        assert_eq!(r.report().reasons, vec!["no app worker started yet"]);
+        let health = Arc::new(AppHealth::new("slack", 1));
+        r.starting("app slack", "restoring applied generations");
+        r.watch_app(health.clone());
+        assert!(!r.report().ready);
+        r.started("app slack");
+        assert!(r.report().ready);
+        health.pause("unavailable: HTTP 401 Unauthorized");
+        let report = r.report();
+        assert_eq!(
+            report.reasons,
+            vec!["app slack paused: unavailable: HTTP 401 Unauthorized"]
+        );
+        assert_eq!(report.details["apps"]["slack"]["paused"], true);
+    }
+}

@@ -1,0 +1,302 @@
+//! Helpers of the replay tests: dead letters with chosen headers, replay run
+//! in-process, and a scim2-server on a port chosen before it starts (so a
+//! connector can be pointed at it while it is still down).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use provisioner::commands::{Account, Action, Cause, Command};
+use provisioner::config::Config;
+use provisioner::metrics::Metrics;
+use provisioner::replay::{self, Options, Summary};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// A dead letter to produce, headers as SPEC §7 (any may be left out).
+#[derive(Clone)]
+pub struct DeadLetter {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub original_topic: Option<String>,
+    pub original_partition: i32,
+    pub original_offset: i64,
+    pub kind: &'static str,
+    pub app: Option<String>,
+    pub failed_at: String,
+    /// The original record's own headers, kept by the dead-letter writer.
+    pub own_headers: Vec<(&'static str, String)>,
+}
+
+impl DeadLetter {
+    /// A command of `app` for `employee`, dead-lettered at `failed_at`.
+    pub fn command(config: &Config, app: &str, employee: &str, generation: u64) -> DeadLetter {
+        DeadLetter {
+            key: employee.into(),
+            value: command(app, employee, generation, "member"),
+            original_topic: Some(config.topics.commands(app)),
+            original_partition: 0,
+            original_offset: generation as i64,
+            kind: "retries_exhausted",
+            app: Some(app.into()),
+            failed_at: "2026-11-26T09:00:00.000Z".into(),
+            own_headers: Vec::new(),
+        }
+    }
+
+    fn headers(&self) -> OwnedHeaders {
+        let mut h = OwnedHeaders::new();
+        for (key, value) in &self.own_headers {
+            h = h.insert(Header {
+                key,
+                value: Some(value.as_str()),
+            });
+        }
+        let mut dlq = vec![
+            (
+                "dlq.original.partition",
+                self.original_partition.to_string(),
+            ),
+            ("dlq.original.offset", self.original_offset.to_string()),
+            ("dlq.original.timestamp", "1764147600000".to_string()),
+            ("dlq.error.kind", self.kind.to_string()),
+            ("dlq.error.message", format!("{} attempts failed", 3)),
+            ("dlq.attempts", "3".to_string()),
+            ("dlq.failed_at", self.failed_at.clone()),
+        ];
+        if let Some(topic) = &self.original_topic {
+            dlq.insert(0, ("dlq.original.topic", topic.clone()));
+        }
+        if let Some(app) = &self.app {
+            dlq.push(("dlq.app", app.clone()));
+        }
+        for (key, value) in &dlq {
+            h = h.insert(Header {
+                key,
+                value: Some(value.as_str()),
+            });
+        }
+        h
+    }
+}
+
+/// Produces dead letters to `topic` in this order (keyed, so one key's
+/// records share a partition) and waits for their delivery.
+pub async fn produce_dead_letters(servers: &str, topic: &str, records: &[DeadLetter]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    let sends = records.iter().map(|r| {
+        producer.send(
+            FutureRecord::to(topic)
+                .key(r.key.as_bytes())
+                .payload(&r.value)
+                .headers(r.headers()),
+            Duration::from_secs(30),
+        )
+    });
+    for result in futures::future::join_all(sends).await {
+        result.map_err(|(e, _)| e).expect("produce dead letter");
+    }
+}
+
+/// A command's JSON as the engine writes it.
+pub fn command(app: &str, employee: &str, generation: u64, role: &str) -> Vec<u8> {
+    Command {
+        command_id: Command::id_for(app, employee, generation),
+        app: app.into(),
+        employee_id: employee.into(),
+        generation,
+        action: Action::Upsert,
+        deprovision: None,
+        role: Some(role.into()),
+        account: Account {
+            external_id: employee.into(),
+            user_name: format!("{}@acme.test", employee.to_lowercase()),
+            email: Some(format!("{}@acme.test", employee.to_lowercase())),
+            given_name: Some("Ada".into()),
+            family_name: Some(employee.into()),
+            display_name: Some(format!("Ada {employee}")),
+        },
+        cause: Cause {
+            event_id: format!("evt-{employee}-{generation}"),
+            event_type: "hr.employee.changed".into(),
+            rules: vec!["Dev Team".into()],
+            rules_version: "sha256:test".into(),
+        },
+        issued_at: Utc::now(),
+    }
+    .to_json()
+}
+
+/// What one in-process replay printed and counted.
+pub struct Ran {
+    pub summary: Summary,
+    /// stdout, line by line (the listing, then the summary line).
+    pub lines: Vec<String>,
+    /// The process's metrics afterwards.
+    pub metrics: String,
+}
+
+/// Runs replay in-process, as `provisioner replay` would, to its end.
+pub async fn run_replay(config: &Config, options: Options) -> Ran {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let metrics = Metrics::new();
+        let mut out = Vec::new();
+        let summary = replay::run(&config, &options, &metrics, &mut out).expect("replay");
+        let lines = String::from_utf8(out)
+            .expect("utf-8 output")
+            .lines()
+            .map(str::to_string)
+            .collect();
+        Ran {
+            summary,
+            lines,
+            metrics: metrics.render(),
+        }
+    })
+    .await
+    .expect("replay thread")
+}
+
+/// The records of `topic` (read_committed) by dead-letter origin: the
+/// replayed copy's value maps back to the dead letter it came from.
+pub fn count_by_value(servers: &str, topic: &str) -> BTreeMap<Vec<u8>, usize> {
+    let mut counts = BTreeMap::new();
+    for m in read_all(servers, topic) {
+        *counts
+            .entry(m.payload().unwrap_or_default().to_vec())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A record's headers as (key, value) text pairs, in order.
+pub fn header_pairs(m: &OwnedMessage) -> Vec<(String, String)> {
+    m.headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A scim2-server (users in memory), killed when dropped.
+pub struct Scim {
+    child: Child,
+    pub base_url: String,
+}
+
+impl Scim {
+    /// Starts scim2-server on `port` and waits until it answers.
+    pub async fn start(port: u16) -> Scim {
+        let bin =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".local/scim/venv/bin/scim2-server");
+        assert!(
+            bin.is_file(),
+            "scim2-server not found at {}: run `deploy/local/scim.sh install`",
+            bin.display()
+        );
+        let child = Process::new(&bin)
+            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scim2-server");
+        let mut scim = Scim {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + DEADLINE;
+        let client = reqwest::Client::new();
+        loop {
+            if let Some(status) = scim.child.try_wait().expect("try_wait") {
+                panic!("scim2-server exited at start-up ({status}); is port {port} taken?");
+            }
+            if client
+                .get(format!("{}/Users", scim.base_url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return scim;
+            }
+            assert!(Instant::now() < deadline, "scim2-server did not answer");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every user the server holds (read directly, not through the connector).
+    pub async fn users(&self) -> Vec<Value> {
+        let list: Value = reqwest::Client::new()
+            .get(format!("{}/Users", self.base_url))
+            .send()
+            .await
+            .expect("GET /Users")
+            .json()
+            .await
+            .expect("ListResponse");
+        list["Resources"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Scim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Commits `offsets` (partition, next offset) of `topic` for `group`, as a
+/// consumer of that group would have.
+pub fn commit_offsets(servers: &str, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for &(p, o) in offsets {
+        tpl.add_partition_offset(topic, p, Offset::Offset(o))
+            .expect("offset");
+    }
+    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+}
+
+/// A result record's JSON, as a connector writes it.
+pub fn result(app: &str, employee: &str, generation: u64, outcome: &str) -> Vec<u8> {
+    serde_json::json!({
+        "command_id": Command::id_for(app, employee, generation), "app": app,
+        "employee_id": employee, "generation": generation, "outcome": outcome,
+        "app_account_id": null, "attempts": 1, "duration_ms": 3, "error": null
+    })
+    .to_string()
+    .into_bytes()
+}

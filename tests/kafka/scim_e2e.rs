@@ -1,0 +1,980 @@
+//! The SCIM path end to end (SPEC §5, §6, §7, §10): commands on a real
+//! broker, the real connector worker with the real `ScimConnector` — built
+//! from the app's catalogue entry by `connector::build::build`, as
+//! `provisioner connector` does — and a real scim2-server, whose users and
+//! access log are read back directly.
+//!
+//! Commands are produced as the engine writes them (the JSON of `Command`,
+//! keyed by employee id); one test runs the engine in-process instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
+use provisioner::commands::{Account, Action, Cause, Command};
+use provisioner::config::{AppConfig, Config, LeaverPolicy, OutageConfig, RetryConfig};
+use provisioner::connector::build::build;
+use provisioner::connector::Connector;
+use rdkafka::message::{Message, OwnedMessage};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::harness::*;
+use crate::scim_server::ScimServer;
+
+/// The SCIM app of the test catalogue (`leaver = "suspend"`).
+const APP: &str = "slack";
+
+/// A test's configuration, topics and group.
+struct Env {
+    config: Config,
+    servers: String,
+    topic: String,
+    group: String,
+}
+
+impl Env {
+    /// Fresh topics (`partitions` each, created now) and the `slack` app
+    /// pointed at `base_url`, reading its bearer token from a variable of
+    /// its own when `token` is given; a fast rate limit, 3 attempts with
+    /// short backoff, fast probes, commits every 100 ms. `tune` changes the
+    /// app's entry last.
+    async fn new(
+        partitions: i32,
+        base_url: &str,
+        token: Option<&str>,
+        tune: impl FnOnce(&mut AppConfig),
+    ) -> Env {
+        let mut config = config(partitions);
+        config.connector.commit_interval_ms = 100;
+        config.connector.shutdown_timeout_ms = 5_000;
+        let app = config.apps.get_mut(APP).expect("slack in the catalogue");
+        app.base_url = base_url.into();
+        if let Some(token) = token {
+            let var = format!("E2E_SCIM_TOKEN_{}", uuid::Uuid::new_v4().simple()).to_uppercase();
+            std::env::set_var(&var, token);
+            app.token_env = Some(var);
+        }
+        app.rate_limit_per_second = 1_000.0;
+        app.retry = RetryConfig {
+            max_attempts: 3,
+            initial_delay_ms: 20,
+            max_delay_ms: 200,
+        };
+        app.outage = OutageConfig {
+            enabled: true,
+            consecutive_failures: 5,
+            probe_initial_delay_ms: 100,
+            probe_max_delay_ms: 500,
+        };
+        tune(app);
+        let servers = config.kafka.bootstrap_servers.clone();
+        let topic = config.topics.commands(APP);
+        let group = format!("{}-{APP}", config.kafka.group_id);
+        create_named_topics(
+            &config,
+            &[
+                topic.clone(),
+                config.topics.results.clone(),
+                config.topics.commands_dlq.clone(),
+            ],
+        )
+        .await;
+        Env {
+            config,
+            servers,
+            topic,
+            group,
+        }
+    }
+
+    fn app(&self) -> &AppConfig {
+        &self.config.apps[APP]
+    }
+
+    /// The worker, with its connector built from the catalogue entry.
+    fn start_worker(&self) -> AppWorker {
+        let connector = build(APP, self.app()).expect("build the scim connector");
+        AppWorker::start(&self.config, APP, connector)
+    }
+
+    /// Produces commands in this order, keyed by employee id.
+    async fn send(&self, commands: &[Command]) {
+        let records: Vec<(Option<&str>, Vec<u8>)> = commands
+            .iter()
+            .map(|c| (Some(c.employee_id.as_str()), c.to_json()))
+            .collect();
+        produce(&self.servers, &self.topic, &records).await;
+    }
+
+    /// Waits for at least `count` results.
+    async fn results(&self, count: usize) -> Vec<Value> {
+        wait_results(&self.servers, &self.config.topics.results, count).await
+    }
+
+    /// Every result now.
+    fn all_results(&self) -> Vec<Value> {
+        read_all(&self.servers, &self.config.topics.results)
+            .iter()
+            .map(json)
+            .collect()
+    }
+
+    fn dlq(&self) -> Vec<OwnedMessage> {
+        read_all(&self.servers, &self.config.topics.commands_dlq)
+    }
+
+    fn committed(&self) -> i64 {
+        committed_total(&self.servers, &self.group, &self.topic)
+    }
+
+    async fn wait_committed(&self, count: i64) {
+        wait_committed(&self.servers, &self.group, &self.topic, count).await;
+    }
+}
+
+/// An employee's account as the engine sends it.
+fn person(employee: &str, given: &str, family: &str) -> Account {
+    let email = format!(
+        "{}.{}@acme.test",
+        given.to_lowercase(),
+        family.to_lowercase()
+    );
+    Account {
+        external_id: employee.into(),
+        user_name: email.clone(),
+        email: Some(email),
+        given_name: Some(given.into()),
+        family_name: Some(family.into()),
+        display_name: Some(format!("{given} {family}")),
+    }
+}
+
+/// A member of staff named after the employee id.
+fn staff(employee: &str) -> Account {
+    person(employee, "Staff", employee)
+}
+
+fn command(account: &Account, generation: u64, action: Action) -> Command {
+    Command {
+        command_id: Command::id_for(APP, &account.external_id, generation),
+        app: APP.into(),
+        employee_id: account.external_id.clone(),
+        generation,
+        action,
+        deprovision: None,
+        role: None,
+        account: account.clone(),
+        cause: Cause {
+            event_id: format!("evt-{}-{generation}", account.external_id),
+            event_type: "hr.employee.changed".into(),
+            rules: vec!["Dev Team".into()],
+            rules_version: "sha256:e2e".into(),
+        },
+        issued_at: Utc::now(),
+    }
+}
+
+fn upsert(account: &Account, generation: u64, role: &str) -> Command {
+    let mut cmd = command(account, generation, Action::Upsert);
+    cmd.role = Some(role.into());
+    cmd
+}
+
+fn deprovision(account: &Account, generation: u64, policy: LeaverPolicy) -> Command {
+    let mut cmd = command(account, generation, Action::Deprovision);
+    cmd.deprovision = Some(policy);
+    cmd.cause.event_type = "hr.employee.left".into();
+    cmd.cause.rules.clear();
+    cmd
+}
+
+/// The fields of a result, SPEC §6.
+const RESULT_FIELDS: [&str; 9] = [
+    "app",
+    "app_account_id",
+    "attempts",
+    "command_id",
+    "duration_ms",
+    "employee_id",
+    "error",
+    "generation",
+    "outcome",
+];
+
+/// Checks a result against its command: every SPEC §6 field and no other,
+/// the outcome and the number of calls.
+fn check_result(r: &Value, cmd: &Command, outcome: &str, attempts: u64) {
+    let fields: BTreeSet<&str> = r
+        .as_object()
+        .expect("a result is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields, RESULT_FIELDS.into_iter().collect(), "{r}");
+    assert_eq!(r["command_id"], cmd.command_id.as_str(), "{r}");
+    assert_eq!(r["app"], APP, "{r}");
+    assert_eq!(r["employee_id"], cmd.employee_id.as_str(), "{r}");
+    assert_eq!(r["generation"], cmd.generation, "{r}");
+    assert_eq!(r["outcome"], outcome, "{r}");
+    assert_eq!(r["attempts"], attempts, "{r}");
+    assert!(r["duration_ms"].is_u64(), "{r}");
+    if outcome != "dead_lettered" {
+        assert!(r["error"].is_null(), "{r}");
+    }
+}
+
+/// The results of one command id; there must be exactly one.
+fn only_result<'a>(results: &'a [Value], command_id: &str) -> &'a Value {
+    let mine: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["command_id"] == command_id)
+        .collect();
+    assert_eq!(mine.len(), 1, "results of {command_id}: {mine:?}");
+    mine[0]
+}
+
+/// Results by employee, each in the order written (one employee's results
+/// share a partition).
+fn by_employee(results: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for r in results {
+        map.entry(r["employee_id"].as_str().expect("employee_id").into())
+            .or_default()
+            .push(r.clone());
+    }
+    map
+}
+
+/// The users the server holds, by `externalId`; fails on a duplicate.
+async fn users_by_external_id(server: &ScimServer) -> BTreeMap<String, Value> {
+    let mut users = BTreeMap::new();
+    for user in server.users().await {
+        let external_id = user["externalId"].as_str().expect("externalId").to_string();
+        assert!(
+            users.insert(external_id.clone(), user).is_none(),
+            "two users with externalId {external_id}"
+        );
+    }
+    users
+}
+
+/// The writes the server served (POST, PUT, PATCH, DELETE), in order.
+fn writes(server: &ScimServer) -> Vec<String> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| !r.starts_with("GET ") && !r.starts_with("HEAD "))
+        .collect()
+}
+
+fn id_of(user: &Value) -> String {
+    user["id"].as_str().expect("id").to_string()
+}
+
+/// Hire, role change and leave of one employee, and the deletion of
+/// another, each checked on the server and in the results.
+#[tokio::test(flavor = "multi_thread")]
+async fn hire_role_change_suspend_and_delete_reach_the_scim_server() {
+    let token = format!("scim-token-{}", uuid::Uuid::new_v4().simple());
+    let server = ScimServer::with_token(&token).await;
+    let env = Env::new(3, &server.base_url, Some(&token), |_| {}).await;
+    let worker = env.start_worker();
+    let ada = person("E1001", "Ada", "Lovelace");
+    let grace = person("E1002", "Grace", "Hopper");
+
+    // Hire: the user is created with every SPEC §10 attribute.
+    let hire = upsert(&ada, 1, "member");
+    env.send(std::slice::from_ref(&hire)).await;
+    let results = env.results(1).await;
+    let user = server.only_user().await;
+    let id = id_of(&user);
+    check_result(&results[0], &hire, "applied", 1);
+    assert_eq!(results[0]["app_account_id"], id.as_str());
+    assert_eq!(user["userName"], "ada.lovelace@acme.test");
+    assert_eq!(user["externalId"], "E1001");
+    assert_eq!(user["name"]["givenName"], "Ada");
+    assert_eq!(user["name"]["familyName"], "Lovelace");
+    assert_eq!(user["displayName"], "Ada Lovelace");
+    assert_eq!(
+        user["emails"],
+        json!([{"value": "ada.lovelace@acme.test", "type": "work", "primary": true}])
+    );
+    assert_eq!(user["active"], true);
+    assert_eq!(user["roles"], json!([{"value": "member", "primary": true}]));
+    assert_eq!(writes(&server), vec!["POST /Users"]);
+
+    // Role change: the same user, patched.
+    let promote = upsert(&ada, 2, "admin");
+    env.send(std::slice::from_ref(&promote)).await;
+    let results = env.results(2).await;
+    let r = only_result(&results, &promote.command_id);
+    check_result(r, &promote, "applied", 1);
+    assert_eq!(r["app_account_id"], id.as_str());
+    let promoted = server.only_user().await;
+    assert_eq!(id_of(&promoted), id, "the same user");
+    assert_eq!(promoted["meta"]["created"], user["meta"]["created"]);
+    assert_eq!(
+        promoted["roles"],
+        json!([{"value": "admin", "primary": true}])
+    );
+    assert_eq!(promoted["active"], true);
+    assert_eq!(promoted["userName"], "ada.lovelace@acme.test");
+    assert_eq!(
+        writes(&server),
+        vec!["POST /Users".to_string(), format!("PATCH /Users/{id}")]
+    );
+
+    // Leave with the app's policy, suspend: the same user, inactive.
+    let leave = deprovision(&ada, 3, LeaverPolicy::Suspend);
+    env.send(std::slice::from_ref(&leave)).await;
+    let results = env.results(3).await;
+    let r = only_result(&results, &leave.command_id);
+    check_result(r, &leave, "applied", 1);
+    assert_eq!(r["app_account_id"], id.as_str());
+    let suspended = server.only_user().await;
+    assert_eq!(id_of(&suspended), id);
+    assert_eq!(suspended["active"], false);
+    assert_eq!(suspended["externalId"], "E1001");
+
+    // Another employee, hired then deleted: the user is gone.
+    let hire_grace = upsert(&grace, 1, "member");
+    let delete_grace = deprovision(&grace, 2, LeaverPolicy::Delete);
+    env.send(&[hire_grace.clone(), delete_grace.clone()]).await;
+    let results = env.results(5).await;
+    let created = only_result(&results, &hire_grace.command_id);
+    check_result(created, &hire_grace, "applied", 1);
+    let grace_id = created["app_account_id"]
+        .as_str()
+        .expect("created user's id")
+        .to_string();
+    let deleted = only_result(&results, &delete_grace.command_id);
+    check_result(deleted, &delete_grace, "applied", 1);
+    assert_eq!(deleted["app_account_id"], grace_id.as_str());
+    let users = users_by_external_id(&server).await;
+    assert_eq!(
+        users.keys().collect::<Vec<_>>(),
+        vec!["E1001"],
+        "Grace's user is deleted, Ada's kept"
+    );
+    assert_eq!(users["E1001"]["active"], false);
+    assert!(writes(&server).ends_with(&[
+        format!("PATCH /Users/{id}"),
+        "POST /Users".to_string(),
+        format!("DELETE /Users/{grace_id}"),
+    ]));
+
+    env.wait_committed(5).await;
+    worker.stop().await;
+    // Exactly one result per command, in each employee's order; no dead letter.
+    let outcomes: BTreeMap<String, Vec<(String, String)>> = by_employee(&env.all_results())
+        .into_iter()
+        .map(|(e, rs)| {
+            let o = rs
+                .iter()
+                .map(|r| {
+                    (
+                        r["command_id"].as_str().unwrap().to_string(),
+                        r["outcome"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            (e, o)
+        })
+        .collect();
+    let pair = |c: &Command| (c.command_id.clone(), "applied".to_string());
+    assert_eq!(
+        outcomes,
+        BTreeMap::from([
+            (
+                "E1001".to_string(),
+                vec![pair(&hire), pair(&promote), pair(&leave)]
+            ),
+            (
+                "E1002".to_string(),
+                vec![pair(&hire_grace), pair(&delete_grace)]
+            ),
+        ])
+    );
+    assert!(env.dlq().is_empty());
+}
+
+/// Duplicate deliveries and older generations never make a second user or
+/// undo newer state.
+///
+/// Two kinds of duplicate exist. A redelivery after the worker died between
+/// the app call and the result (at-least-once: the offset was never
+/// committed, and no result records the generation) reaches the app again,
+/// which already matches: `unchanged`. A duplicate the running worker knows
+/// it applied — its generation is not above the last applied — is never sent
+/// at all and reported `superseded` (SPEC §5: "applying the same command
+/// twice … must never create a second account"); so is an older generation.
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicates_and_older_generations_make_no_second_user() {
+    let server = ScimServer::start().await;
+    let env = Env::new(2, &server.base_url, None, |_| {}).await;
+    let ada = person("E1001", "Ada", "Lovelace");
+    let hire = upsert(&ada, 1, "member");
+
+    // The partition's previous owner applied the hire, then died before
+    // writing its result: the app has the user, the results topic nothing.
+    let previous_owner = build(APP, env.app()).expect("build");
+    previous_owner
+        .apply(&hire)
+        .await
+        .expect("the first delivery applies");
+    let id = id_of(&server.only_user().await);
+
+    let worker = env.start_worker();
+    env.send(std::slice::from_ref(&hire)).await;
+    let results = env.results(1).await;
+    check_result(&results[0], &hire, "unchanged", 1);
+    assert_eq!(results[0]["app_account_id"], id.as_str());
+    assert_eq!(id_of(&server.only_user().await), id, "still one user");
+    assert_eq!(writes(&server), vec!["POST /Users"], "nothing rewritten");
+
+    // A promotion, delivered twice, then the hire once more (older).
+    let promote = upsert(&ada, 2, "admin");
+    env.send(&[promote.clone(), promote.clone(), hire.clone()])
+        .await;
+    let results = env.results(4).await;
+    let ada_results = &by_employee(&results)["E1001"];
+    assert_eq!(ada_results.len(), 4, "{ada_results:?}");
+    check_result(&ada_results[1], &promote, "applied", 1);
+    assert_eq!(ada_results[1]["app_account_id"], id.as_str());
+    check_result(&ada_results[2], &promote, "superseded", 0);
+    check_result(&ada_results[3], &hire, "superseded", 0);
+    assert!(ada_results[3]["app_account_id"].is_null());
+
+    let user = server.only_user().await;
+    assert_eq!(id_of(&user), id);
+    assert_eq!(
+        user["roles"],
+        json!([{"value": "admin", "primary": true}]),
+        "the older generation did not undo the promotion"
+    );
+    assert_eq!(
+        writes(&server),
+        vec!["POST /Users".to_string(), format!("PATCH /Users/{id}")],
+        "superseded commands are never sent"
+    );
+
+    env.wait_committed(4).await;
+    worker.stop().await;
+    assert_eq!(env.all_results().len(), 4, "one result per command");
+    assert!(env.dlq().is_empty());
+}
+
+/// HR events through the real engine and the real worker to the server:
+/// hired (Development → member), changed (Support → admin), left (suspend).
+#[tokio::test(flavor = "multi_thread")]
+async fn hr_events_through_the_engine_reach_the_scim_server() {
+    const RULES_E2E: &str = r#"
+- name: Dev Team
+  target: { field: team, op: is, value: Development }
+  apps:
+    slack: { provisioning: true, role: member }
+- name: Support
+  target: { field: team, op: is, value: Support }
+  apps:
+    slack: { provisioning: true, role: admin }
+"#;
+    let token = format!("scim-token-{}", uuid::Uuid::new_v4().simple());
+    let server = ScimServer::with_token(&token).await;
+    let env = Env::new(2, &server.base_url, Some(&token), |_| {}).await;
+    let engine = RunningEngine::start(&env.config, rules(RULES_E2E, &env.config.apps));
+    let worker = env.start_worker();
+    let events = &env.config.topics.events;
+
+    let hired = json!({
+        "id": "E1001", "email": "ada@acme.test", "first_name": "Ada",
+        "last_name": "Lovelace", "team": "Development", "location": "Barcelona"
+    });
+    produce(
+        &env.servers,
+        events,
+        &[(Some("E1001"), event("evt-1", "hired", 1, hired))],
+    )
+    .await;
+    let results = env.results(1).await;
+    assert_eq!(results[0]["command_id"], "slack:E1001:1");
+    assert_eq!(results[0]["outcome"], "applied");
+    let user = server.only_user().await;
+    let id = id_of(&user);
+    assert_eq!(user["userName"], "ada@acme.test");
+    assert_eq!(user["externalId"], "E1001");
+    assert_eq!(user["displayName"], "Ada Lovelace");
+    assert_eq!(user["roles"], json!([{"value": "member", "primary": true}]));
+
+    let moved = json!({"id": "E1001", "team": "Support"});
+    produce(
+        &env.servers,
+        events,
+        &[(Some("E1001"), event("evt-2", "changed", 2, moved))],
+    )
+    .await;
+    let results = env.results(2).await;
+    let r = only_result(&results, "slack:E1001:2");
+    assert_eq!(r["outcome"], "applied");
+    assert_eq!(r["app_account_id"], id.as_str());
+    let user = server.only_user().await;
+    assert_eq!(id_of(&user), id);
+    assert_eq!(user["roles"], json!([{"value": "admin", "primary": true}]));
+
+    let left = json!({"id": "E1001", "end_date": "2026-12-31"});
+    produce(
+        &env.servers,
+        events,
+        &[(Some("E1001"), event("evt-3", "left", 3, left))],
+    )
+    .await;
+    let results = env.results(3).await;
+    let r = only_result(&results, "slack:E1001:3");
+    assert_eq!(r["outcome"], "applied");
+    let user = server.only_user().await;
+    assert_eq!(id_of(&user), id);
+    assert_eq!(user["active"], false);
+
+    engine.stop().await;
+    env.wait_committed(3).await;
+    worker.stop().await;
+    assert_eq!(env.all_results().len(), 3);
+    assert!(env.dlq().is_empty());
+}
+
+/// The SCIM server dies mid-stream, with a retry budget (2) smaller than
+/// the outage rule (1 000 failures in a row, which cannot trigger first).
+///
+/// SPEC §7's `retries_exhausted` cannot happen here, by design: before
+/// dead-lettering a command that used up its budget, the worker probes the
+/// app (`GET /Users?count=1`, apply.rs), and a dead server fails that probe
+/// too — so the app is paused instead, and every command waits in Kafka. A
+/// failed probe proves an outage, so the waiting commands get their budgets
+/// back and are applied once a server answers again. The server is
+/// restarted at once, possibly before the worker's own prober has probed
+/// (first probe after 8 s): no command may be dead-lettered either way.
+/// (Dead-lettering against a live server: the next test.)
+#[tokio::test(flavor = "multi_thread")]
+async fn scim_down_with_a_small_budget_pauses_and_dead_letters_nothing() {
+    let mut server = ScimServer::restartable(None).await;
+    let env = Env::new(2, &server.base_url, None, |app| {
+        app.retry = RetryConfig {
+            max_attempts: 2,
+            initial_delay_ms: 20,
+            max_delay_ms: 100,
+        };
+        app.outage = OutageConfig {
+            enabled: true,
+            consecutive_failures: 1_000,
+            probe_initial_delay_ms: 8_000,
+            probe_max_delay_ms: 8_000,
+        };
+    })
+    .await;
+    let worker = env.start_worker();
+    let health = worker.health.clone();
+    let people: Vec<Account> = (0..8).map(|i| staff(&format!("E{i}"))).collect();
+
+    let before: Vec<Command> = people[..4].iter().map(|a| upsert(a, 1, "member")).collect();
+    env.send(&before).await;
+    env.results(4).await;
+    env.wait_committed(4).await;
+
+    server.stop();
+    let during: Vec<Command> = people[..4]
+        .iter()
+        .map(|a| upsert(a, 2, "admin"))
+        .chain(people[4..].iter().map(|a| upsert(a, 1, "member")))
+        .collect();
+    env.send(&during).await;
+    wait_until("the app is paused", || health.is_paused()).await;
+    let reason = health.snapshot().reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("probe failed after a command exhausted its retries"),
+        "paused by the probe before dead-lettering, not by the outage rule: {reason}"
+    );
+    assert!(env.dlq().is_empty(), "nothing dead-lettered");
+    assert_eq!(env.all_results().len(), 4, "no command finished");
+    assert_eq!(env.committed(), 4, "nothing committed past the unfinished");
+
+    server.restart().await;
+    let results = env.results(12).await;
+    env.wait_committed(12).await;
+    wait_until("the app is resumed", || !health.is_paused()).await;
+    worker.stop().await;
+
+    let results_now = env.all_results();
+    assert_eq!(results_now.len(), 12, "one result per command");
+    for cmd in &during {
+        let r = only_result(&results, &cmd.command_id);
+        assert_eq!(r["outcome"], "applied", "{r}");
+    }
+    let most = during
+        .iter()
+        .map(|c| {
+            only_result(&results, &c.command_id)["attempts"]
+                .as_u64()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        most > 2,
+        "the command that used its budget of 2 got it back after the outage ({most} attempts)"
+    );
+    assert!(env.dlq().is_empty(), "nothing dead-lettered");
+    let snapshot = health.snapshot();
+    assert!(snapshot.confirmed_outages >= 1, "{snapshot:?}");
+
+    // The restarted server started empty: it holds what the pending
+    // (declarative) commands say, promotions included.
+    let users = users_by_external_id(&server).await;
+    assert_eq!(users.len(), 8, "{users:#?}");
+    for (i, a) in people.iter().enumerate() {
+        let role = if i < 4 { "admin" } else { "member" };
+        assert_eq!(
+            users[&a.external_id]["roles"],
+            json!([{"value": role, "primary": true}])
+        );
+    }
+}
+
+/// A front for a SCIM server that answers `503 Service Unavailable` to every
+/// request whose request line contains `marker` and passes the others on:
+/// an app that is up — it answers probes and other users' requests — but
+/// keeps failing some commands, which is what `retries_exhausted` is for.
+/// One request per connection (`Connection: close`), enough for a test.
+struct FailingFront {
+    base_url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FailingFront {
+    async fn start(upstream_port: u16, marker: &'static str) -> FailingFront {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = front_one(client, upstream_port, marker).await;
+                });
+            }
+        });
+        FailingFront { base_url, task }
+    }
+}
+
+impl Drop for FailingFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads one request from `client`; answers 503 or relays it upstream.
+async fn front_one(mut client: TcpStream, upstream_port: u16, marker: &str) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let headers: Vec<&str> = lines
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find_map(|h| {
+            let (name, value) = h.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    if request_line.contains(marker) {
+        client
+            .write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .await?;
+        return client.shutdown().await;
+    }
+    let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port)).await?;
+    let mut forwarded = request_line.to_string();
+    for h in headers {
+        forwarded.push_str("\r\n");
+        forwarded.push_str(h);
+    }
+    forwarded.push_str("\r\nconnection: close\r\n\r\n");
+    upstream.write_all(forwarded.as_bytes()).await?;
+    upstream.write_all(&body).await?;
+    tokio::io::copy(&mut upstream, &mut client).await?;
+    client.shutdown().await
+}
+
+/// The server is up and answers probes, but every request about two
+/// employees fails with 503: their commands use up their budget of 2, the
+/// probe before dead-lettering answers, so they go to the dead-letter topic
+/// with the SPEC §7 headers and a `dead_lettered` result; the others are
+/// applied; the app is never paused.
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_failing_on_a_live_scim_server_are_dead_lettered_as_retries_exhausted() {
+    let server = ScimServer::start().await;
+    let front = FailingFront::start(server.port(), "POISON").await;
+    let env = Env::new(1, &front.base_url, None, |app| {
+        app.retry = RetryConfig {
+            max_attempts: 2,
+            initial_delay_ms: 20,
+            max_delay_ms: 100,
+        };
+        app.outage.consecutive_failures = 100;
+    })
+    .await;
+    let worker = env.start_worker();
+    let health = worker.health.clone();
+    let commands: Vec<Command> = ["E1", "POISON1", "E2", "POISON2"]
+        .iter()
+        .map(|e| upsert(&staff(e), 1, "member"))
+        .collect();
+    env.send(&commands).await;
+    let results = env.results(4).await;
+    let dlq = wait_records(&env.servers, &env.config.topics.commands_dlq, 2).await;
+    env.wait_committed(4).await;
+    worker.stop().await;
+
+    let originals = read_all(&env.servers, &env.topic);
+    assert_eq!(originals.len(), 4);
+    assert_eq!(dlq.len(), 2, "only the failing commands");
+    for (offset, cmd) in commands.iter().enumerate() {
+        let r = only_result(&results, &cmd.command_id);
+        if !cmd.employee_id.starts_with("POISON") {
+            check_result(r, cmd, "applied", 1);
+            continue;
+        }
+        check_result(r, cmd, "dead_lettered", 2);
+        assert!(r["app_account_id"].is_null());
+        let error = r["error"].as_str().expect("error");
+        assert!(error.contains("503"), "{error}");
+
+        let original = &originals[offset];
+        let dead = dlq
+            .iter()
+            .find(|m| header(m, "dlq.original.offset") == Some(offset.to_string()))
+            .unwrap_or_else(|| panic!("no dead letter of offset {offset}"));
+        assert_eq!(dead.key(), Some(cmd.employee_id.as_bytes()), "original key");
+        assert_eq!(dead.payload(), original.payload(), "original value bytes");
+        assert_eq!(header(dead, "dlq.original.topic").unwrap(), env.topic);
+        assert_eq!(header(dead, "dlq.original.partition").unwrap(), "0");
+        assert_eq!(
+            header(dead, "dlq.original.timestamp").unwrap(),
+            original.timestamp().to_millis().unwrap().to_string()
+        );
+        assert_eq!(header(dead, "dlq.error.kind").unwrap(), "retries_exhausted");
+        let message = header(dead, "dlq.error.message").unwrap();
+        assert!(message.contains("503"), "{message}");
+        assert!(
+            !message.contains("@acme.test"),
+            "no personal data: {message}"
+        );
+        assert_eq!(header(dead, "dlq.attempts").unwrap(), "2");
+        assert_eq!(header(dead, "dlq.app").unwrap(), APP);
+        let failed_at = header(dead, "dlq.failed_at").unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&failed_at).is_ok(),
+            "{failed_at}"
+        );
+    }
+    assert_eq!(env.all_results().len(), 4, "one result per command");
+    assert_eq!(health.snapshot().pauses, 0, "no outage: the probe answered");
+    let users = users_by_external_id(&server).await;
+    assert_eq!(users.keys().collect::<Vec<_>>(), vec!["E1", "E2"]);
+}
+
+/// The SCIM server stopped mid-stream with a small retry budget and outage
+/// detection turned off (`outage.enabled = false`): every command retries,
+/// then lands in the dead-letter topic with the SPEC §7 headers and a
+/// `dead_lettered` result; the records before the stop were applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn scim_stopped_without_outage_detection_dead_letters_after_retries() {
+    let mut server = ScimServer::restartable(None).await;
+    let env = Env::new(1, &server.base_url, None, |app| {
+        app.retry = RetryConfig {
+            max_attempts: 2,
+            initial_delay_ms: 20,
+            max_delay_ms: 100,
+        };
+        app.outage.enabled = false;
+    })
+    .await;
+    let worker = env.start_worker();
+    let health = worker.health.clone();
+    let first: Vec<Command> = ["E1", "E2"]
+        .iter()
+        .map(|e| upsert(&staff(e), 1, "member"))
+        .collect();
+    env.send(&first).await;
+    env.results(2).await;
+    server.stop();
+    let second: Vec<Command> = ["E3", "E4", "E5"]
+        .iter()
+        .map(|e| upsert(&staff(e), 1, "member"))
+        .collect();
+    env.send(&second).await;
+    let results = env.results(5).await;
+    let dlq = wait_records(&env.servers, &env.config.topics.commands_dlq, 3).await;
+    env.wait_committed(5).await;
+    worker.stop().await;
+
+    let originals = read_all(&env.servers, &env.topic);
+    assert_eq!(dlq.len(), 3, "the commands sent while the server was down");
+    for (i, cmd) in second.iter().enumerate() {
+        let offset = i + first.len();
+        check_result(
+            only_result(&results, &cmd.command_id),
+            cmd,
+            "dead_lettered",
+            2,
+        );
+        let dead = dlq
+            .iter()
+            .find(|m| header(m, "dlq.original.offset") == Some(offset.to_string()))
+            .unwrap_or_else(|| panic!("no dead letter of offset {offset}"));
+        assert_eq!(dead.key(), Some(cmd.employee_id.as_bytes()), "original key");
+        assert_eq!(
+            dead.payload(),
+            originals[offset].payload(),
+            "original value bytes"
+        );
+        assert_eq!(header(dead, "dlq.original.topic").unwrap(), env.topic);
+        assert_eq!(header(dead, "dlq.original.partition").unwrap(), "0");
+        assert_eq!(
+            header(dead, "dlq.original.timestamp").unwrap(),
+            originals[offset]
+                .timestamp()
+                .to_millis()
+                .unwrap()
+                .to_string()
+        );
+        assert_eq!(header(dead, "dlq.error.kind").unwrap(), "retries_exhausted");
+        assert!(!header(dead, "dlq.error.message").unwrap().is_empty());
+        assert_eq!(header(dead, "dlq.attempts").unwrap(), "2");
+        assert_eq!(header(dead, "dlq.app").unwrap(), APP);
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&header(dead, "dlq.failed_at").unwrap()).is_ok()
+        );
+    }
+    for cmd in &first {
+        check_result(only_result(&results, &cmd.command_id), cmd, "applied", 1);
+    }
+    assert_eq!(
+        health.snapshot().pauses,
+        0,
+        "outage detection off: never paused"
+    );
+}
+
+/// The outage rule (defaults: 5 transient failures in a row) with the
+/// default retry budget: the server dies mid-stream, consumption pauses,
+/// nothing is dead-lettered or committed past the unfinished commands, and
+/// commands produced meanwhile wait in Kafka untried. A scim2-server started
+/// again on the same port is empty (users live in memory), so the commands
+/// applied before the outage are gone with the old process; the commands
+/// still pending are applied to the new one once a probe answers, and every
+/// command has exactly one result.
+#[tokio::test(flavor = "multi_thread")]
+async fn scim_outage_pauses_consumption_and_resumes_on_a_restarted_server() {
+    let token = format!("scim-token-{}", uuid::Uuid::new_v4().simple());
+    let mut server = ScimServer::restartable(Some(&token)).await;
+    let env = Env::new(3, &server.base_url, Some(&token), |app| {
+        app.retry = RetryConfig::default();
+        app.outage = OutageConfig::default();
+    })
+    .await;
+    let worker = env.start_worker();
+    let health = worker.health.clone();
+    let people: Vec<Account> = (0..12).map(|i| staff(&format!("E{i:02}"))).collect();
+
+    let before: Vec<Command> = people[..6].iter().map(|a| upsert(a, 1, "member")).collect();
+    env.send(&before).await;
+    env.results(6).await;
+    env.wait_committed(6).await;
+    assert_eq!(users_by_external_id(&server).await.len(), 6);
+
+    server.stop();
+    let during: Vec<Command> = people[..6]
+        .iter()
+        .map(|a| upsert(a, 2, "admin"))
+        .chain(people[6..10].iter().map(|a| upsert(a, 1, "member")))
+        .collect();
+    env.send(&during).await;
+    wait_until("the app is paused", || health.is_paused()).await;
+    let reason = health.snapshot().reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("5 transient failures in a row"),
+        "paused by the outage rule: {reason}"
+    );
+    wait_until("a probe failed: the outage is confirmed", || {
+        health.snapshot().confirmed_outages >= 1
+    })
+    .await;
+    // Produced while paused: they wait in Kafka.
+    let later: Vec<Command> = people[10..]
+        .iter()
+        .map(|a| upsert(a, 1, "member"))
+        .collect();
+    env.send(&later).await;
+    assert!(health.is_paused());
+    assert!(env.dlq().is_empty(), "nothing dead-lettered");
+    assert_eq!(env.all_results().len(), 6, "no pending command finished");
+    assert_eq!(
+        env.committed(),
+        6,
+        "committed offsets stop below the unfinished commands"
+    );
+
+    server.restart().await;
+    let total = before.len() + during.len() + later.len();
+    let results = env.results(total).await;
+    env.wait_committed(total as i64).await;
+    wait_until("the app is resumed", || !health.is_paused()).await;
+    worker.stop().await;
+
+    assert_eq!(env.all_results().len(), total, "one result per command");
+    for cmd in during.iter().chain(&later) {
+        let r = only_result(&results, &cmd.command_id);
+        assert_eq!(r["outcome"], "applied", "{r}");
+        assert!(r["error"].is_null());
+    }
+    for cmd in &later {
+        let r = only_result(&results, &cmd.command_id);
+        assert_eq!(r["attempts"], 1, "never tried during the outage: {r}");
+    }
+    assert!(env.dlq().is_empty(), "nothing dead-lettered");
+    let snapshot = health.snapshot();
+    assert!(!snapshot.paused && snapshot.pauses >= 1, "{snapshot:?}");
+
+    let users = users_by_external_id(&server).await;
+    assert_eq!(users.len(), 12, "every pending command applied: {users:#?}");
+    for (i, a) in people.iter().enumerate() {
+        let role = if i < 6 { "admin" } else { "member" };
+        let user = &users[&a.external_id];
+        assert_eq!(user["roles"], json!([{"value": role, "primary": true}]));
+        assert_eq!(user["active"], true);
+    }
+}
