@@ -201,7 +201,7 @@ pub(super) fn set_default(cc: &mut ClientConfig, key: &str, value: &str) {
 
 /// The memory bounds of the engine's consumers (`[engine]`): librdkafka's
 /// defaults let one consumer prefetch 64 MB and fetch 50 MB at a time.
-pub(super) fn consumer_bounds(config: &Config) -> [(&'static str, String); 2] {
+pub(super) fn consumer_bounds(config: &Config) -> [(&'static str, String); 3] {
     let e = &config.engine;
     [
         (
@@ -209,6 +209,10 @@ pub(super) fn consumer_bounds(config: &Config) -> [(&'static str, String); 2] {
             e.consumer_queue_max_kbytes.to_string(),
         ),
         ("fetch.max.bytes", e.consumer_fetch_max_bytes.to_string()),
+        // With the prefetch bounded, the queue is often full; librdkafka then
+        // waits this long before fetching again (default 1 s). A restore of
+        // a million states spent 6 of its 8 s in such waits.
+        ("fetch.queue.backoff.ms", "20".to_string()),
     ]
 }
 
