@@ -3,12 +3,16 @@
 //! For each N in `BENCH_EVENTS` (default "100000,1000000"): load N hire
 //! events (100 rules, 20 apps) into the local broker, then measure in the same
 //! run: `kcat` copying the records topic to topic (the baseline); the engine
-//! (release build, transactions on) processing them, in events/s; the time to
-//! restore the state of N employees after a restart; the engine's peak RSS.
+//! (release build, transactions on) processing them, in events/s, commands/s
+//! and output records/s, with where a batch's time goes; the time to restore
+//! the state of N employees after a restart; the engine's peak RSS.
 //!
 //!     deploy/local/kafka.sh up && cargo bench --bench engine
 //!
-//! Results go in docs/BENCHMARKS.md.
+//! Knobs: `BENCH_FANOUT=heavy` (about 7 apps per employee instead of 2-4),
+//! `BENCH_ENGINE_TOML` (extra `[engine]` lines), `BENCH_ENGINE_BIN` (another
+//! build, e.g. one with debug info for `perf`), `BENCH_RUST_LOG`, `BENCH_KEEP`
+//! (keep the topics and the run's directory). Results go in docs/BENCHMARKS.md.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -8,6 +8,7 @@
 //! held commands.
 
 pub mod codec;
+mod wire;
 
 use std::collections::BTreeMap;
 

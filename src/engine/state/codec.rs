@@ -33,10 +33,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
+use super::wire::{bad, put_bytes, put_int, put_object, put_str, put_uint, Reader};
 use super::{AppState, Desired, EmployeeState, Held};
 use crate::commands::Account;
+
+pub use super::wire::DecodeError;
 
 /// The format version this build writes (first byte of every value).
 pub const VERSION: u8 = 1;
@@ -53,45 +56,6 @@ const OWN_ACCOUNT: u8 = 2;
 const PREFIX: &str = "sha256:";
 /// Bytes of the rules version's hash kept per employee.
 const SHORT: usize = 8;
-
-/// Snapshot keys of SPEC §3, written as one byte (their index + 1).
-const KEYS: [&str; 13] = [
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "team",
-    "department",
-    "location",
-    "job_title",
-    "employment_type",
-    "manager_id",
-    "start_date",
-    "end_date",
-    "attributes",
-];
-
-// Value tags. A string shorter than 128 bytes is one byte: 0x80 | length.
-const NULL: u8 = 0;
-const FALSE: u8 = 1;
-const TRUE: u8 = 2;
-const INT: u8 = 3;
-const UINT: u8 = 4;
-const FLOAT: u8 = 5;
-const STRING: u8 = 6;
-const ARRAY: u8 = 7;
-const OBJECT: u8 = 8;
-const THE_ID: u8 = 9;
-const SHORT_STRING: u8 = 0x80;
-
-/// Why a changelog value could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unreadable state value: {0}")]
-pub struct DecodeError(pub String);
-
-fn bad(what: &str) -> DecodeError {
-    DecodeError(what.to_string())
-}
 
 /// Encodes a state (its employee id is the record key, not part of the value).
 pub fn encode(state: &EmployeeState) -> Vec<u8> {
@@ -228,7 +192,9 @@ pub fn decode(
         let generation = r.uint()?;
         let kind = r.u8()?;
         let role = (kind & ACTIVE != 0).then(|| r.str()).transpose()?;
-        let account = (kind & OWN_ACCOUNT != 0).then(|| r.account()).transpose()?;
+        let account = (kind & OWN_ACCOUNT != 0)
+            .then(|| read_account(&mut r))
+            .transpose()?;
         raw_apps.push((name, generation, role, account));
     }
     let held: BTreeMap<String, Held> = if flags & HELD != 0 {
@@ -337,7 +303,7 @@ pub fn summary<'a>(bytes: &'a [u8], rules_version: &str) -> Result<Summary<'a>, 
             active.push(name);
         }
         if kind & OWN_ACCOUNT != 0 {
-            r.account()?;
+            read_account(&mut r)?;
         }
     }
     Ok(Summary {
@@ -353,27 +319,6 @@ fn short_version(version: &str) -> Option<[u8; SHORT]> {
     let mut out = [0; SHORT];
     hex::decode_to_slice(hex.get(..SHORT * 2)?, &mut out).ok()?;
     Some(out)
-}
-
-fn put_uint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn put_int(out: &mut Vec<u8>, n: i64) {
-    put_uint(out, ((n << 1) ^ (n >> 63)) as u64);
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_uint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_bytes(out, s.as_bytes());
 }
 
 fn put_account(out: &mut Vec<u8>, a: &Account) {
@@ -392,185 +337,25 @@ fn put_account(out: &mut Vec<u8>, a: &Account) {
     }
 }
 
-fn put_object(out: &mut Vec<u8>, map: &Map<String, Value>, employee_id: &str) {
-    out.push(OBJECT);
-    put_uint(out, map.len() as u64);
-    for (key, value) in map {
-        match KEYS.iter().position(|k| k == key) {
-            Some(i) => put_uint(out, i as u64 + 1),
-            None => {
-                put_uint(out, 0);
-                put_str(out, key);
-            }
-        }
-        // Only the snapshot's own `id` may stand for the employee id.
-        let id = if key == "id" { employee_id } else { "" };
-        put_value(out, value, id);
-    }
-}
-
-fn put_value(out: &mut Vec<u8>, value: &Value, employee_id: &str) {
-    match value {
-        Value::Null => out.push(NULL),
-        Value::Bool(false) => out.push(FALSE),
-        Value::Bool(true) => out.push(TRUE),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                out.push(INT);
-                put_int(out, i);
-            } else if let Some(u) = n.as_u64() {
-                out.push(UINT);
-                put_uint(out, u);
-            } else {
-                out.push(FLOAT);
-                out.extend(n.as_f64().unwrap_or(0.0).to_le_bytes());
-            }
-        }
-        Value::String(s) if !employee_id.is_empty() && s == employee_id => out.push(THE_ID),
-        Value::String(s) if s.len() < 0x80 => {
-            out.push(SHORT_STRING | s.len() as u8);
-            out.extend_from_slice(s.as_bytes());
-        }
-        Value::String(s) => {
-            out.push(STRING);
-            put_str(out, s);
-        }
-        Value::Array(items) => {
-            out.push(ARRAY);
-            put_uint(out, items.len() as u64);
-            for item in items {
-                put_value(out, item, "");
-            }
-        }
-        Value::Object(map) => put_object(out, map, ""),
-    }
-}
-
-/// Nesting deeper than this is refused rather than risking the stack.
-const MAX_DEPTH: usize = 64;
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        let b = *self.bytes.get(self.pos).ok_or_else(|| bad("truncated"))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or_else(|| bad("length"))?;
-        let slice = self
-            .bytes
-            .get(self.pos..end)
-            .ok_or_else(|| bad("truncated"))?;
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn uint(&mut self) -> Result<u64, DecodeError> {
-        let mut n = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            n |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(n);
-            }
-        }
-        Err(bad("varint"))
-    }
-
-    fn int(&mut self) -> Result<i64, DecodeError> {
-        let z = self.uint()?;
-        Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let len = usize::try_from(self.uint()?).map_err(|_| bad("length"))?;
-        self.take(len)
-    }
-
-    fn str(&mut self) -> Result<&'a str, DecodeError> {
-        let len = usize::try_from(self.uint()?).map_err(|_| bad("length"))?;
-        self.str_of(len)
-    }
-
-    fn str_of(&mut self, len: usize) -> Result<&'a str, DecodeError> {
-        std::str::from_utf8(self.take(len)?).map_err(|_| bad("not UTF-8"))
-    }
-
-    fn account(&mut self) -> Result<Account, DecodeError> {
-        let external_id = self.str()?.to_string();
-        let user_name = self.str()?.to_string();
-        let present = self.u8()?;
-        let mut field = |i: u8| -> Result<Option<String>, DecodeError> {
-            Ok(if present & (1 << i) != 0 {
-                Some(self.str()?.to_string())
-            } else {
-                None
-            })
-        };
-        Ok(Account {
-            external_id,
-            user_name,
-            email: field(0)?,
-            given_name: field(1)?,
-            family_name: field(2)?,
-            display_name: field(3)?,
+fn read_account(r: &mut Reader<'_>) -> Result<Account, DecodeError> {
+    let external_id = r.str()?.to_string();
+    let user_name = r.str()?.to_string();
+    let present = r.u8()?;
+    let mut field = |i: u8| -> Result<Option<String>, DecodeError> {
+        Ok(if present & (1 << i) != 0 {
+            Some(r.str()?.to_string())
+        } else {
+            None
         })
-    }
-
-    /// One value; `employee_id` is what [`THE_ID`] stands for here.
-    fn value(&mut self, employee_id: &str, depth: usize) -> Result<Value, DecodeError> {
-        if depth > MAX_DEPTH {
-            return Err(bad("nested too deeply"));
-        }
-        let tag = self.u8()?;
-        Ok(match tag {
-            NULL => Value::Null,
-            FALSE => Value::Bool(false),
-            TRUE => Value::Bool(true),
-            INT => Value::Number(self.int()?.into()),
-            UINT => Value::Number(self.uint()?.into()),
-            FLOAT => {
-                let mut le = [0; 8];
-                le.copy_from_slice(self.take(8)?);
-                let n = Number::from_f64(f64::from_le_bytes(le)).ok_or_else(|| bad("float"))?;
-                Value::Number(n)
-            }
-            STRING => Value::String(self.str()?.to_string()),
-            THE_ID if !employee_id.is_empty() => Value::String(employee_id.to_string()),
-            ARRAY => {
-                let n = self.uint()?;
-                let mut items = Vec::with_capacity(n.min(1024) as usize);
-                for _ in 0..n {
-                    items.push(self.value("", depth + 1)?);
-                }
-                Value::Array(items)
-            }
-            OBJECT => {
-                let n = self.uint()?;
-                let mut map = Map::with_capacity(n.min(1024) as usize);
-                for _ in 0..n {
-                    let key = match usize::try_from(self.uint()?).map_err(|_| bad("key"))? {
-                        0 => self.str()?.to_string(),
-                        i => KEYS.get(i - 1).ok_or_else(|| bad("key"))?.to_string(),
-                    };
-                    let id = if key == "id" { employee_id } else { "" };
-                    let value = self.value(id, depth + 1)?;
-                    map.insert(key, value);
-                }
-                Value::Object(map)
-            }
-            t if t & SHORT_STRING != 0 => {
-                Value::String(self.str_of(usize::from(t & !SHORT_STRING))?.to_string())
-            }
-            _ => return Err(bad("unknown value tag")),
-        })
-    }
+    };
+    Ok(Account {
+        external_id,
+        user_name,
+        email: field(0)?,
+        given_name: field(1)?,
+        family_name: field(2)?,
+        display_name: field(3)?,
+    })
 }
 
 #[cfg(test)]
