@@ -11,6 +11,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use provisioner::config::Config;
+
+/// mimalloc instead of glibc's malloc: the engine makes many small,
+/// short-lived allocations per event (JSON trees, commands) around a million
+/// long-lived states; glibc's heap fragments there and per-event cost doubled
+/// from 100k to 1M employees (docs/BENCHMARKS.md), mimalloc keeps it flat.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use provisioner::rules::{preview, RuleSet};
 use provisioner::telemetry::{self, logging, Role, Telemetry};
 
