@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -104,7 +105,7 @@ pub(super) fn run_blocking(
         engine.telemetry_turn();
         engine.check_rules(&mut watcher)?;
         engine.check_control()?;
-        let mut batch = engine.collect(&shutdown);
+        let mut batch = engine.collect(&shutdown)?;
         engine.apply_rebalances(&mut batch)?;
         if !batch.is_empty() {
             engine.process(batch)?;
@@ -118,7 +119,10 @@ pub(super) fn run_blocking(
 impl Engine {
     /// Polls up to a batch of records: at most `batch_max_records`, for at
     /// most `batch_max_ms` after the first, stopping early on a rebalance.
-    fn collect(&self, shutdown: &CancellationToken) -> Vec<OwnedMessage> {
+    /// A fatal consumer error (e.g. this static member fenced by another
+    /// with the same instance id) ends the engine: polling on would never
+    /// deliver again, and the supervisor's restart rejoins cleanly.
+    fn collect(&self, shutdown: &CancellationToken) -> Result<Vec<OwnedMessage>, EngineError> {
         let max = self.config.engine.batch_max_records;
         let window = Duration::from_millis(self.config.engine.batch_max_ms);
         let mut batch = Vec::new();
@@ -139,7 +143,13 @@ impl Engine {
                     batch.push(record.detach());
                     deadline.get_or_insert_with(|| Instant::now() + window);
                 }
-                Some(Err(error)) => warn!(message = "Consumer error.", %error),
+                Some(Err(error)) => {
+                    if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                        error!(message = "Consumer failed fatally; stopping.", %code, %reason);
+                        return Err(EngineError::Fatal(KafkaError::MessageConsumption(code)));
+                    }
+                    warn!(message = "Consumer error.", %error);
+                }
                 None if deadline.is_none() => break,
                 None => {}
             }
@@ -147,7 +157,7 @@ impl Engine {
                 break;
             }
         }
-        batch
+        Ok(batch)
     }
 
     /// Drops state (and collected records) of revoked partitions; restores
