@@ -529,3 +529,33 @@ pub async fn delete_topics(config: &Config, extra: &[String]) {
         )
         .await;
 }
+
+/// Ada's first command for `app`: an upsert to `role` granted by `rule`, as
+/// the engine would emit it for her hire.
+pub fn ada_upsert(app: &str, role: &str, rule: &str) -> provisioner::commands::Command {
+    use provisioner::commands::{Account, Action, Cause, Command};
+    Command {
+        command_id: Command::id_for(app, "E1001", 1),
+        app: app.into(),
+        employee_id: "E1001".into(),
+        generation: 1,
+        action: Action::Upsert,
+        deprovision: None,
+        role: Some(role.into()),
+        account: Account {
+            external_id: "E1001".into(),
+            user_name: "ada@acme.test".into(),
+            email: Some("ada@acme.test".into()),
+            given_name: Some("Ada".into()),
+            family_name: Some("Lovelace".into()),
+            display_name: Some("Ada Lovelace".into()),
+        },
+        cause: Cause {
+            event_id: "evt-1".into(),
+            event_type: "hr.employee.hired".into(),
+            rules: vec![rule.into()],
+            rules_version: "sha256:e2e".into(),
+        },
+        issued_at: chrono::Utc::now(),
+    }
+}

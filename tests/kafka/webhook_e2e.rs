@@ -5,9 +5,7 @@
 
 use std::path::Path;
 
-use chrono::Utc;
 use hmac::{Hmac, Mac};
-use provisioner::commands::{Account, Action, Cause, Command};
 use provisioner::config::Config;
 use provisioner::connector::build::build;
 use sha2::Sha256;
@@ -98,30 +96,7 @@ async fn webhook_receiver_verifies_the_signature_and_a_500_is_retried() {
     let connector = build(APP, &config.apps[APP]).expect("build the webhook connector");
     let worker = AppWorker::start(&config, APP, connector);
 
-    let cmd = Command {
-        command_id: Command::id_for(APP, "E1001", 1),
-        app: APP.into(),
-        employee_id: "E1001".into(),
-        generation: 1,
-        action: Action::Upsert,
-        deprovision: None,
-        role: Some("editor".into()),
-        account: Account {
-            external_id: "E1001".into(),
-            user_name: "ada@acme.test".into(),
-            email: Some("ada@acme.test".into()),
-            given_name: Some("Ada".into()),
-            family_name: Some("Lovelace".into()),
-            display_name: Some("Ada Lovelace".into()),
-        },
-        cause: Cause {
-            event_id: "evt-1".into(),
-            event_type: "hr.employee.hired".into(),
-            rules: vec!["Docs".into()],
-            rules_version: "sha256:e2e".into(),
-        },
-        issued_at: Utc::now(),
-    };
+    let cmd = ada_upsert(APP, "editor", "Docs");
     let bytes = cmd.to_json();
     produce(&servers, &topic, &[(Some("E1001"), bytes.clone())]).await;
     let results = wait_results(&servers, &config.topics.results, 1).await;

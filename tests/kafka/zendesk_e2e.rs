@@ -6,8 +6,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use provisioner::commands::{Account, Action, Cause, Command};
 use provisioner::config::Config;
 use provisioner::connector::build::build;
 use wiremock::matchers::{method, path};
@@ -81,30 +79,7 @@ async fn a_429_retry_after_is_honoured_through_the_worker() {
     .await;
     let worker = AppWorker::start(&config, APP, build(APP, &config.apps[APP]).expect("build"));
 
-    let cmd = Command {
-        command_id: Command::id_for(APP, "E1001", 1),
-        app: APP.into(),
-        employee_id: "E1001".into(),
-        generation: 1,
-        action: Action::Upsert,
-        deprovision: None,
-        role: Some("light_agent".into()),
-        account: Account {
-            external_id: "E1001".into(),
-            user_name: "ada@acme.test".into(),
-            email: Some("ada@acme.test".into()),
-            given_name: Some("Ada".into()),
-            family_name: Some("Lovelace".into()),
-            display_name: Some("Ada Lovelace".into()),
-        },
-        cause: Cause {
-            event_id: "evt-1".into(),
-            event_type: "hr.employee.hired".into(),
-            rules: vec!["Dev Team".into()],
-            rules_version: "sha256:e2e".into(),
-        },
-        issued_at: Utc::now(),
-    };
+    let cmd = ada_upsert(APP, "light_agent", "Dev Team");
     produce(&servers, &topic, &[(Some("E1001"), cmd.to_json())]).await;
     let results = wait_results(&servers, &config.topics.results, 1).await;
     worker.stop().await;
