@@ -269,6 +269,10 @@ pub struct EngineConfig {
     pub rules_reload_ms: u64,
     /// Employees re-evaluated per transaction after a rules change.
     pub reconcile_chunk: usize,
+    /// While some app has no command topic on the broker, how often the
+    /// engine looks again, in milliseconds (events needing that app are
+    /// dead-lettered as `unknown_app` until it appears).
+    pub topic_refresh_ms: u64,
     /// Most records the engine's consumers prefetch, in kilobytes
     /// (librdkafka `queued.max.messages.kbytes`, whose own default is 64 MB).
     pub consumer_queue_max_kbytes: u64,
@@ -300,6 +304,7 @@ impl Default for EngineConfig {
             instance_id: None,
             rules_reload_ms: 2000,
             reconcile_chunk: 1000,
+            topic_refresh_ms: 30_000,
             consumer_queue_max_kbytes: 16 * 1024,
             consumer_fetch_max_bytes: 16 * 1024 * 1024,
             producer_queue_max_kbytes: 256 * 1024,
