@@ -168,6 +168,30 @@ pub fn partition_count(config: &Config, topic: &str) -> Result<usize, KafkaSetup
         .map_or(0, |t| t.partitions().len()))
 }
 
+/// The names of the topics that exist on the broker (with partitions).
+///
+/// One metadata request for every topic: asking for named topics could let
+/// a broker with `auto.create.topics.enable` create them as a side effect.
+pub fn existing_topics(
+    config: &Config,
+) -> Result<std::collections::BTreeSet<String>, KafkaSetupError> {
+    let consumer: BaseConsumer = client_config(config)
+        .create()
+        .map_err(KafkaSetupError::Client)?;
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(|source| KafkaSetupError::Unreachable {
+            servers: config.kafka.bootstrap_servers.clone(),
+            source,
+        })?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.name().to_string())
+        .collect())
+}
+
 /// A topic the process needs.
 #[derive(Debug, Clone)]
 pub struct TopicSpec {

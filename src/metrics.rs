@@ -37,6 +37,7 @@ pub struct Metrics {
     commands_dead_lettered: Family<Labels, Counter>,
     replayed: Family<Labels, Counter>,
     app_paused: Family<Labels, Gauge>,
+    command_topic_missing: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -69,6 +70,7 @@ impl Metrics {
             commands_dead_lettered: Family::default(),
             replayed: Family::default(),
             app_paused: Family::default(),
+            command_topic_missing: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -147,6 +149,12 @@ impl Metrics {
             "1 while a connector has paused an app's commands because the app looks down",
             m.app_paused.clone(),
         );
+        // Not in SPEC §8 either: why events go to the DLQ as `unknown_app`.
+        registry.register(
+            "provisioner_command_topic_missing",
+            "1 while an app in the catalogue has no command topic on the broker",
+            m.command_topic_missing.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -161,10 +169,12 @@ impl Metrics {
                     .get_or_create(&labels([("type", kind)])),
             );
         }
-        drop(
-            self.events_dead_lettered
-                .get_or_create(&labels([("reason", "invalid_event")])),
-        );
+        for reason in ["invalid_event", "unknown_app"] {
+            drop(
+                self.events_dead_lettered
+                    .get_or_create(&labels([("reason", reason)])),
+            );
+        }
         for result in ["applied", "refused"] {
             drop(
                 self.rules_reloads
@@ -180,6 +190,10 @@ impl Metrics {
             }
             drop(
                 self.deprovisions_held
+                    .get_or_create(&labels([("app", app)])),
+            );
+            drop(
+                self.command_topic_missing
                     .get_or_create(&labels([("app", app)])),
             );
         }
@@ -325,6 +339,13 @@ impl Metrics {
         self.app_paused
             .get_or_create(&labels([("app", app)]))
             .set(i64::from(paused));
+    }
+
+    /// Whether an app's command topic is missing on the broker (1) or not (0).
+    pub fn set_command_topic_missing(&self, app: &str, missing: bool) {
+        self.command_topic_missing
+            .get_or_create(&labels([("app", app)]))
+            .set(i64::from(missing));
     }
 
     /// Records replayed to a topic.

@@ -18,6 +18,7 @@ pub mod reload;
 mod run;
 pub mod state;
 pub mod store;
+pub mod topics;
 pub mod txn;
 
 use std::sync::Arc;
@@ -38,6 +39,15 @@ pub enum EngineError {
     /// Start-up: broker, clients or topics.
     #[error(transparent)]
     Setup(#[from] KafkaSetupError),
+    /// The input or state topic does not exist (and `kafka.create_topics`
+    /// is off).
+    #[error(
+        "topic {topic} does not exist on the broker; create it or set kafka.create_topics = true"
+    )]
+    MissingTopic {
+        /// The topic.
+        topic: String,
+    },
     /// The input and state topics are not co-partitioned.
     #[error(
         "topic {events} has {events_partitions} partitions but {state} has {state_partitions}; \
@@ -123,15 +133,28 @@ pub async fn run_with(
         kafka::ensure_topics(&config, &kafka::all_topics(&config)).await?;
     }
     check_co_partitioned(&config)?;
+    let topics = topics::CommandTopics::check(&config)?;
     telemetry.start_lag_monitor(&config, &shutdown);
-    tokio::task::spawn_blocking(move || run::run_blocking(config, rules, telemetry, shutdown))
-        .await
-        .map_err(|e| EngineError::Thread(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        run::run_blocking(config, rules, topics, telemetry, shutdown)
+    })
+    .await
+    .map_err(|e| EngineError::Thread(e.to_string()))?
 }
 
 fn check_co_partitioned(config: &Config) -> Result<(), EngineError> {
     let events = kafka::partition_count(config, &config.topics.events)?;
     let state = kafka::partition_count(config, &config.topics.state)?;
+    for (topic, partitions) in [
+        (&config.topics.events, events),
+        (&config.topics.state, state),
+    ] {
+        if partitions == 0 {
+            return Err(EngineError::MissingTopic {
+                topic: topic.clone(),
+            });
+        }
+    }
     if events != state {
         return Err(EngineError::NotCoPartitioned {
             events: config.topics.events.clone(),

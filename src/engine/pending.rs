@@ -19,6 +19,7 @@ use super::decide::{self, Trigger};
 use super::guard;
 use super::state::{AppState, EmployeeState, Held};
 use super::store::{self, Store};
+use super::topics::CommandTopics;
 use super::Output;
 use crate::commands::{Action, Command};
 use crate::config::Config;
@@ -44,6 +45,10 @@ pub struct Pending {
     consumed: Vec<&'static str>,
     stale: u64,
     held: u64,
+    /// Events dead-lettered because an app they need has no command topic.
+    unknown_app: u64,
+    /// Employees a re-evaluation left for later, for the same reason.
+    waiting: u64,
 }
 
 impl Pending {
@@ -72,12 +77,18 @@ impl Pending {
     }
 
     /// Decides one input record: its commands and new state, or its dead letter.
+    ///
+    /// An event whose commands need an app without a command topic is
+    /// dead-lettered whole as `unknown_app`, its state left as it was: a
+    /// replay once the topic exists decides it again from there.
+    #[allow(clippy::too_many_arguments)] // the batch's read-only context
     pub fn add_record<M: Message>(
         &mut self,
         record: &M,
         store: &Store,
         rules: &RuleSet,
         config: &Config,
+        topics: &CommandTopics,
         metrics: &Metrics,
         now: DateTime<Utc>,
     ) {
@@ -101,13 +112,7 @@ impl Pending {
                     attempts: 1,
                     app: None,
                 };
-                self.dead_letters.push(Output {
-                    topic: config.topics.events_dlq.clone(),
-                    partition: None,
-                    key: record.key().map(<[u8]>::to_vec),
-                    payload: Some(record.payload().unwrap_or_default().to_vec()),
-                    headers: Some(dlq::headers(record, &failure)),
-                });
+                self.dead_letter(record, &failure, config);
                 self.consumed.push("invalid");
                 return;
             }
@@ -127,6 +132,32 @@ impl Pending {
             self.stale += 1;
             return;
         }
+        let blocking = topics.blocking(&decision.commands);
+        if let Some(first) = blocking.first() {
+            let names: Vec<String> = blocking
+                .iter()
+                .map(|app| format!("{app} ({})", config.topics.commands(app)))
+                .collect();
+            warn!(
+                message = "Event dead-lettered: an app it needs has no command topic.",
+                event_id = %event.id,
+                employee_id = %event.employee_id,
+                apps = ?blocking
+            );
+            let failure = Failure {
+                kind: ErrorKind::UnknownApp,
+                message: format!(
+                    "the decision needs app(s) without a command topic on the broker: {}; \
+                     create the topic, then replay this record",
+                    names.join(", ")
+                ),
+                attempts: 1,
+                app: Some((*first).to_string()),
+            };
+            self.dead_letter(record, &failure, config);
+            self.unknown_app += 1;
+            return;
+        }
         self.add_changes(
             partition,
             decision.state,
@@ -137,12 +168,17 @@ impl Pending {
 
     /// Re-evaluates one employee under `rules` (a new version, or a state
     /// restored from an older one).
+    ///
+    /// An employee whose commands need an app without a command topic is
+    /// left as it was (still under its old rules version, so the next
+    /// re-evaluation tries again) and counted in [`Pending::waiting`].
     pub fn add_reconcile(
         &mut self,
         partition: i32,
         mut state: EmployeeState,
         rules: &RuleSet,
         config: &Config,
+        topics: &CommandTopics,
         now: DateTime<Utc>,
     ) {
         let trigger = Trigger {
@@ -150,16 +186,30 @@ impl Pending {
             event_type: decide::RULES_CHANGED,
         };
         let changes = decide::reconcile(&mut state, rules, &config.apps, &trigger, now);
+        if !topics.blocking(&changes.commands).is_empty() {
+            self.waiting += 1;
+            return;
+        }
         self.add_changes(partition, state, changes.commands, changes.before);
+    }
+
+    /// Employees a re-evaluation left for later: an app they need has no
+    /// command topic yet.
+    pub fn waiting(&self) -> u64 {
+        self.waiting
     }
 
     /// Applies operator requests to one employee's held deprovisions; adds
     /// nothing when no request concerns them.
+    ///
+    /// A release whose commands need an app without a command topic waits,
+    /// like a re-evaluation: requests are applied again on every restore.
     pub fn add_requests(
         &mut self,
         partition: i32,
         mut state: EmployeeState,
         requests: &[ControlRequest],
+        topics: &CommandTopics,
     ) {
         if state.held.is_empty() {
             return;
@@ -168,6 +218,10 @@ impl Pending {
         let mut commands = Vec::new();
         for request in requests {
             commands.extend(control::apply(&mut state, request));
+        }
+        if !topics.blocking(&commands).is_empty() {
+            self.waiting += 1;
+            return;
         }
         if state.held.len() != held_before {
             self.add_changes(partition, state, commands, BTreeMap::new());
@@ -190,6 +244,8 @@ impl Pending {
             consumed: self.consumed,
             stale: self.stale,
             held: self.held,
+            unknown_app: self.unknown_app,
+            waiting: self.waiting,
             ..Pending::default()
         };
         for (id, entry) in self.states {
@@ -205,6 +261,16 @@ impl Pending {
             slices.push(current);
         }
         slices
+    }
+
+    fn dead_letter<M: Message>(&mut self, record: &M, failure: &Failure, config: &Config) {
+        self.dead_letters.push(Output {
+            topic: config.topics.events_dlq.clone(),
+            partition: None,
+            key: record.key().map(<[u8]>::to_vec),
+            payload: Some(record.payload().unwrap_or_default().to_vec()),
+            headers: Some(dlq::headers(record, failure)),
+        });
     }
 
     fn add_changes(
@@ -353,6 +419,9 @@ impl Pending {
         for _ in 0..self.stale {
             metrics.event_stale();
         }
+        for _ in 0..self.unknown_app {
+            metrics.event_dead_lettered(ErrorKind::UnknownApp.as_str());
+        }
         // `outputs` ends with the state values, in the map's order (which
         // a map keeps while unchanged); a mismatch would be a bug, so it
         // falls back to encoding rather than trusting the bytes.
@@ -383,3 +452,7 @@ impl Pending {
         self.held
     }
 }
+
+#[cfg(test)]
+#[path = "pending_tests.rs"]
+mod tests;

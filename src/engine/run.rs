@@ -22,6 +22,7 @@ use super::pending::Pending;
 use super::rebalance::{Change, EngineContext};
 use super::reload::{Reload, Watcher};
 use super::store::{self, Store};
+use super::topics::CommandTopics;
 use super::txn::{Transactional, TxnError};
 use super::EngineError;
 use crate::config::Config;
@@ -43,11 +44,13 @@ struct Engine {
     txn: Transactional,
     control: ControlReader,
     telemetry: Telemetry,
+    topics: CommandTopics,
 }
 
 pub(super) fn run_blocking(
     config: Config,
     rules: RuleSet,
+    topics: CommandTopics,
     telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<(), EngineError> {
@@ -99,10 +102,13 @@ pub(super) fn run_blocking(
         txn,
         control,
         telemetry,
+        topics: CommandTopics::all_present(),
     };
+    engine.set_topics(topics);
     while !shutdown.is_cancelled() {
         engine.apply_rebalances(&mut Vec::new())?;
         engine.telemetry_turn();
+        engine.check_topics()?;
         engine.check_rules(&mut watcher)?;
         engine.check_control()?;
         let mut batch = engine.collect(&shutdown)?;
@@ -260,6 +266,52 @@ impl Engine {
         }
     }
 
+    /// While some app has no command topic, looks again every
+    /// `engine.topic_refresh_ms`; an app whose topic appeared is served
+    /// again, and employees a re-evaluation left waiting for it are done now.
+    fn check_topics(&mut self) -> Result<(), EngineError> {
+        let interval = Duration::from_millis(self.config.engine.topic_refresh_ms);
+        if !self.topics.refresh_due(interval) {
+            return Ok(());
+        }
+        let before = self.topics.missing().clone();
+        self.refresh_topics();
+        if before.is_subset(self.topics.missing()) {
+            return Ok(());
+        }
+        let partitions = self.store.partitions();
+        self.rework_rules(&partitions)
+    }
+
+    fn refresh_topics(&mut self) {
+        match CommandTopics::check(&self.config) {
+            Ok(topics) => self.set_topics(topics),
+            Err(e) => warn!(message = "Could not list the command topics.", error = %e),
+        }
+    }
+
+    /// Takes a new view of the command topics, saying what changed.
+    fn set_topics(&mut self, topics: CommandTopics) {
+        for app in self.config.apps.keys() {
+            let (was, is) = (
+                self.topics.missing().contains(app),
+                topics.missing().contains(app),
+            );
+            let topic = self.config.topics.commands(app);
+            if is && !was {
+                warn!(
+                    message = "App has no command topic; events needing it are dead-lettered as unknown_app until it exists.",
+                    app = %app,
+                    topic = %topic
+                );
+            } else if was && !is {
+                info!(message = "Command topic now exists; app served again.", app = %app, topic = %topic);
+            }
+            self.metrics.set_command_topic_missing(app, is);
+        }
+        self.topics = topics;
+    }
+
     fn check_control(&mut self) -> Result<(), EngineError> {
         let new = self.control.poll(Duration::ZERO);
         if new.is_empty() {
@@ -281,8 +333,15 @@ impl Engine {
         let mut pending = Pending::default();
         for &p in partitions {
             for state in self.store.outdated(p, self.rules.version()) {
-                pending.add_reconcile(p, state, &self.rules, &self.config, now);
+                pending.add_reconcile(p, state, &self.rules, &self.config, &self.topics, now);
             }
+        }
+        if pending.waiting() > 0 {
+            warn!(
+                message = "Employees left under their old rules until their apps' command topics exist.",
+                employees = pending.waiting(),
+                apps = ?self.topics.missing()
+            );
         }
         pending.guard(&self.store, &self.config, &hold_id(now), now);
         self.commit_maintenance(pending)
@@ -297,7 +356,7 @@ impl Engine {
         let mut pending = Pending::default();
         for &p in partitions {
             for state in self.store.holding(p, self.rules.version()) {
-                pending.add_requests(p, state, requests);
+                pending.add_requests(p, state, requests, &self.topics);
             }
         }
         self.commit_maintenance(pending)
@@ -347,6 +406,7 @@ impl Engine {
                 &self.store,
                 &self.rules,
                 &self.config,
+                &self.topics,
                 &self.metrics,
                 now,
             );
@@ -392,6 +452,9 @@ impl Engine {
                     self.consumer
                         .seek(topic, p, Offset::Offset(o), Duration::from_secs(10))?;
                 }
+                // A command topic deleted under us aborts every batch that
+                // writes to it: look now, so the re-read dead-letters instead.
+                self.refresh_topics();
                 Ok(())
             }
             Err(TxnError::Fatal(e)) => {

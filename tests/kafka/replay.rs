@@ -9,11 +9,8 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use provisioner::dlq::{self, ErrorKind, Failure};
 use provisioner::replay::{self, Format, Options};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 
 use crate::harness::*;
@@ -210,100 +207,118 @@ async fn filters_and_dry_run_select_exactly_and_change_nothing() {
     delete_topics(&config, &[]).await;
 }
 
-/// The rules of the events test: developers get slack and jira.
+/// The rules of the events test: developers get slack and jira, support
+/// only slack.
 const RULES_WITH_JIRA: &str = r#"
 - name: Dev Team
   target: { field: team, op: is, value: Development }
   apps:
     slack: { provisioning: true, role: member }
     jira: { provisioning: true, role: admin }
+- name: Support
+  target: { field: team, op: is, value: Support }
+  apps:
+    slack: { provisioning: true, role: member }
 "#;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_event_dead_lettered_for_a_missing_app_yields_its_commands_once_replayed() {
-    // Before: the catalogue has no jira (and there is no jira command topic).
-    let before = config(3);
-    let servers = before.kafka.bootstrap_servers.clone();
-    create_topics(&before).await;
-    let events = before.topics.events.clone();
-    let hire = event(
-        "evt-1",
-        "hired",
-        1,
-        json!({"id": "E1", "email": "ada@acme.test", "first_name": "Ada",
-               "last_name": "Lovelace", "team": "Development"}),
+async fn an_event_dead_lettered_for_an_app_without_topic_yields_its_commands_once_replayed() {
+    // jira is in the catalogue, but the operator owns the topics
+    // (create_topics off) and has not created jira's command topic yet.
+    let mut config = config(3);
+    let mut jira = config.apps["slack"].clone();
+    jira.roles = vec!["user".into(), "admin".into()];
+    config.apps.insert("jira".into(), jira);
+    config.kafka.create_topics = false;
+    config.engine.topic_refresh_ms = 200;
+    let servers = config.kafka.bootstrap_servers.clone();
+    let (events, slack_topic, jira_topic) = (
+        config.topics.events.clone(),
+        config.topics.commands("slack"),
+        config.topics.commands("jira"),
     );
+    let (present, jira_spec): (Vec<_>, Vec<_>) = provisioner::kafka::all_topics(&config)
+        .into_iter()
+        .partition(|t| t.name != jira_topic);
+    provisioner::kafka::ensure_topics(&config, &present)
+        .await
+        .expect("topics");
+    let engine = RunningEngine::start(&config, rules(RULES_WITH_JIRA, &config.apps));
+    let person =
+        |id: &str, team: &str| json!({"id": id, "email": format!("{id}@acme.test"), "team": team});
+    let hire = event("evt-1", "hired", 1, person("E1", "Development"));
     produce(
         &servers,
         &events,
         &[
             (Some("E1"), hire.clone()),
             (Some("E2"), b"{not json".to_vec()),
+            (
+                Some("E3"),
+                event("evt-3", "hired", 1, person("E3", "Support")),
+            ),
         ],
     )
     .await;
-    let originals = read_all(&servers, &events);
-    assert_eq!(originals.len(), 2);
+    wait_committed(&servers, &config.kafka.group_id, &events, 3).await;
 
-    // What the engine writes for them: the dead letters (dlq::headers of
-    // the records it read) and, in the same transaction, its input offsets.
-    let jira_topic = before.topics.commands("jira");
-    let failures = [
-        Failure {
-            kind: ErrorKind::UnknownApp,
-            message: format!("rules give app \"jira\", which has no command topic {jira_topic}"),
-            attempts: 1,
-            app: Some("jira".into()),
-        },
-        Failure {
-            kind: ErrorKind::InvalidEvent,
-            message: "value is not JSON (line 1, column 2)".into(),
-            attempts: 1,
-            app: None,
-        },
-    ];
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &servers)
-        .create()
-        .expect("producer");
-    let mut next = Vec::new();
-    for m in &originals {
-        let failure = if m.key() == Some(b"E1") {
-            &failures[0]
-        } else {
-            &failures[1]
-        };
-        let record = FutureRecord::to(&before.topics.events_dlq)
-            .key(m.key().unwrap())
-            .payload(m.payload().unwrap())
-            .headers(dlq::headers(m, failure));
-        producer
-            .send(record, std::time::Duration::from_secs(30))
-            .await
-            .map_err(|(e, _)| e)
-            .expect("dead letter");
-        next.push((m.partition(), m.offset() + 1));
-    }
-    commit_offsets(&servers, &before.kafka.group_id, &events, &next);
+    // E1 needs jira: dead-lettered whole (not even its slack command); E3
+    // flowed on; E2 is an invalid event.
+    let dead = read_all(&servers, &config.topics.events_dlq);
+    let kinds: BTreeMap<String, (Option<String>, Option<String>)> = dead
+        .iter()
+        .map(|m| {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            (key, (header(m, "dlq.error.kind"), header(m, "dlq.app")))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeMap::from([
+            (
+                "E1".into(),
+                (Some("unknown_app".into()), Some("jira".into()))
+            ),
+            ("E2".into(), (Some("invalid_event".into()), None)),
+        ])
+    );
+    let e1_dead = dead.iter().find(|m| m.key() == Some(b"E1")).unwrap();
+    assert_eq!(e1_dead.payload(), Some(hire.as_slice()));
+    let reason = header(e1_dead, "dlq.error.message").unwrap();
+    assert!(reason.contains(&jira_topic), "{reason}");
+    let slack: Vec<Value> = read_all(&servers, &slack_topic).iter().map(json).collect();
+    assert_eq!(slack.len(), 1);
+    assert_eq!(slack[0]["command_id"], "slack:E3:1");
+    let text = engine.metrics.render();
+    let series = |name: &str| metric(&text, name);
+    assert_eq!(
+        series("provisioner_events_dead_lettered_total{reason=\"unknown_app\"}"),
+        1.0
+    );
+    assert_eq!(
+        series("provisioner_command_topic_missing{app=\"jira\"}"),
+        1.0
+    );
 
-    // After: jira is in the catalogue and has its command topic.
-    let mut after = before.clone();
-    let mut jira = after.apps["slack"].clone();
-    jira.roles = vec!["user".into(), "admin".into()];
-    after.apps.insert("jira".into(), jira);
-    create_topics(&after).await;
-    let mut options = Options::new(after.topics.events_dlq.clone());
+    // The operator creates the topic; the running engine notices it.
+    provisioner::kafka::ensure_topics(&config, &jira_spec)
+        .await
+        .expect("jira topic");
+    let missing = "provisioner_command_topic_missing{app=\"jira\"}";
+    wait_until("the engine sees jira's topic", || {
+        metric(&engine.metrics.render(), missing) == 0.0
+    })
+    .await;
+    let mut options = Options::new(config.topics.events_dlq.clone());
     options.filter.app = Some("jira".into());
-    let ran = run_replay(&after, options).await;
+    let ran = run_replay(&config, options).await;
     assert_eq!(
         ran.lines,
         ["replayed 1, skipped 1 (superseded 0, filtered 1)"]
     );
-
-    let engine = RunningEngine::start(&after, rules(RULES_WITH_JIRA, &after.apps));
     let jira_commands = wait_records(&servers, &jira_topic, 1).await;
-    let slack_commands = wait_records(&servers, &after.topics.commands("slack"), 1).await;
-    wait_committed(&servers, &after.kafka.group_id, &events, 3).await;
+    let slack_commands = wait_records(&servers, &slack_topic, 2).await;
+    wait_committed(&servers, &config.kafka.group_id, &events, 4).await;
     let consumed = engine.metrics.render();
     engine.stop().await;
 
@@ -323,32 +338,40 @@ async fn an_event_dead_lettered_for_a_missing_app_yields_its_commands_once_repla
             &json!("evt-1")
         )
     );
-    assert_eq!(
-        slack_commands.len(),
-        1,
-        "the original event was not processed again"
-    );
-    assert_eq!(json(&slack_commands[0])["role"], "member");
+    let mut slack_ids: Vec<Value> = slack_commands
+        .iter()
+        .map(|m| json(m)["command_id"].clone())
+        .collect();
+    slack_ids.sort_by_key(|v| v.to_string());
+    assert_eq!(slack_ids, [json!("slack:E1:1"), json!("slack:E3:1")]);
     assert_eq!(
         metric(
             &consumed,
             "provisioner_events_consumed_total{type=\"hired\"}"
         ),
-        1.0
+        3.0,
+        "E1 twice (dead-lettered, then replayed) and E3 once"
     );
     let all = read_all(&servers, &events);
-    assert_eq!(all.len(), 3);
+    assert_eq!(all.len(), 4);
     let replayed: Vec<_> = all
         .iter()
         .filter(|m| header(m, "dlq.replay.count").is_some())
         .collect();
     assert_eq!(replayed.len(), 1);
-    let original = originals.iter().find(|m| m.key() == Some(b"E1")).unwrap();
-    assert_eq!(replayed[0].partition(), original.partition());
+    assert_eq!(replayed[0].partition(), e1_dead_partition(&all));
     assert_eq!(replayed[0].payload(), Some(hire.as_slice()));
     assert_eq!(
         header(replayed[0], "dlq.replay.count").as_deref(),
         Some("1")
     );
-    delete_topics(&after, &[]).await;
+    delete_topics(&config, &[]).await;
+}
+
+/// The partition of E1's original hire (the first E1 record of the input).
+fn e1_dead_partition(all: &[rdkafka::message::OwnedMessage]) -> i32 {
+    all.iter()
+        .find(|m| m.key() == Some(b"E1") && header(m, "dlq.replay.count").is_none())
+        .map(|m| m.partition())
+        .expect("E1's original hire")
 }

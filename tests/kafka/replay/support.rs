@@ -272,24 +272,6 @@ impl Drop for Scim {
     }
 }
 
-/// Commits `offsets` (partition, next offset) of `topic` for `group`, as a
-/// consumer of that group would have.
-pub fn commit_offsets(servers: &str, group: &str, topic: &str, offsets: &[(i32, i64)]) {
-    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-    use rdkafka::{Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", group)
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for &(p, o) in offsets {
-        tpl.add_partition_offset(topic, p, Offset::Offset(o))
-            .expect("offset");
-    }
-    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
-}
-
 /// A result record's JSON, as a connector writes it.
 pub fn result(app: &str, employee: &str, generation: u64, outcome: &str) -> Vec<u8> {
     serde_json::json!({

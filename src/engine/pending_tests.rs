@@ -1,0 +1,192 @@
+//! What one unit of work writes when an app it needs has no command topic.
+
+use super::*;
+use crate::engine::topics::CommandTopics;
+use rdkafka::message::{Headers, OwnedMessage, Timestamp};
+use rdkafka::Message;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+const CONFIG: &str = r#"
+[apps.slack]
+connector = "scim"
+base_url = "http://x"
+roles = ["member", "admin"]
+leaver = "suspend"
+[apps.jira]
+connector = "scim"
+base_url = "http://x"
+roles = ["user", "admin"]
+leaver = "suspend"
+"#;
+
+const RULES: &str = r#"
+- name: Dev
+  target: { field: team, op: is, value: Development }
+  apps:
+    slack: { role: member }
+    jira: { role: admin }
+- name: Support
+  target: { field: team, op: is, value: Support }
+  apps:
+    slack: { role: member }
+"#;
+
+fn setup() -> (Config, RuleSet) {
+    let config = Config::parse(Path::new("t.toml"), CONFIG).unwrap();
+    let rules = RuleSet::from_sources(
+        &[(PathBuf::from("r.yaml"), RULES.to_string())],
+        &config.apps,
+    )
+    .unwrap();
+    (config, rules)
+}
+
+fn hire(id: &str, team: &str, offset: i64) -> OwnedMessage {
+    let value = json!({
+        "specversion": "1.0", "id": format!("evt-{id}"), "source": "hris://t",
+        "type": "hr.employee.hired", "time": "2026-11-26T09:00:00Z",
+        "data": { "sequence": 1, "employee": {
+            "id": id, "email": format!("{id}@acme.test"), "team": team } }
+    });
+    OwnedMessage::new(
+        Some(value.to_string().into_bytes()),
+        Some(id.as_bytes().to_vec()),
+        "events".into(),
+        Timestamp::CreateTime(1_700_000_000_000),
+        0,
+        offset,
+        None,
+    )
+}
+
+fn header(output: &Output, key: &str) -> Option<String> {
+    let headers = output.headers.as_ref()?;
+    headers
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[test]
+fn an_event_needing_an_app_without_topic_is_dead_lettered_whole() {
+    let (config, rules) = setup();
+    let metrics = Metrics::new();
+    let topics = CommandTopics::missing_apps(["jira"]);
+    let mut pending = Pending::default();
+    let ada = hire("E1", "Development", 7);
+    let bob = hire("E2", "Support", 8);
+    for record in [&ada, &bob] {
+        pending.add_record(
+            record,
+            &Store::default(),
+            &rules,
+            &config,
+            &topics,
+            &metrics,
+            now(),
+        );
+    }
+
+    // Ada's event needs jira: one dead letter, no command, no state. Bob's
+    // needs only slack and flows on.
+    assert_eq!(pending.employees(), 1, "only Bob's state is written");
+    let outputs = pending.outputs(&config);
+    let topics_written: Vec<&str> = outputs.iter().map(|o| o.topic.as_str()).collect();
+    assert_eq!(
+        topics_written,
+        [
+            config.topics.commands("slack").as_str(),
+            config.topics.events_dlq.as_str(),
+            config.topics.state.as_str()
+        ]
+    );
+    let dead = &outputs[1];
+    assert_eq!(dead.key.as_deref(), Some(b"E1".as_slice()));
+    assert_eq!(dead.payload.as_deref(), ada.payload());
+    assert_eq!(
+        header(dead, "dlq.error.kind").as_deref(),
+        Some("unknown_app")
+    );
+    assert_eq!(header(dead, "dlq.app").as_deref(), Some("jira"));
+    assert_eq!(header(dead, "dlq.original.offset").as_deref(), Some("7"));
+    let message = header(dead, "dlq.error.message").unwrap();
+    assert!(
+        message.contains(&config.topics.commands("jira")),
+        "{message}"
+    );
+    assert_eq!(outputs[2].key.as_deref(), Some(b"E2".as_slice()));
+
+    let mut store = Store::default();
+    pending.committed(outputs, &mut store, &metrics);
+    let text = metrics.render();
+    assert!(text.contains("provisioner_events_dead_lettered_total{reason=\"unknown_app\"} 1"));
+    assert!(text.contains("provisioner_events_consumed_total{type=\"hired\"} 2"));
+    assert!(store.get(0, "E1", rules.version()).is_none());
+}
+
+#[test]
+fn with_every_topic_present_the_same_event_yields_its_commands() {
+    let (config, rules) = setup();
+    let mut pending = Pending::default();
+    let topics = CommandTopics::all_present();
+    let ada = hire("E1", "Development", 7);
+    pending.add_record(
+        &ada,
+        &Store::default(),
+        &rules,
+        &config,
+        &topics,
+        &Metrics::new(),
+        now(),
+    );
+    assert_eq!(pending.command_count(), 2);
+    assert!(pending.outputs(&config).iter().all(|o| o.headers.is_none()));
+}
+
+#[test]
+fn a_re_evaluation_needing_a_missing_topic_waits() {
+    let (config, rules) = setup();
+    let mut state = EmployeeState::new("E1");
+    state.employed = true;
+    state.snapshot = serde_json::from_value(json!({"id": "E1", "team": "Development"})).unwrap();
+    let mut pending = Pending::default();
+    let missing = CommandTopics::missing_apps(["jira"]);
+    pending.add_reconcile(0, state.clone(), &rules, &config, &missing, now());
+    assert_eq!((pending.waiting(), pending.is_empty()), (1, true));
+
+    pending.add_reconcile(
+        0,
+        state,
+        &rules,
+        &config,
+        &CommandTopics::all_present(),
+        now(),
+    );
+    assert_eq!((pending.waiting(), pending.command_count()), (1, 2));
+}
+
+#[test]
+fn blocking_names_each_missing_app_once_in_name_order() {
+    let (config, rules) = setup();
+    let mut state = EmployeeState::new("E1");
+    state.employed = true;
+    state.snapshot = serde_json::from_value(json!({"id": "E1", "team": "Development"})).unwrap();
+    let trigger = decide::Trigger {
+        event_id: "x",
+        event_type: "y",
+    };
+    let changes = decide::reconcile(&mut state, &rules, &config.apps, &trigger, now());
+    let both = CommandTopics::missing_apps(["slack", "jira", "wiki"]);
+    assert_eq!(both.blocking(&changes.commands), ["jira", "slack"]);
+    assert!(CommandTopics::all_present()
+        .blocking(&changes.commands)
+        .is_empty());
+}
