@@ -855,7 +855,7 @@ mod tests {
 
     #[test]
     fn example_config_is_valid() {
-        let text = include_str!("../config/provisioner.toml");
+        let text = include_str!("../../config/provisioner.toml");
         let c = parse(text).unwrap();
         assert!(!c.apps.is_empty());
     }
