@@ -1,0 +1,242 @@
+//! The app catalogue (`[apps.<name>]`): which connector talks to each app,
+//! its roles, and how hard to push it (rate, retries, concurrency, outages).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Which connector implementation talks to an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorKind {
+    /// SCIM 2.0 (RFC 7643/7644).
+    Scim,
+    /// Zendesk Support users API.
+    Zendesk,
+    /// A signed JSON POST.
+    Webhook,
+}
+
+/// What happens to a leaver's account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaverPolicy {
+    /// Keep the account, inactive (reversible; the default).
+    #[default]
+    Suspend,
+    /// Remove the account.
+    Delete,
+}
+
+/// One app of the catalogue (`[apps.<name>]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// The connector kind.
+    pub connector: ConnectorKind,
+    /// The app's API root.
+    pub base_url: String,
+    /// Name of the environment variable holding the token (never the token).
+    pub token_env: Option<String>,
+    /// Path of a file holding the token, as an alternative to `token_env`.
+    pub token_file: Option<PathBuf>,
+    /// Name of the environment variable holding the API user's e-mail (Zendesk).
+    pub email_env: Option<String>,
+    /// The app's roles, least privileged first.
+    pub roles: Vec<String>,
+    /// What happens to leavers.
+    #[serde(default)]
+    pub leaver: LeaverPolicy,
+    /// Requests per second the connector may send.
+    #[serde(default = "default_rate")]
+    pub rate_limit_per_second: f64,
+    /// Retry budget for transient failures.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Commands applied at once (different employees; one employee's
+    /// commands are always applied one after the other, in order).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// When to treat failures as an outage of the whole app, and how to probe it.
+    #[serde(default)]
+    pub outage: OutageConfig,
+    /// Our role name → the app's representation (Zendesk).
+    #[serde(default)]
+    pub role_map: BTreeMap<String, RoleMapping>,
+}
+
+fn default_rate() -> f64 {
+    10.0
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+impl AppConfig {
+    /// Privilege rank of a role (higher = more privileged), if the app has it.
+    pub fn role_rank(&self, role: &str) -> Option<usize> {
+        self.roles.iter().position(|r| r == role)
+    }
+}
+
+/// `retry = { ... }` of an app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// First backoff delay.
+    pub initial_delay_ms: u64,
+    /// Longest backoff delay.
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 5,
+            initial_delay_ms: 200,
+            max_delay_ms: 30_000,
+        }
+    }
+}
+
+/// `outage = { ... }` of an app: an outage pauses the app's consumption
+/// instead of dead-lettering every command while the app is down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutageConfig {
+    /// Detect outages from transient failures. When false, a run of
+    /// transient failures never pauses the app and a command out of retries
+    /// is dead-lettered without asking the app first; only `Unavailable`
+    /// answers (401/403) still pause it.
+    pub enabled: bool,
+    /// Transient failures in a row, across all of the app's commands, that
+    /// count as an outage (an `Unavailable` answer is one at once).
+    pub consecutive_failures: u32,
+    /// First delay between probes of a paused app.
+    pub probe_initial_delay_ms: u64,
+    /// Longest delay between probes of a paused app.
+    pub probe_max_delay_ms: u64,
+}
+
+impl Default for OutageConfig {
+    fn default() -> Self {
+        OutageConfig {
+            enabled: true,
+            consecutive_failures: 5,
+            probe_initial_delay_ms: 1_000,
+            probe_max_delay_ms: 60_000,
+        }
+    }
+}
+
+/// How one of our roles looks in the app (Zendesk `role` + `custom_role_id`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMapping {
+    /// The app's built-in role.
+    pub role: String,
+    /// The app's custom role, e.g. Zendesk's light agent.
+    pub custom_role_id: Option<u64>,
+}
+
+/// Checks one app entry; returns (key, value, reason) of the first problem.
+pub(super) fn validate_app(name: &str, app: &AppConfig) -> Result<(), (String, String, String)> {
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid_name {
+        return Err((
+            "".into(),
+            format!("{name:?}"),
+            "an app name may hold only letters, digits, '_' and '-' (it becomes a topic name)"
+                .into(),
+        ));
+    }
+    if !(app.base_url.starts_with("http://") || app.base_url.starts_with("https://")) {
+        return Err((
+            "base_url".into(),
+            format!("{:?}", app.base_url),
+            "must be an http:// or https:// URL".into(),
+        ));
+    }
+    if app.roles.is_empty() {
+        return Err((
+            "roles".into(),
+            "[]".into(),
+            "must list at least one role".into(),
+        ));
+    }
+    for (i, role) in app.roles.iter().enumerate() {
+        if role.trim().is_empty() || app.roles[..i].contains(role) {
+            return Err((
+                "roles".into(),
+                format!("{role:?}"),
+                "roles must be non-empty and unique".into(),
+            ));
+        }
+    }
+    if !(app.rate_limit_per_second > 0.0 && app.rate_limit_per_second.is_finite()) {
+        return Err((
+            "rate_limit_per_second".into(),
+            app.rate_limit_per_second.to_string(),
+            "must be a positive number".into(),
+        ));
+    }
+    if app.retry.max_attempts == 0 {
+        return Err((
+            "retry.max_attempts".into(),
+            "0".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if app.retry.initial_delay_ms > app.retry.max_delay_ms {
+        return Err((
+            "retry.initial_delay_ms".into(),
+            app.retry.initial_delay_ms.to_string(),
+            "must not exceed retry.max_delay_ms".into(),
+        ));
+    }
+    if app.concurrency == 0 {
+        return Err((
+            "concurrency".into(),
+            "0".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if app.outage.consecutive_failures == 0 {
+        return Err((
+            "outage.consecutive_failures".into(),
+            "0".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if app.outage.probe_initial_delay_ms == 0
+        || app.outage.probe_initial_delay_ms > app.outage.probe_max_delay_ms
+    {
+        return Err((
+            "outage.probe_initial_delay_ms".into(),
+            app.outage.probe_initial_delay_ms.to_string(),
+            "must be at least 1 and not exceed outage.probe_max_delay_ms".into(),
+        ));
+    }
+    if let Some(role) = app.role_map.keys().find(|r| app.role_rank(r).is_none()) {
+        return Err((
+            format!("role_map.{role}"),
+            format!("{role:?}"),
+            format!("not one of the app's roles {:?}", app.roles),
+        ));
+    }
+    if app.token_env.is_some() && app.token_file.is_some() {
+        return Err((
+            "token_file".into(),
+            format!("{:?}", app.token_file),
+            "set token_env or token_file, not both".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Process-wide tuning sections: `[engine]`, `[connector]`, `[rules]`,
+//! `[metrics]`, `[safety]` and `[limits]`. Each is a flat list of knobs with
+//! defaults; per-app settings live in `apps.rs`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `[rules]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Directory of rule YAML files, relative to the working directory.
+    pub path: PathBuf,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            path: PathBuf::from("config/rules"),
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `host:port`; unset means the process default (engine 9464, connector 9465).
+    pub listen: Option<String>,
+    /// How often consumer lag is measured (and the broker checked for
+    /// `/readyz`), in milliseconds.
+    pub lag_interval_ms: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            lag_interval_ms: 5_000,
+        }
+    }
+}
+
+/// `[safety]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyConfig {
+    /// Hold deprovisions beyond this many from one rules change or batch.
+    pub max_deprovisions: u64,
+    /// Hold deprovisions beyond this share of an app's accounts.
+    pub max_deprovision_ratio: f64,
+    /// The ratio applies only to apps with at least this many accounts: one
+    /// leaver out of three accounts is not a mass deprovision.
+    pub ratio_min_accounts: u64,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        SafetyConfig {
+            max_deprovisions: 50,
+            max_deprovision_ratio: 0.2,
+            ratio_min_accounts: 20,
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Records larger than this are dead-lettered unread.
+    pub max_event_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_event_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Most records handled in one batch (one commit).
+    pub batch_max_records: usize,
+    /// Longest a batch stays open, in milliseconds.
+    pub batch_max_ms: u64,
+    /// This instance's name, unique in the group and stable across restarts:
+    /// the transactional id is `<group_id>-<instance_id>`, so a restarted
+    /// instance fences its previous self at once. Default: the host name.
+    pub instance_id: Option<String>,
+    /// How often the rules directory is checked for changes, in milliseconds.
+    pub rules_reload_ms: u64,
+    /// Employees re-evaluated per transaction after a rules change.
+    pub reconcile_chunk: usize,
+    /// While some app has no command topic on the broker, how often the
+    /// engine looks again, in milliseconds (events needing that app are
+    /// dead-lettered as `unknown_app` until it appears).
+    pub topic_refresh_ms: u64,
+    /// Most records the engine's consumers prefetch, in kilobytes
+    /// (librdkafka `queued.max.messages.kbytes`, whose own default is 64 MB).
+    pub consumer_queue_max_kbytes: u64,
+    /// Most bytes one fetch returns (librdkafka `fetch.max.bytes`, default
+    /// 50 MB): with the prefetch bound, what input costs in memory.
+    pub consumer_fetch_max_bytes: u64,
+    /// Most records waiting in the transactional producer, in kilobytes
+    /// (librdkafka `queue.buffering.max.kbytes`, default 1 GB). A full queue
+    /// only slows the batch down; it never fails it.
+    pub producer_queue_max_kbytes: u64,
+    /// How long the producer waits to fill a batch (librdkafka `linger.ms`).
+    /// A transaction's commit flushes whatever is waiting, so this trades
+    /// nothing but request count.
+    pub producer_linger_ms: u64,
+    /// Compression of what the engine writes (librdkafka `compression.type`:
+    /// `none`, `gzip`, `snappy`, `lz4`, `zstd`). `lz4` costs little CPU and
+    /// shrinks the JSON commands several times, on the wire and on disk.
+    pub producer_compression: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            // A transaction costs a few broker round trips and a marker per
+            // partition written, whatever its size: thousands of records
+            // amortise that (500 gave a third of the throughput).
+            batch_max_records: 5000,
+            batch_max_ms: 200,
+            instance_id: None,
+            rules_reload_ms: 2000,
+            reconcile_chunk: 1000,
+            topic_refresh_ms: 30_000,
+            consumer_queue_max_kbytes: 16 * 1024,
+            consumer_fetch_max_bytes: 16 * 1024 * 1024,
+            producer_queue_max_kbytes: 256 * 1024,
+            producer_linger_ms: 20,
+            producer_compression: "lz4".into(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The instance id: configured, else `PROVISIONER_INSTANCE_ID`, else
+    /// `HOSTNAME`, else the kernel's host name.
+    pub fn instance_id(&self) -> String {
+        if let Some(id) = &self.instance_id {
+            return id.clone();
+        }
+        std::env::var("PROVISIONER_INSTANCE_ID")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "local".to_string())
+    }
+}
+
+/// `[connector]`: how the connector process consumes, commits and stops.
+/// Per-app behaviour (rate, retries, concurrency, outages) lives under
+/// `[apps.<name>]`; these are process-wide.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectorConfig {
+    /// On SIGTERM, how long in-flight app calls may take to finish before
+    /// they are abandoned (their commands stay uncommitted and are redone by
+    /// the next owner), in milliseconds.
+    pub shutdown_timeout_ms: u64,
+    /// Records read ahead and held in memory per app before consumption is
+    /// paused (back-pressure); consumption resumes at half this number.
+    pub max_buffered_records: usize,
+    /// How often finished offsets are committed, in milliseconds. A crash
+    /// redoes at most this much work (harmless: commands are idempotent).
+    pub commit_interval_ms: u64,
+}
+
+impl Default for ConnectorConfig {
+    fn default() -> Self {
+        ConnectorConfig {
+            shutdown_timeout_ms: 10_000,
+            max_buffered_records: 1_000,
+            commit_interval_ms: 1_000,
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The configuration file (SPEC §9): one TOML file, validated once at start-up.
+//!
+//! Every key has a default except the app essentials; unknown keys are refused
+//! so a typo never silently falls back to a default. Values that parse but make
+//! no sense (zero partitions, a role map naming a role the app lacks) are
+//! rejected here, with the file, key and value in the message, so nothing past
+//! this module has to re-check them.
+//!
+//! This file holds the top-level [`Config`], loading and cross-section
+//! validation; the sections are in `kafka.rs` (broker and topics), `engine.rs`
+//! (process-wide tuning), `apps.rs` (the app catalogue) and `secrets.rs`.
+
+mod apps;
+mod engine;
+mod kafka;
+mod secrets;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use apps::{AppConfig, ConnectorKind, LeaverPolicy, OutageConfig, RetryConfig, RoleMapping};
+pub use engine::{
+    ConnectorConfig, EngineConfig, LimitsConfig, MetricsConfig, RulesConfig, SafetyConfig,
+};
+pub use kafka::{KafkaConfig, TopicsConfig};
+pub use secrets::{SecretSource, SecretValue};
+
+/// Everything that can be wrong with a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("{path}: cannot read configuration: {source}")]
+    Read {
+        /// The file we tried to read.
+        path: PathBuf,
+        /// Why the read failed.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a value of the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file at fault.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// A value that parsed but is not acceptable.
+    #[error("{path}: `{key}` = {value}: {reason}")]
+    Invalid {
+        /// The file at fault.
+        path: PathBuf,
+        /// The dotted key at fault, e.g. `apps.slack.leaver`.
+        key: String,
+        /// The offending value as written.
+        value: String,
+        /// What is expected instead.
+        reason: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Broker connection and topic creation.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// Topic names.
+    #[serde(default)]
+    pub topics: TopicsConfig,
+    /// Where the rules live.
+    #[serde(default)]
+    pub rules: RulesConfig,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// The mass-deprovision guard.
+    #[serde(default)]
+    pub safety: SafetyConfig,
+    /// Input limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Engine tuning.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Connector process tuning (shared by every app's worker).
+    #[serde(default)]
+    pub connector: ConnectorConfig,
+    /// The app catalogue: one entry per app, keyed by the name rules use.
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file, then applies
+    /// `KAFKA_BOOTSTRAP_SERVERS` from the environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::parse(path, &text)?;
+        if let Ok(servers) = std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
+            if !servers.trim().is_empty() {
+                config.kafka.bootstrap_servers = servers;
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates configuration text; `path` only labels errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: String, value: String, reason: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            value,
+            reason: reason.to_string(),
+        };
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return Err(bad(
+                "kafka.bootstrap_servers".into(),
+                "\"\"".into(),
+                "must name at least one host:port",
+            ));
+        }
+        if self.kafka.partitions < 1 {
+            return Err(bad(
+                "kafka.partitions".into(),
+                self.kafka.partitions.to_string(),
+                "must be at least 1",
+            ));
+        }
+        if let Some(key) = self
+            .kafka
+            .secret_properties
+            .keys()
+            .find(|k| self.kafka.properties.contains_key(*k))
+        {
+            return Err(bad(
+                format!("kafka.secret_properties.{key:?}"),
+                format!("{key:?}"),
+                "is also set in [kafka.properties]; set it in one place only",
+            ));
+        }
+        if self.metrics.lag_interval_ms == 0 {
+            return Err(bad(
+                "metrics.lag_interval_ms".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if self.kafka.replication_factor < 1 {
+            return Err(bad(
+                "kafka.replication_factor".into(),
+                self.kafka.replication_factor.to_string(),
+                "must be at least 1",
+            ));
+        }
+        let ratio = self.safety.max_deprovision_ratio;
+        if !(ratio > 0.0 && ratio <= 1.0) {
+            return Err(bad(
+                "safety.max_deprovision_ratio".into(),
+                ratio.to_string(),
+                "must be in (0, 1]",
+            ));
+        }
+        if self.engine.reconcile_chunk == 0 {
+            return Err(bad(
+                "engine.reconcile_chunk".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if self.connector.max_buffered_records == 0 {
+            return Err(bad(
+                "connector.max_buffered_records".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if self.connector.commit_interval_ms == 0 {
+            return Err(bad(
+                "connector.commit_interval_ms".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        if self.engine.batch_max_records == 0 {
+            return Err(bad(
+                "engine.batch_max_records".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
+        for (name, app) in &self.apps {
+            apps::validate_app(name, app).map_err(|(key, value, reason)| {
+                bad(format!("apps.{name}.{key}"), value, &reason)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! Whole-file tests: each parses TOML text through [`Config::parse`], so
+//! they exercise deserialisation, defaults and validation together.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("test.toml"), text)
+}
+
+#[test]
+fn empty_file_gives_spec_defaults() {
+    let c = parse("").unwrap();
+    assert_eq!(c.kafka.bootstrap_servers, "127.0.0.1:9092");
+    assert_eq!(c.kafka.group_id, "provisioner-engine");
+    assert_eq!(c.kafka.partitions, 6);
+    assert_eq!(
+        c.topics.commands("zendesk"),
+        "provisioning.commands.zendesk"
+    );
+    assert_eq!(c.safety.max_deprovisions, 50);
+    assert_eq!(c.limits.max_event_bytes, 1 << 20);
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = parse("[kafka]\nbootstrap_server = \"x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("test.toml"), "{err}");
+    assert!(err.contains("bootstrap_server"), "{err}");
+}
+
+#[test]
+fn bad_leaver_is_named() {
+    let err = parse(
+        "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\nleaver = \"shred\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("shred"), "{err}");
+}
+
+#[test]
+fn role_map_must_use_known_roles() {
+    let err = parse(
+        "[apps.z]\nconnector = \"zendesk\"\nbase_url = \"http://x\"\nroles = [\"agent\"]\n[apps.z.role_map]\nboss = { role = \"admin\" }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("apps.z.role_map.boss"), "{err}");
+}
+
+#[test]
+fn zero_partitions_refused() {
+    let err = parse("[kafka]\npartitions = 0\n").unwrap_err().to_string();
+    assert!(
+        err.contains("kafka.partitions") && err.contains('0'),
+        "{err}"
+    );
+}
+
+#[test]
+fn connector_defaults() {
+    let c = parse("[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n")
+        .unwrap();
+    let app = &c.apps["a"];
+    assert_eq!(app.concurrency, 8);
+    assert_eq!(app.outage.consecutive_failures, 5);
+    assert_eq!(app.outage.probe_initial_delay_ms, 1_000);
+    assert_eq!(app.outage.probe_max_delay_ms, 60_000);
+    assert_eq!(c.connector.shutdown_timeout_ms, 10_000);
+    assert_eq!(c.connector.max_buffered_records, 1_000);
+    assert_eq!(c.connector.commit_interval_ms, 1_000);
+}
+
+#[test]
+fn zero_concurrency_refused() {
+    let err = parse(
+        "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\nconcurrency = 0\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("apps.a.concurrency"), "{err}");
+}
+
+#[test]
+fn outage_threshold_must_be_positive() {
+    let err = parse(
+        "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\noutage = { consecutive_failures = 0 }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("apps.a.outage.consecutive_failures"), "{err}");
+}
+
+#[test]
+fn secret_properties_resolve_from_files_and_name_missing_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "hunter2\n").unwrap();
+    let text = format!(
+        "[kafka.secret_properties]\n\"sasl.password\" = {{ file = {:?} }}\n",
+        file.display().to_string()
+    );
+    let mut c = parse(&text).unwrap();
+    c.kafka.resolve_secrets(Path::new("test.toml")).unwrap();
+    assert_eq!(c.kafka.secrets["sasl.password"].expose(), "hunter2");
+    assert!(
+        !format!("{c:?}").contains("hunter2"),
+        "Debug hides the value"
+    );
+
+    let var = "PROVISIONER_CONFIG_TEST_UNSET_PASSWORD";
+    let text = format!("[kafka.secret_properties]\n\"sasl.password\" = {{ env = \"{var}\" }}\n");
+    let mut c = parse(&text).unwrap();
+    let err = c
+        .kafka
+        .resolve_secrets(Path::new("test.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("test.toml") && err.contains("sasl.password") && err.contains(var),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_property_set_twice_is_refused() {
+    let err = parse(
+        "[kafka.properties]\n\"sasl.password\" = \"x\"\n[kafka.secret_properties]\n\"sasl.password\" = { env = \"P\" }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("sasl.password") && err.contains("one place"),
+        "{err}"
+    );
+}
+
+#[test]
+fn example_config_is_valid() {
+    let text = include_str!("../../config/provisioner.toml");
+    let c = parse(text).unwrap();
+    assert!(!c.apps.is_empty());
+}
