@@ -257,3 +257,25 @@ async fn poison_records_are_dead_lettered_and_processing_goes_on() {
     assert_eq!(zendesk[0]["cause"]["event_id"], "evt-ok");
     engine.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_its_input_topic_and_no_leave_to_create_it_the_engine_names_it_and_stops() {
+    let mut config = config(1);
+    config.kafka.create_topics = false;
+    let rules = rules(
+        "name: Dev\ntarget: { field: team, op: is, value: Development }\napps: { slack: { role: member } }\n",
+        &config.apps,
+    );
+    let result = provisioner::engine::run(
+        config.clone(),
+        rules,
+        std::sync::Arc::new(provisioner::metrics::Metrics::new()),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
+    let message = result.expect_err("no input topic").to_string();
+    assert!(
+        message.contains(&config.topics.events) && message.contains("kafka.create_topics"),
+        "{message}"
+    );
+}
