@@ -22,6 +22,7 @@ mod condition;
 mod date;
 mod field;
 mod grant;
+mod index;
 mod load;
 pub mod preview;
 mod problem;
@@ -58,6 +59,8 @@ pub struct RuleSet {
     /// In load order: files sorted by name, rules in file order. Load order
     /// breaks precedence ties.
     rules: Arc<[rule::Rule]>,
+    /// Which rules can match whom (shared like the rules).
+    index: Arc<index::Index>,
     /// See [`RuleSet::version`].
     version: String,
 }
@@ -85,6 +88,7 @@ impl RuleSet {
     ) -> Result<RuleSet, RuleErrors> {
         let rules = load::compile_sources(sources, apps).map_err(RuleErrors)?;
         Ok(RuleSet {
+            index: Arc::new(index::Index::build(&rules)),
             rules: rules.into(),
             version: version::compute(sources, apps),
         })
@@ -116,12 +120,19 @@ impl RuleSet {
         grant::decide(self.candidates(employee), employee)
     }
 
-    /// Rules that may match `employee`, in load order.
-    ///
-    /// Today every rule. This is the seam for an index by equality
-    /// conditions (DESIGN: "index rules by their equality conditions"): it
-    /// may skip rules that cannot match, but must keep load order.
-    fn candidates<'a>(&'a self, _employee: &Snapshot) -> impl Iterator<Item = &'a rule::Rule> {
-        self.rules.iter()
+    /// Rules that may match `employee`, in load order: those the index
+    /// files under the employee's values, and those it cannot file.
+    fn candidates<'a>(&'a self, employee: &Snapshot) -> impl Iterator<Item = &'a rule::Rule> {
+        let rules = &self.rules;
+        self.index
+            .candidates(employee)
+            .into_iter()
+            .filter_map(move |i| rules.get(i))
+    }
+
+    /// [`RuleSet::grants`] testing every rule: what the index must agree with.
+    #[cfg(test)]
+    pub(crate) fn grants_scanning_all(&self, employee: &Snapshot) -> BTreeMap<String, Grant> {
+        grant::decide(self.rules.iter(), employee)
     }
 }

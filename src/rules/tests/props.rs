@@ -226,4 +226,22 @@ proptest! {
         prop_assert_eq!(&first, &two.grants(&e));
         prop_assert_eq!(&first, &one.clone().grants(&e));
     }
+
+    #[test]
+    fn the_index_finds_exactly_what_a_full_scan_finds(
+        targets in prop::collection::vec(prop_oneof![
+            3 => leaf(),
+            2 => (leaf(), leaf()).prop_map(|(a, b)| format!("{{ all: [{a}, {b}] }}")),
+            1 => (leaf(), leaf()).prop_map(|(a, b)| format!("{{ any: [{a}, {b}] }}")),
+            1 => leaf().prop_map(|a| format!("{{ not: {a} }}")),
+        ], 1..12),
+        e in snapshot()
+    ) {
+        let yaml: String = targets.iter().enumerate().map(|(i, c)| format!(
+            "- name: R{i}\n  target: {c}\n  apps:\n    slack: {{ role: {} }}\n",
+            if i % 3 == 0 { "admin" } else { "member" }
+        )).collect();
+        let set = RuleSet::from_sources(&[(PathBuf::from("i.yaml"), yaml)], &catalogue()).unwrap();
+        prop_assert_eq!(set.grants(&e), set.grants_scanning_all(&e));
+    }
 }
