@@ -6,6 +6,7 @@
 //! provisioning is decided here and tested here. The Kafka plumbing in
 //! `engine::run` only feeds it records and writes out what it returns.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -63,30 +64,50 @@ pub fn decide(
     apps: &BTreeMap<String, AppConfig>,
     now: DateTime<Utc>,
 ) -> Decision {
+    decide_from(
+        prev.map(Cow::Borrowed),
+        &mut event.clone(),
+        rules,
+        apps,
+        now,
+    )
+}
+
+/// [`decide`] for the engine's hot path: an owned `prev` is updated in
+/// place rather than copied, and a hire's snapshot is taken out of `event`
+/// (left empty) rather than cloned.
+pub fn decide_from(
+    prev: Option<Cow<'_, EmployeeState>>,
+    event: &mut HrEvent,
+    rules: &RuleSet,
+    apps: &BTreeMap<String, AppConfig>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let first_seen = prev.is_none();
     let mut state = match prev {
         Some(prev) if prev.is_stale(event) => {
             return Decision {
-                state: prev.clone(),
+                state: prev.into_owned(),
                 commands: Vec::new(),
                 before: BTreeMap::new(),
                 stale: true,
             }
         }
-        Some(prev) => prev.clone(),
+        Some(prev) => prev.into_owned(),
         None => EmployeeState::new(&event.employee_id),
     };
     match event.kind {
         EventType::Hired => {
             // A hire carries the full snapshot, replacing whatever a previous
             // employment left behind (re-hires start clean).
-            state.snapshot = event.employee.clone();
+            state.snapshot = std::mem::take(&mut event.employee);
             state.employed = true;
         }
         EventType::Changed => {
             merge_patch::apply_members(&mut state.snapshot, &event.employee);
             // A change for someone we never saw hired (we joined the stream
             // late) describes a current employee.
-            if prev.is_none() {
+            if first_seen {
                 state.employed = true;
             }
         }

@@ -97,7 +97,7 @@ impl Pending {
             None => Err(events::InvalidEvent("record has no value".into())),
             Some(value) => events::parse(record.key(), value, config.limits.max_event_bytes),
         };
-        let event = match parsed {
+        let mut event = match parsed {
             Ok(event) => event,
             Err(reason) => {
                 warn!(
@@ -119,7 +119,7 @@ impl Pending {
         };
         let partition = record.partition();
         let prev = self.current(store, partition, &event.employee_id, rules);
-        let decision = decide::decide(prev.as_deref(), &event, rules, &config.apps, now);
+        let decision = decide::decide_from(prev, &mut event, rules, &config.apps, now);
         self.consumed.push(event.kind.label());
         metrics.observe_event_processing(started.elapsed().as_secs_f64());
         if decision.stale {

@@ -92,7 +92,7 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
     }
     let root: Value =
         serde_json::from_slice(value).map_err(|e| invalid(format!("value is not JSON: {e}")))?;
-    let Value::Object(root) = root else {
+    let Value::Object(mut root) = root else {
         return Err(invalid("value is not a JSON object"));
     };
 
@@ -135,14 +135,15 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
             )));
         }
     }
-    let subject = optional_str(&root, "subject")?;
+    let subject = optional_str(&root, "subject")?.map(str::to_owned);
 
-    let data = match root.get("data") {
+    // Taken out of the tree, not cloned: the snapshot is the event's bulk.
+    let mut data = match root.remove("data") {
         Some(Value::Object(d)) => d,
         Some(other) => {
             return Err(invalid(format!(
                 "field `data` is {}, not an object",
-                describe(other)
+                describe(&other)
             )))
         }
         None => return Err(invalid("missing field `data`")),
@@ -156,12 +157,12 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
             ))
         })?),
     };
-    let employee = match data.get("employee") {
-        Some(Value::Object(e)) => e.clone(),
+    let employee = match data.remove("employee") {
+        Some(Value::Object(e)) => e,
         Some(other) => {
             return Err(invalid(format!(
                 "field `data.employee` is {}, not an object",
-                describe(other)
+                describe(&other)
             )))
         }
         None => return Err(invalid("missing field `data.employee`")),

@@ -96,6 +96,7 @@ pub fn encode_into(out: &mut Vec<u8>, state: &EmployeeState) {
         None => put_str(out, &state.rules_version),
     }
     put_uint(out, state.apps.len() as u64);
+    let derived = Derived::of(state);
     for (app, app_state) in &state.apps {
         put_str(out, app);
         put_uint(out, app_state.generation);
@@ -103,7 +104,7 @@ pub fn encode_into(out: &mut Vec<u8>, state: &EmployeeState) {
             Desired::Active { role, account } => (Some(role), account),
             Desired::Deprovisioned { account } => (None, account),
         };
-        let own = !is_derived(state, account);
+        let own = !derived.matches(account);
         let kind = if role.is_some() { ACTIVE } else { 0 } | if own { OWN_ACCOUNT } else { 0 };
         out.push(kind);
         if let Some(role) = role {
@@ -122,35 +123,61 @@ pub fn encode_into(out: &mut Vec<u8>, state: &EmployeeState) {
     put_object(out, &state.snapshot, &state.employee_id);
 }
 
-/// Whether `account` is what [`EmployeeState::account`] derives, checked
-/// field by field without building it.
-fn is_derived(state: &EmployeeState, account: &Account) -> bool {
-    let text = |field: &str| {
-        state
-            .snapshot
-            .get(field)
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    };
-    let (email, given, family) = (text("email"), text("first_name"), text("last_name"));
-    let display_ok = match (given, family, account.display_name.as_deref()) {
-        (Some(g), Some(f), Some(d)) => {
-            d.len() == g.len() + 1 + f.len()
-                && d.starts_with(g)
-                && d.ends_with(f)
-                && d.as_bytes()[g.len()] == b' '
+/// What [`EmployeeState::account`] derives from a snapshot, borrowed: looked
+/// up once per state, then compared with each app's account.
+struct Derived<'a> {
+    employee_id: &'a str,
+    email: Option<&'a str>,
+    given: Option<&'a str>,
+    family: Option<&'a str>,
+}
+
+impl<'a> Derived<'a> {
+    fn of(state: &'a EmployeeState) -> Derived<'a> {
+        let text = |field: &str| {
+            state
+                .snapshot
+                .get(field)
+                .and_then(|v| v.as_str())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        Derived {
+            employee_id: &state.employee_id,
+            email: text("email"),
+            given: text("first_name"),
+            family: text("last_name"),
         }
-        (Some(n), None, Some(d)) | (None, Some(n), Some(d)) => n == d,
-        (None, None, None) => true,
-        _ => false,
-    };
-    display_ok
-        && account.external_id == state.employee_id
-        && account.user_name == email.unwrap_or(&state.employee_id)
-        && account.email.as_deref() == email
-        && account.given_name.as_deref() == given
-        && account.family_name.as_deref() == family
+    }
+
+    /// Whether `account` is the derived one, field by field without
+    /// building it.
+    fn matches(&self, account: &Account) -> bool {
+        let (given, family) = (self.given, self.family);
+        let display_ok = match (given, family, account.display_name.as_deref()) {
+            (Some(g), Some(f), Some(d)) => {
+                d.len() == g.len() + 1 + f.len()
+                    && d.starts_with(g)
+                    && d.ends_with(f)
+                    && d.as_bytes()[g.len()] == b' '
+            }
+            (Some(n), None, Some(d)) | (None, Some(n), Some(d)) => n == d,
+            (None, None, None) => true,
+            _ => false,
+        };
+        display_ok
+            && account.external_id == self.employee_id
+            && account.user_name == self.email.unwrap_or(self.employee_id)
+            && account.email.as_deref() == self.email
+            && account.given_name.as_deref() == given
+            && account.family_name.as_deref() == family
+    }
+}
+
+/// Whether `account` is what [`EmployeeState::account`] derives.
+#[cfg(test)]
+fn is_derived(state: &EmployeeState, account: &Account) -> bool {
+    Derived::of(state).matches(account)
 }
 
 /// Decodes a value written by [`encode`] for the employee `employee_id`.
