@@ -97,6 +97,10 @@ pub struct EngineConfig {
     pub rules_reload_ms: u64,
     /// Employees re-evaluated per transaction after a rules change.
     pub reconcile_chunk: usize,
+    /// Threads that decide and serialise a batch (split by employee); 0,
+    /// the default, is one per core, at most 4. The transaction itself is
+    /// one producer's either way.
+    pub decide_threads: usize,
     /// While some app has no command topic on the broker, how often the
     /// engine looks again, in milliseconds (events needing that app are
     /// dead-lettered as `unknown_app` until it appears).
@@ -132,6 +136,7 @@ impl Default for EngineConfig {
             instance_id: None,
             rules_reload_ms: 2000,
             reconcile_chunk: 1000,
+            decide_threads: 0,
             topic_refresh_ms: 30_000,
             consumer_queue_max_kbytes: 16 * 1024,
             consumer_fetch_max_bytes: 16 * 1024 * 1024,
@@ -143,6 +148,17 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// [`EngineConfig::decide_threads`] resolved: configured, else one per
+    /// core (at most 4; more is beyond what a batch's size repays).
+    pub fn decide_threads(&self) -> usize {
+        match self.decide_threads {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4),
+            n => n,
+        }
+    }
+
     /// The instance id: configured, else `PROVISIONER_INSTANCE_ID`, else
     /// `HOSTNAME`, else the kernel's host name.
     pub fn instance_id(&self) -> String {

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use super::control::{self, ControlRequest};
 use super::decide::{self, Trigger};
 use super::guard;
+use super::parallel;
 use super::state::{AppState, EmployeeState, Held};
 use super::store::{self, Store};
 use super::topics::CommandTopics;
@@ -51,6 +52,47 @@ pub struct Pending {
     waiting: u64,
 }
 
+/// What deciding a batch reads and never changes.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// Committed states.
+    pub store: &'a Store,
+    /// The rules in force.
+    pub rules: &'a RuleSet,
+    /// The configuration (apps, topics, limits).
+    pub config: &'a Config,
+    /// Which apps have no command topic.
+    pub topics: &'a CommandTopics,
+    /// Where decisions are counted.
+    pub metrics: &'a Metrics,
+    /// The batch's clock reading, for every command it issues.
+    pub now: DateTime<Utc>,
+}
+
+/// One input record parsed as an HR event, and how long that took.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The event, or why the record is not one.
+    pub result: Result<events::HrEvent, events::InvalidEvent>,
+    /// Time spent parsing (counted in the processing-time histogram).
+    pub took: std::time::Duration,
+}
+
+impl Parsed {
+    /// Parses a record's value, with its key, under `limits.max_event_bytes`.
+    pub fn of<M: Message>(record: &M, config: &Config) -> Parsed {
+        let started = Instant::now();
+        let result = match record.payload() {
+            None => Err(events::InvalidEvent("record has no value".into())),
+            Some(value) => events::parse(record.key(), value, config.limits.max_event_bytes),
+        };
+        Parsed {
+            result,
+            took: started.elapsed(),
+        }
+    }
+}
+
 impl Pending {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
@@ -81,23 +123,24 @@ impl Pending {
     /// An event whose commands need an app without a command topic is
     /// dead-lettered whole as `unknown_app`, its state left as it was: a
     /// replay once the topic exists decides it again from there.
-    #[allow(clippy::too_many_arguments)] // the batch's read-only context
-    pub fn add_record<M: Message>(
-        &mut self,
-        record: &M,
-        store: &Store,
-        rules: &RuleSet,
-        config: &Config,
-        topics: &CommandTopics,
-        metrics: &Metrics,
-        now: DateTime<Utc>,
-    ) {
+    pub fn add_record<M: Message>(&mut self, record: &M, ctx: &Context<'_>) {
+        let parsed = Parsed::of(record, ctx.config);
+        self.add_parsed(record, parsed, ctx);
+    }
+
+    /// [`Pending::add_record`] for a record already parsed (perhaps on
+    /// another thread).
+    pub fn add_parsed<M: Message>(&mut self, record: &M, parsed: Parsed, ctx: &Context<'_>) {
+        let Context {
+            store,
+            rules,
+            config,
+            topics,
+            metrics,
+            now,
+        } = *ctx;
         let started = Instant::now();
-        let parsed = match record.payload() {
-            None => Err(events::InvalidEvent("record has no value".into())),
-            Some(value) => events::parse(record.key(), value, config.limits.max_event_bytes),
-        };
-        let mut event = match parsed {
+        let mut event = match parsed.result {
             Ok(event) => event,
             Err(reason) => {
                 warn!(
@@ -121,7 +164,7 @@ impl Pending {
         let prev = self.current(store, partition, &event.employee_id, rules);
         let decision = decide::decide_from(prev, &mut event, rules, &config.apps, now);
         self.consumed.push(event.kind.label());
-        metrics.observe_event_processing(started.elapsed().as_secs_f64());
+        metrics.observe_event_processing((started.elapsed() + parsed.took).as_secs_f64());
         if decision.stale {
             info!(
                 message = "Stale event ignored.",
@@ -351,40 +394,35 @@ impl Pending {
     /// new state of every touched employee (to its input partition), last
     /// and in the order [`Pending::committed`] expects them.
     pub fn outputs(&self, config: &Config) -> Vec<Output> {
+        self.outputs_on(config, 1)
+    }
+
+    /// [`Pending::outputs`], serialised on up to `threads` threads; the
+    /// order is the same.
+    pub fn outputs_on(&self, config: &Config, threads: usize) -> Vec<Output> {
         let mut outputs = Vec::with_capacity(self.emitted.len() + self.states.len());
-        let mut topics: HashMap<&str, String> = HashMap::new();
-        // Each value is written into one reused buffer and copied out at its
-        // exact size: growing a fresh vector per record to 1 KB costs more
-        // in the allocator than the serialisation itself.
-        let mut buf = Vec::with_capacity(4096);
-        for e in &self.emitted {
-            let topic = topics
-                .entry(&e.command.app)
-                .or_insert_with(|| config.topics.commands(&e.command.app));
-            buf.clear();
-            // The bytes of `Command::to_json`. Plain data always serialises.
-            let _ = serde_json::to_writer(&mut buf, &e.command);
-            outputs.push(Output {
-                topic: topic.clone(),
-                partition: None,
-                key: Some(e.command.employee_id.as_bytes().to_vec()),
-                payload: Some(buf.as_slice().to_vec()),
-                headers: None,
-            });
-        }
+        outputs.extend(parallel::map_chunks(&self.emitted, threads, |chunk| {
+            command_outputs(chunk, config)
+        }));
         outputs.extend(self.dead_letters.iter().map(Output::clone_record));
-        for (id, (partition, state)) in &self.states {
-            buf.clear();
-            store::encode_into(&mut buf, state);
-            outputs.push(Output {
-                topic: config.topics.state.clone(),
-                partition: Some(*partition),
-                key: Some(id.as_bytes().to_vec()),
-                payload: Some(buf.as_slice().to_vec()),
-                headers: None,
-            });
-        }
+        let states: Vec<(&String, &(i32, EmployeeState))> = self.states.iter().collect();
+        outputs.extend(parallel::map_chunks(&states, threads, |chunk| {
+            state_outputs(chunk, config)
+        }));
         outputs
+    }
+
+    /// Takes in another unit's decisions, for employees this one has not
+    /// touched (a batch decided on several threads, split by employee).
+    pub fn absorb(&mut self, other: Pending) {
+        self.states.extend(other.states);
+        self.emitted.extend(other.emitted);
+        self.dead_letters.extend(other.dead_letters);
+        self.consumed.extend(other.consumed);
+        self.stale += other.stale;
+        self.held += other.held;
+        self.unknown_app += other.unknown_app;
+        self.waiting += other.waiting;
     }
 
     /// After the commit: the store takes the new states, metrics count it all.
@@ -425,8 +463,9 @@ impl Pending {
         // `outputs` ends with the state values, in the map's order (which
         // a map keeps while unchanged); a mismatch would be a bug, so it
         // falls back to encoding rather than trusting the bytes.
+        let mut outputs = outputs;
         let first = outputs.len().saturating_sub(self.states.len());
-        let mut values = outputs.into_iter().skip(first);
+        let mut values = outputs.split_off(first).into_iter();
         for (id, (partition, state)) in &self.states {
             match values.next() {
                 Some(Output {
@@ -440,6 +479,10 @@ impl Pending {
                 _ => store.put(*partition, state),
             }
         }
+        // The batch's bulk — decoded states, commands, their records — is
+        // tens of thousands of small allocations: freed off the engine's
+        // thread, nothing waits for it.
+        parallel::drop_later((self.states, self.emitted, outputs));
     }
 
     /// Commands this unit emits (after the guard).
@@ -451,6 +494,49 @@ impl Pending {
     pub fn held_count(&self) -> u64 {
         self.held
     }
+}
+
+/// Commands as records. Each value is written into one reused buffer and
+/// copied out at its exact size: growing a fresh vector per record to 1 KB
+/// costs more in the allocator than the serialisation itself.
+fn command_outputs(emitted: &[Emitted], config: &Config) -> Vec<Output> {
+    let mut topics: HashMap<&str, String> = HashMap::new();
+    let mut buf = Vec::with_capacity(4096);
+    let mut outputs = Vec::with_capacity(emitted.len());
+    for e in emitted {
+        let topic = topics
+            .entry(&e.command.app)
+            .or_insert_with(|| config.topics.commands(&e.command.app));
+        buf.clear();
+        // The bytes of `Command::to_json`. Plain data always serialises.
+        let _ = serde_json::to_writer(&mut buf, &e.command);
+        outputs.push(Output {
+            topic: topic.clone(),
+            partition: None,
+            key: Some(e.command.employee_id.as_bytes().to_vec()),
+            payload: Some(buf.as_slice().to_vec()),
+            headers: None,
+        });
+    }
+    outputs
+}
+
+/// New states as changelog records, to their input partitions.
+fn state_outputs(states: &[(&String, &(i32, EmployeeState))], config: &Config) -> Vec<Output> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut outputs = Vec::with_capacity(states.len());
+    for (id, (partition, state)) in states {
+        buf.clear();
+        store::encode_into(&mut buf, state);
+        outputs.push(Output {
+            topic: config.topics.state.clone(),
+            partition: Some(*partition),
+            key: Some(id.as_bytes().to_vec()),
+            payload: Some(buf.as_slice().to_vec()),
+            headers: None,
+        });
+    }
+    outputs
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! What one unit of work writes when an app it needs has no command topic.
+//! What one unit of work writes when an app it needs has no command topic,
+//! and that a batch decided on several threads is the batch decided on one.
 
 use super::*;
 use crate::engine::topics::CommandTopics;
@@ -69,6 +70,23 @@ fn header(output: &Output, key: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
+fn ctx<'a>(
+    store: &'a Store,
+    rules: &'a RuleSet,
+    config: &'a Config,
+    topics: &'a CommandTopics,
+    metrics: &'a Metrics,
+) -> Context<'a> {
+    Context {
+        store,
+        rules,
+        config,
+        topics,
+        metrics,
+        now: now(),
+    }
+}
+
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
         .unwrap()
@@ -80,19 +98,12 @@ fn an_event_needing_an_app_without_topic_is_dead_lettered_whole() {
     let (config, rules) = setup();
     let metrics = Metrics::new();
     let topics = CommandTopics::missing_apps(["jira"]);
+    let store = Store::default();
     let mut pending = Pending::default();
     let ada = hire("E1", "Development", 7);
     let bob = hire("E2", "Support", 8);
     for record in [&ada, &bob] {
-        pending.add_record(
-            record,
-            &Store::default(),
-            &rules,
-            &config,
-            &topics,
-            &metrics,
-            now(),
-        );
+        pending.add_record(record, &ctx(&store, &rules, &config, &topics, &metrics));
     }
 
     // Ada's event needs jira: one dead letter, no command, no state. Bob's
@@ -138,15 +149,8 @@ fn with_every_topic_present_the_same_event_yields_its_commands() {
     let mut pending = Pending::default();
     let topics = CommandTopics::all_present();
     let ada = hire("E1", "Development", 7);
-    pending.add_record(
-        &ada,
-        &Store::default(),
-        &rules,
-        &config,
-        &topics,
-        &Metrics::new(),
-        now(),
-    );
+    let (store, metrics) = (Store::default(), Metrics::new());
+    pending.add_record(&ada, &ctx(&store, &rules, &config, &topics, &metrics));
     assert_eq!(pending.command_count(), 2);
     assert!(pending.outputs(&config).iter().all(|o| o.headers.is_none()));
 }
@@ -189,4 +193,88 @@ fn blocking_names_each_missing_app_once_in_name_order() {
     assert!(CommandTopics::all_present()
         .blocking(&changes.commands)
         .is_empty());
+}
+
+fn record(key: Option<&str>, value: serde_json::Value, offset: i64) -> OwnedMessage {
+    OwnedMessage::new(
+        Some(value.to_string().into_bytes()),
+        key.map(|k| k.as_bytes().to_vec()),
+        "events".into(),
+        Timestamp::CreateTime(1_700_000_000_000),
+        (offset % 3) as i32,
+        offset,
+        None,
+    )
+}
+
+fn event(kind: &str, id: &str, seq: i64, employee: serde_json::Value) -> serde_json::Value {
+    json!({
+        "specversion": "1.0", "id": format!("evt-{id}-{seq}"), "source": "hris://t",
+        "type": format!("hr.employee.{kind}"), "time": "2026-11-26T09:00:00Z",
+        "data": { "sequence": seq, "employee": employee }
+    })
+}
+
+/// A record as topic, key and value.
+type Written = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The records a unit writes, in a comparable form.
+fn written(pending: &Pending, config: &Config) -> Vec<Written> {
+    let mut out: Vec<_> = pending
+        .outputs(config)
+        .into_iter()
+        .map(|o| (o.topic, o.key, o.payload))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_batch_decided_on_several_threads_is_the_batch_decided_on_one() {
+    let (config, rules) = setup();
+    let (store, metrics, topics) = (
+        Store::default(),
+        Metrics::new(),
+        CommandTopics::all_present(),
+    );
+    let ctx = ctx(&store, &rules, &config, &topics, &metrics);
+    let teams = ["Development", "Support", "Sales"];
+    let mut batch = Vec::new();
+    for i in 0..60i64 {
+        let id = format!("E{}", i % 17);
+        let team = teams[(i % 3) as usize];
+        let value = match i % 5 {
+            0 | 1 => event(
+                "hired",
+                &id,
+                i,
+                json!({"id": id, "email": format!("{id}@acme.test"), "team": team}),
+            ),
+            2 => event("changed", &id, i, json!({"id": id, "team": team})),
+            3 => event("left", &id, i, json!({"id": id})),
+            _ => json!({"not": "an event"}),
+        };
+        // Some events come without a key: they must still meet their
+        // employee's other records in one group.
+        let key = (i % 7 != 0).then_some(id.as_str());
+        batch.push(record(key, value, i));
+    }
+    let one = super::super::parallel::decide(&batch, &ctx, 1);
+    let three = super::super::parallel::decide(&batch, &ctx, 3);
+    assert!(one.command_count() > 20, "the batch decides something");
+    assert_eq!(one.command_count(), three.command_count());
+    assert_eq!(one.employees(), three.employees());
+    assert_eq!(written(&one, &config), written(&three, &config));
+    // Serialised on three threads, in the very order of one: the store
+    // update after the commit relies on it.
+    let plain = |outputs: Vec<Output>| -> Vec<Written> {
+        outputs
+            .into_iter()
+            .map(|o| (o.topic, o.key, o.payload))
+            .collect()
+    };
+    assert_eq!(
+        plain(three.outputs(&config)),
+        plain(three.outputs_on(&config, 3))
+    );
 }

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::control::{ControlReader, ControlRequest};
-use super::pending::Pending;
+use super::parallel;
+use super::pending::{Context, Pending};
 use super::rebalance::{Change, EngineContext};
 use super::reload::{Reload, Watcher};
 use super::store::{self, Store};
@@ -394,25 +395,24 @@ impl Engine {
     fn process(&mut self, batch: Vec<OwnedMessage>) -> Result<(), EngineError> {
         let now = Utc::now();
         let started = Instant::now();
-        let mut pending = Pending::default();
         let mut first: BTreeMap<i32, i64> = BTreeMap::new();
         let mut next: BTreeMap<i32, i64> = BTreeMap::new();
         for record in &batch {
-            let _span = event_span(record).entered();
             first.entry(record.partition()).or_insert(record.offset());
             next.insert(record.partition(), record.offset() + 1);
-            pending.add_record(
-                record,
-                &self.store,
-                &self.rules,
-                &self.config,
-                &self.topics,
-                &self.metrics,
-                now,
-            );
         }
+        let threads = self.config.engine.decide_threads();
+        let ctx = Context {
+            store: &self.store,
+            rules: &self.rules,
+            config: &self.config,
+            topics: &self.topics,
+            metrics: &self.metrics,
+            now,
+        };
+        let mut pending = parallel::decide(&batch, &ctx, threads);
         pending.guard(&self.store, &self.config, &hold_id(now), now);
-        let outputs = pending.outputs(&self.config);
+        let outputs = pending.outputs_on(&self.config, threads);
         let topic = &self.config.topics.events;
         let mut offsets = TopicPartitionList::new();
         for (&p, &o) in &next {
@@ -488,7 +488,7 @@ impl Engine {
 
 /// The span of one input record's decision: where it came from and whose it
 /// is (the key is the employee id); what the decision logs carries these.
-fn event_span(record: &OwnedMessage) -> tracing::Span {
+pub(super) fn event_span(record: &OwnedMessage) -> tracing::Span {
     let key = record.key().map(String::from_utf8_lossy);
     tracing::info_span!(
         "event",
