@@ -152,44 +152,42 @@ pub fn check_reachable(config: &Config, timeout: Duration) -> Result<(), KafkaSe
 
 /// The number of partitions of a topic (0 when it does not exist).
 pub fn partition_count(config: &Config, topic: &str) -> Result<usize, KafkaSetupError> {
-    let consumer: BaseConsumer = client_config(config)
-        .create()
-        .map_err(KafkaSetupError::Client)?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .map_err(|source| KafkaSetupError::Unreachable {
-            servers: config.kafka.bootstrap_servers.clone(),
-            source,
-        })?;
-    Ok(metadata
+    Ok(metadata(config, Some(topic))?
         .topics()
         .iter()
         .find(|t| t.name() == topic && t.error().is_none())
         .map_or(0, |t| t.partitions().len()))
 }
 
-/// The names of the topics that exist on the broker (with partitions).
-///
-/// One metadata request for every topic: asking for named topics could let
-/// a broker with `auto.create.topics.enable` create them as a side effect.
+/// The names of the topics that exist on the broker (with partitions), in
+/// one request.
 pub fn existing_topics(
     config: &Config,
 ) -> Result<std::collections::BTreeSet<String>, KafkaSetupError> {
-    let consumer: BaseConsumer = client_config(config)
-        .create()
-        .map_err(KafkaSetupError::Client)?;
-    let metadata = consumer
-        .fetch_metadata(None, Duration::from_secs(10))
-        .map_err(|source| KafkaSetupError::Unreachable {
-            servers: config.kafka.bootstrap_servers.clone(),
-            source,
-        })?;
-    Ok(metadata
+    Ok(metadata(config, None)?
         .topics()
         .iter()
         .filter(|t| t.error().is_none() && !t.partitions().is_empty())
         .map(|t| t.name().to_string())
         .collect())
+}
+
+/// Cluster metadata for one topic or all. Asked by a consumer client, which
+/// never has the broker create a topic it asks about (librdkafka's
+/// `allow.auto.create.topics` is off for consumers).
+fn metadata(
+    config: &Config,
+    topic: Option<&str>,
+) -> Result<rdkafka::metadata::Metadata, KafkaSetupError> {
+    let consumer: BaseConsumer = client_config(config)
+        .create()
+        .map_err(KafkaSetupError::Client)?;
+    consumer
+        .fetch_metadata(topic, Duration::from_secs(10))
+        .map_err(|source| KafkaSetupError::Unreachable {
+            servers: config.kafka.bootstrap_servers.clone(),
+            source,
+        })
 }
 
 /// A topic the process needs.
