@@ -36,6 +36,7 @@ PID_FILE=$STATE_DIR/kafka.pid
 CONFIG=$STATE_DIR/server.properties
 CLIENT_CONFIG=$STATE_DIR/client.properties
 CONSOLE_LOG=$LOG_DIR/kafka.out
+POM=$LOG4J_DIR/pom.xml
 
 PORT=${KAFKA_SASL_PORT:-19094}
 CONTROLLER_PORT=${KAFKA_SASL_CONTROLLER_PORT:-19095}
@@ -43,51 +44,14 @@ HEAP_OPTS=${KAFKA_SASL_HEAP_OPTS:--Xmx384m -Xms128m}
 START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 USER_NAME=${KAFKA_SASL_USER:-provisioner}
 USER_PASSWORD=${KAFKA_SASL_PASSWORD:-provisioner-local-secret}
-ADMIN_USER=admin
+ADMIN_USER="admin"
 ADMIN_PASSWORD=admin-local-secret
 BOOTSTRAP=127.0.0.1:$PORT
 
 log() { echo "kafka-sasl.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
-have() { command -v "$1" >/dev/null 2>&1; }
-
-tool() {
-  java -cp "$LIBS_DIR/*" -Dlog4j2.configurationFile="$LOG4J_DIR/tools-log4j2.properties" "$@"
-}
-
-# The jars kafka.sh assembles from its pom; assembled here the same way (under
-# kafka.sh's own lock) when kafka.sh never ran, e.g. with an external broker.
-need_libs() {
-  have java || die "java not found; Kafka 4.x needs Java 17+"
-  local pom=$LOG4J_DIR/pom.xml want
-  want=$(sha256sum "$pom" | cut -d' ' -f1)
-  [[ -f $LIBS_DIR/.pom.sha256 && $(<"$LIBS_DIR/.pom.sha256") == "$want" ]] && return 0
-  have mvn || die "mvn not found; needed once to fetch the Kafka jars"
-  mkdir -p "$REPO_ROOT/.local/kafka"
-  (
-    have flock && { exec 8>"$REPO_ROOT/.local/kafka/.lock"; flock -w 300 8 || exit 1; }
-    [[ -f $LIBS_DIR/.pom.sha256 && $(<"$LIBS_DIR/.pom.sha256") == "$want" ]] && exit 0
-    log "assembling the Kafka jars into ${LIBS_DIR#"$REPO_ROOT"/} (one-time) ..."
-    rm -rf "$LIBS_DIR.tmp"
-    mvn -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
-      -DoutputDirectory="$LIBS_DIR.tmp" >"$STATE_DIR/mvn.log" 2>&1 || exit 1
-    echo "$want" >"$LIBS_DIR.tmp/.pom.sha256"
-    rm -rf "$LIBS_DIR"
-    mv "$LIBS_DIR.tmp" "$LIBS_DIR"
-  ) || die "could not assemble the Kafka jars (see $STATE_DIR/mvn.log)"
-}
-
-running_pid() {
-  [[ -f $PID_FILE ]] || return 1
-  local pid cmdline
-  pid=$(<"$PID_FILE")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-  [[ $cmdline == *kafka.Kafka* && $cmdline == *"$CONFIG"* ]] || return 1
-  echo "$pid"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=deploy/local/lib/broker.sh
+. "$SCRIPT_DIR/lib/broker.sh"
 
 write_client_config() {
   mkdir -p "$STATE_DIR"
@@ -101,18 +65,15 @@ EOF
 }
 
 # An authenticated metadata request: proves the listener and the credentials.
+# Kafka's own client, not kcat: Debian's kcat (librdkafka 2.0.2) has been
+# seen failing SCRAM against this broker while Java clients and the engine's
+# librdkafka authenticate.
 probe() {
   port_open "$PORT" || return 1
-  if have kcat; then
-    timeout 15 kcat -b "$BOOTSTRAP" -X security.protocol=SASL_PLAINTEXT \
-      -X sasl.mechanisms=SCRAM-SHA-256 -X sasl.username="$USER_NAME" \
-      -X sasl.password="$USER_PASSWORD" -L -m 3 >/dev/null 2>&1
-  else
-    timeout 30 java -cp "$LIBS_DIR/*" \
-      -Dlog4j2.configurationFile="$LOG4J_DIR/tools-log4j2.properties" \
-      org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --list \
-      --command-config "$CLIENT_CONFIG" >/dev/null 2>&1
-  fi
+  timeout 30 java -cp "$LIBS_DIR/*" \
+    -Dlog4j2.configurationFile="$LOG4J_DIR/tools-log4j2.properties" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --list \
+    --command-config "$CLIENT_CONFIG" >/dev/null 2>&1
 }
 
 render_config() {
@@ -129,33 +90,19 @@ render_config() {
 format_storage_once() {
   [[ -f $DATA_DIR/meta.properties ]] && return 0
   local cluster_id
-  cluster_id=$(tool kafka.tools.StorageTool random-uuid) || die "StorageTool random-uuid failed"
+  cluster_id=$(kafka_tool kafka.tools.StorageTool random-uuid) || die "StorageTool random-uuid failed"
   log "formatting storage in ${DATA_DIR#"$REPO_ROOT"/} with SCRAM users $ADMIN_USER, $USER_NAME ..."
   mkdir -p "$DATA_DIR"
-  tool kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG" \
+  kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG" \
     --add-scram "SCRAM-SHA-256=[name=$ADMIN_USER,password=$ADMIN_PASSWORD]" \
     --add-scram "SCRAM-SHA-256=[name=$USER_NAME,password=$USER_PASSWORD]" >&2 \
     || die "StorageTool format failed"
 }
 
 start_broker() {
-  local heap detach=()
+  local heap
   read -r -a heap <<<"$HEAP_OPTS"
-  mkdir -p "$LOG_DIR"
-  rm -f "$PID_FILE"
-  have setsid && detach=(setsid)
-  # shellcheck disable=SC2016  # $$/$0/$@ are for the inner bash
-  "${detach[@]}" nohup bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" \
-    java "${heap[@]}" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-      -Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$LOG4J_DIR/log4j2.properties" \
-      -cp "$LIBS_DIR/*" kafka.Kafka "$CONFIG" \
-    >"$CONSOLE_LOG" 2>&1 </dev/null 9>&- &
-  local i
-  for ((i = 0; i < 50; i++)); do
-    [[ -s $PID_FILE ]] && break
-    sleep 0.1
-  done
-  [[ -s $PID_FILE ]] || die "broker did not start (no pid file); see $CONSOLE_LOG"
+  start_jvm "${heap[@]}" -XX:+UseG1GC
   log "started SASL broker (pid $(<"$PID_FILE")), waiting for $BOOTSTRAP ..."
 }
 
@@ -174,17 +121,10 @@ wait_ready() {
   done
 }
 
-take_lock() {
-  mkdir -p "$STATE_DIR"
-  if have flock; then
-    exec 9>"$STATE_DIR/.lock"
-    flock -w 180 9 || die "timed out waiting for another kafka-sasl.sh to finish"
-  fi
-}
-
 cmd_up() {
-  take_lock
-  need_libs
+  take_lock 180
+  have java || die "java not found; Kafka 4.x needs Java 17+"
+  ensure_libs
   write_client_config
   if running_pid >/dev/null; then
     wait_ready
@@ -212,19 +152,8 @@ cmd_up() {
 }
 
 cmd_down() {
-  take_lock
-  local pid
-  if ! pid=$(running_pid); then
-    rm -f "$PID_FILE"
-    log "not running"
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + 30))
-  while running_pid >/dev/null && (( SECONDS < deadline )); do sleep 0.5; done
-  running_pid >/dev/null && kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$PID_FILE"
-  log "stopped"
+  take_lock 180
+  stop_jvm 30
 }
 
 case ${1:-} in

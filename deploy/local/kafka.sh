@@ -41,6 +41,8 @@ PID_FILE=$STATE_DIR/kafka.pid
 CONFIG=$STATE_DIR/server.properties
 SERVER_LOG=$LOG_DIR/server.log
 CONSOLE_LOG=$LOG_DIR/kafka.out   # JVM stdout/stderr: crashes before log4j is up, WARN+
+POM=$CONF_DIR/pom.xml
+LOG4J_DIR=$CONF_DIR
 
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
@@ -51,7 +53,8 @@ LOCAL_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
 
 log() { echo "kafka.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=deploy/local/lib/broker.sh
+. "$SCRIPT_DIR/lib/broker.sh"
 
 # ---------------------------------------------------------------- prerequisites
 
@@ -64,53 +67,7 @@ check_java() {
   fi
 }
 
-# Copy the broker's runtime classpath from Maven Central into $LIBS_DIR, once.
-# The pom's hash is recorded so that bumping a version in pom.xml re-assembles.
-ensure_libs() {
-  local pom=$CONF_DIR/pom.xml want
-  want=$(sha256sum "$pom" | cut -d' ' -f1)
-  if [[ -f $LIBS_DIR/.pom.sha256 && $(<"$LIBS_DIR/.pom.sha256") == "$want" ]]; then
-    return 0
-  fi
-  is_running && die "pom.xml changed while the broker is running; run 'kafka.sh down' first"
-  have mvn || die "mvn not found; needed once to fetch Kafka jars (Debian: apt-get install -y maven)"
-  log "assembling Kafka jars from Maven Central into ${LIBS_DIR#"$REPO_ROOT"/} (one-time) ..."
-  # Copy into a temp dir and swap, so an interrupted download never looks complete.
-  rm -rf "$LIBS_DIR.tmp"
-  mkdir -p "$STATE_DIR"
-  # Maven's output is only shown when it fails (even -q prints stray ANSI codes).
-  if ! mvn -B -f "$pom" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$LIBS_DIR.tmp" >"$STATE_DIR/mvn.log" 2>&1; then
-    grep -E 'ERROR|FAIL' "$STATE_DIR/mvn.log" | head -n 30 >&2 || true
-    die "maven could not resolve the Kafka jars (full output: $STATE_DIR/mvn.log)"
-  fi
-  echo "$want" >"$LIBS_DIR.tmp/.pom.sha256"
-  rm -rf "$LIBS_DIR"
-  mv "$LIBS_DIR.tmp" "$LIBS_DIR"
-}
-
-# Run a Kafka CLI class with quiet (stderr, WARN+) logging.
-kafka_tool() {
-  java -cp "$LIBS_DIR/*" -Dlog4j2.configurationFile="$CONF_DIR/tools-log4j2.properties" "$@"
-}
-
 # ---------------------------------------------------------------- process state
-
-# The pid in the pid file, if that process is alive and really is our broker
-# (guards against a stale pid file whose pid was reused by something else).
-running_pid() {
-  [[ -f $PID_FILE ]] || return 1
-  local pid cmdline
-  pid=$(<"$PID_FILE")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  # A zombie has an empty cmdline, so it counts as stopped.
-  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-  [[ $cmdline == *kafka.Kafka* && $cmdline == *"$CONFIG"* ]] || return 1
-  echo "$pid"
-}
-is_running() { running_pid >/dev/null; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Does a broker at $1 (comma-separated bootstrap list) answer a metadata request?
 probe() {
@@ -194,41 +151,9 @@ format_storage_once() {
 start_broker() {
   local heap
   read -r -a heap <<<"$KAFKA_HEAP_OPTS"
-  mkdir -p "$LOG_DIR"
-  rm -f "$PID_FILE"
   LOG_OFFSET=$(stat -c %s "$SERVER_LOG" 2>/dev/null || echo 0)
-  # setsid: own session, so the broker survives the calling shell/terminal (and its
-  # Ctrl-C / process-group kill). 9>&- keeps the broker from inheriting (and forever
-  # holding) the take_lock lock. The inner bash writes its own pid and then execs
-  # java, so the pid file holds the JVM's pid whether or not setsid had to fork.
-  local detach=()
-  have setsid && detach=(setsid)
-  # shellcheck disable=SC2016  # $$/$0/$@ are for the inner bash
-  "${detach[@]}" nohup bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" \
-    java "${heap[@]}" \
-      -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
-      -Djava.awt.headless=true \
-      -Dkafka.logs.dir="$LOG_DIR" \
-      -Dlog4j2.configurationFile="$CONF_DIR/log4j2.properties" \
-      -cp "$LIBS_DIR/*" \
-      kafka.Kafka "$CONFIG" \
-    >"$CONSOLE_LOG" 2>&1 </dev/null 9>&- &
-  local i
-  for ((i = 0; i < 50; i++)); do
-    [[ -s $PID_FILE ]] && break
-    sleep 0.1
-  done
-  [[ -s $PID_FILE ]] || die "broker did not start (no pid file); see $CONSOLE_LOG"
+  start_jvm "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   log "started broker (pid $(<"$PID_FILE")), waiting for it to answer on $LOCAL_BOOTSTRAP ..."
-}
-
-# Serialise up/down/reset, e.g. when several test runners call `up` at once.
-take_lock() {
-  mkdir -p "$STATE_DIR"
-  if have flock; then
-    exec 9>"$STATE_DIR/.lock"
-    flock -w 120 9 || die "timed out waiting for another kafka.sh to finish"
-  fi
 }
 
 # ---------------------------------------------------------------- commands
@@ -240,7 +165,7 @@ cmd_up() {
     echo "$KAFKA_BOOTSTRAP_SERVERS"
     return 0
   fi
-  take_lock
+  take_lock 120
   local pid
   if pid=$(running_pid); then
     log "already running (pid $pid)"
@@ -267,26 +192,8 @@ cmd_up() {
 }
 
 cmd_down() {
-  take_lock
-  local pid
-  if ! pid=$(running_pid); then
-    rm -f "$PID_FILE"
-    log "not running"
-    return 0
-  fi
-  log "stopping broker (pid $pid) ..."
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  while is_running && (( SECONDS < deadline )); do
-    sleep 0.5
-  done
-  if is_running; then
-    log "still running after ${STOP_TIMEOUT}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    sleep 1
-  fi
-  rm -f "$PID_FILE"
-  log "stopped"
+  take_lock 120
+  stop_jvm "$STOP_TIMEOUT"
 }
 
 cmd_status() {
