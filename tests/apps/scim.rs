@@ -1,6 +1,7 @@
 //! The SCIM connector against a real scim2-server: every outcome is checked
 //! by reading the server's users directly.
 
+use provisioner::commands::{Account, Command};
 use provisioner::config::LeaverPolicy;
 use provisioner::connector::{Connector, ConnectorError, Outcome};
 use serde_json::{json, Value};
@@ -12,18 +13,21 @@ fn id_of(user: &Value) -> String {
     user["id"].as_str().expect("id").to_string()
 }
 
+/// Ada's account: employee E1001, ada@acme.test.
+fn ada() -> Account {
+    account("E1001", "ada@acme.test")
+}
+
+/// Slack's upsert of Ada to `role`.
+fn ada_upsert(generation: u64, role: &str) -> Command {
+    upsert("slack", ada(), generation, role)
+}
+
 #[tokio::test]
 async fn hire_creates_the_user_with_every_spec_attribute() {
     let server = ScimServer::start().await;
     let scim = server.connector("");
-    let result = scim
-        .apply(&upsert(
-            "slack",
-            account("E1001", "ada@acme.test"),
-            1,
-            "member",
-        ))
-        .await;
+    let result = scim.apply(&ada_upsert(1, "member")).await;
     let user = server.only_user().await;
     assert_eq!(result, applied(&id_of(&user)));
     assert_eq!(user["userName"], "ada@acme.test");
@@ -43,7 +47,7 @@ async fn hire_creates_the_user_with_every_spec_attribute() {
 async fn same_command_twice_makes_one_user_and_the_second_is_unchanged() {
     let server = ScimServer::start().await;
     let scim = server.connector("");
-    let cmd = upsert("slack", account("E1001", "ada@acme.test"), 1, "member");
+    let cmd = ada_upsert(1, "member");
     let first = scim.apply(&cmd).await.unwrap();
     let second = scim.apply(&cmd).await;
     let user = server.only_user().await;
@@ -59,12 +63,9 @@ async fn same_command_twice_makes_one_user_and_the_second_is_unchanged() {
 async fn role_change_patches_the_same_user() {
     let server = ScimServer::start().await;
     let scim = server.connector("");
-    let ada = account("E1001", "ada@acme.test");
-    scim.apply(&upsert("slack", ada.clone(), 1, "member"))
-        .await
-        .unwrap();
+    scim.apply(&ada_upsert(1, "member")).await.unwrap();
     let before = server.only_user().await;
-    let result = scim.apply(&upsert("slack", ada, 2, "admin")).await;
+    let result = scim.apply(&ada_upsert(2, "admin")).await;
     let after = server.only_user().await;
     assert_eq!(result, applied(&id_of(&before)));
     assert_eq!(id_of(&after), id_of(&before));
@@ -76,14 +77,7 @@ async fn role_change_patches_the_same_user() {
 async fn changed_email_and_name_are_patched() {
     let server = ScimServer::start().await;
     let scim = server.connector("");
-    scim.apply(&upsert(
-        "slack",
-        account("E1001", "ada@acme.test"),
-        1,
-        "member",
-    ))
-    .await
-    .unwrap();
+    scim.apply(&ada_upsert(1, "member")).await.unwrap();
     let mut renamed = account("E1001", "ada.king@acme.test");
     renamed.family_name = Some("King".into());
     renamed.display_name = Some("Ada King".into());
@@ -103,21 +97,15 @@ async fn changed_email_and_name_are_patched() {
 async fn suspend_sets_active_false_once_and_rehire_reactivates() {
     let server = ScimServer::start().await;
     let scim = server.connector("");
-    let ada = account("E1001", "ada@acme.test");
-    scim.apply(&upsert("slack", ada.clone(), 1, "member"))
-        .await
-        .unwrap();
+    scim.apply(&ada_upsert(1, "member")).await.unwrap();
     let id = id_of(&server.only_user().await);
 
-    let leave = deprovision("slack", ada.clone(), 2, LeaverPolicy::Suspend);
+    let leave = deprovision("slack", ada(), 2, LeaverPolicy::Suspend);
     assert_eq!(scim.apply(&leave).await, applied(&id));
     assert_eq!(server.only_user().await["active"], false);
     assert_eq!(scim.apply(&leave).await, unchanged(Some(&id)));
 
-    assert_eq!(
-        scim.apply(&upsert("slack", ada, 3, "member")).await,
-        applied(&id)
-    );
+    assert_eq!(scim.apply(&ada_upsert(3, "member")).await, applied(&id));
     assert_eq!(server.only_user().await["active"], true);
 }
 
@@ -125,12 +113,9 @@ async fn suspend_sets_active_false_once_and_rehire_reactivates() {
 async fn delete_removes_the_user_and_repeats_as_unchanged() {
     let server = ScimServer::start().await;
     let scim = server.connector("");
-    let ada = account("E1001", "ada@acme.test");
-    scim.apply(&upsert("slack", ada.clone(), 1, "member"))
-        .await
-        .unwrap();
+    scim.apply(&ada_upsert(1, "member")).await.unwrap();
     let id = id_of(&server.only_user().await);
-    let leave = deprovision("slack", ada, 2, LeaverPolicy::Delete);
+    let leave = deprovision("slack", ada(), 2, LeaverPolicy::Delete);
     assert_eq!(scim.apply(&leave).await, applied(&id));
     assert!(server.users().await.is_empty());
     assert_eq!(scim.apply(&leave).await, unchanged(None));
@@ -144,7 +129,7 @@ async fn deprovisioning_an_unknown_user_changes_nothing() {
         .await;
     let scim = server.connector("");
     for policy in [LeaverPolicy::Suspend, LeaverPolicy::Delete] {
-        let cmd = deprovision("slack", account("E1001", "ada@acme.test"), 2, policy);
+        let cmd = deprovision("slack", ada(), 2, policy);
         assert_eq!(scim.apply(&cmd).await, unchanged(None), "{policy:?}");
     }
     let users = server.users().await;
@@ -164,14 +149,7 @@ async fn a_user_known_only_by_user_name_is_adopted_not_duplicated() {
         .create_user(json!({"userName": "ada@acme.test", "active": true}))
         .await;
     let scim = server.connector("");
-    let result = scim
-        .apply(&upsert(
-            "slack",
-            account("E1001", "ada@acme.test"),
-            1,
-            "member",
-        ))
-        .await;
+    let result = scim.apply(&ada_upsert(1, "member")).await;
     let user = server.only_user().await;
     assert_eq!(result, applied(&id_of(&existing)));
     assert_eq!(user["externalId"], "E1001");
@@ -185,14 +163,7 @@ async fn a_user_name_held_by_another_employee_is_a_permanent_conflict() {
         .create_user(json!({"userName": "ada@acme.test", "externalId": "E9999"}))
         .await;
     let scim = server.connector("");
-    let result = scim
-        .apply(&upsert(
-            "slack",
-            account("E1001", "ada@acme.test"),
-            1,
-            "member",
-        ))
-        .await;
+    let result = scim.apply(&ada_upsert(1, "member")).await;
     assert!(
         matches!(&result, Err(ConnectorError::Permanent { message }) if message.contains("E9999")),
         "{result:?}"
@@ -206,14 +177,7 @@ async fn a_stopped_server_is_transient() {
     let scim = server.connector("");
     assert_eq!(scim.probe().await, Ok(()));
     drop(server);
-    let result = scim
-        .apply(&upsert(
-            "slack",
-            account("E1001", "ada@acme.test"),
-            1,
-            "member",
-        ))
-        .await;
+    let result = scim.apply(&ada_upsert(1, "member")).await;
     assert!(
         matches!(&result, Err(ConnectorError::Transient { retry_after: None, message })
             if message.contains("onnect")),
@@ -234,7 +198,7 @@ async fn the_bearer_token_is_sent_and_a_wrong_one_is_unavailable() {
         std::fs::write(&path, format!("{token}\n")).unwrap();
         format!("token_file = {:?}", path.display().to_string())
     };
-    let cmd = upsert("slack", account("E1001", "ada@acme.test"), 1, "member");
+    let cmd = ada_upsert(1, "member");
     for scim in [
         server.connector(""),
         server.connector(&file("wrong", "wrong-token")),

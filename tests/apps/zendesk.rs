@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use provisioner::commands::Command;
 use provisioner::config::LeaverPolicy;
 use provisioner::connector::build::{build, AnyConnector};
 use provisioner::connector::{Connector, ConnectorError};
@@ -59,6 +60,21 @@ async fn expect_create_or_update(server: &MockServer, body: Value, answer: Respo
         .await;
 }
 
+/// Zendesk's upsert of Ada (E1001, ada@acme.test) to `role`.
+fn ada_upsert(generation: u64, role: &str) -> Command {
+    upsert(
+        "zendesk",
+        account("E1001", "ada@acme.test"),
+        generation,
+        role,
+    )
+}
+
+/// Ada's leave (generation 3) with `policy`.
+fn ada_leaves(policy: LeaverPolicy) -> Command {
+    deprovision("zendesk", account("E1001", "ada@acme.test"), 3, policy)
+}
+
 fn calls(requests: &[wiremock::Request]) -> Vec<String> {
     requests
         .iter()
@@ -73,12 +89,7 @@ async fn a_light_agent_is_an_agent_with_the_custom_role() {
         "name": "Ada Lovelace", "email": "ada@acme.test", "external_id": "E1001",
         "role": "agent", "custom_role_id": 360000001, "suspended": false}});
     expect_create_or_update(&server, body, user_with_status(201, 42, false)).await;
-    let cmd = upsert(
-        "zendesk",
-        account("E1001", "ada@acme.test"),
-        1,
-        "light_agent",
-    );
+    let cmd = ada_upsert(1, "light_agent");
     assert_eq!(
         connector(&server, SPEC_ROLE_MAP).apply(&cmd).await,
         applied("42")
@@ -96,7 +107,7 @@ async fn a_role_without_custom_role_sends_none_and_unmapped_roles_pass_through()
     }
     let zendesk = connector(&server, SPEC_ROLE_MAP);
     for role in ["agent", "admin"] {
-        let cmd = upsert("zendesk", account("E1001", "ada@acme.test"), 2, role);
+        let cmd = ada_upsert(2, role);
         assert_eq!(zendesk.apply(&cmd).await, applied("42"), "{role}");
     }
 }
@@ -116,12 +127,7 @@ async fn suspend_downgrades_to_end_user_then_suspends_in_that_order() {
         .expect(1)
         .mount(&server)
         .await;
-    let cmd = deprovision(
-        "zendesk",
-        account("E1001", "ada@acme.test"),
-        3,
-        LeaverPolicy::Suspend,
-    );
+    let cmd = ada_leaves(LeaverPolicy::Suspend);
     assert_eq!(
         connector(&server, SPEC_ROLE_MAP).apply(&cmd).await,
         applied("42")
@@ -150,12 +156,7 @@ async fn the_least_privileged_mapping_is_the_downgrade_target() {
         .expect(0)
         .mount(&server)
         .await;
-    let cmd = deprovision(
-        "zendesk",
-        account("E1001", "ada@acme.test"),
-        3,
-        LeaverPolicy::Suspend,
-    );
+    let cmd = ada_leaves(LeaverPolicy::Suspend);
     let zendesk = connector(&server, "agent = { role = \"agent\" }");
     assert_eq!(zendesk.apply(&cmd).await, applied("42"));
 
@@ -191,12 +192,7 @@ async fn delete_finds_the_user_by_external_id_then_deletes_it() {
         .expect(1)
         .mount(&server)
         .await;
-    let cmd = deprovision(
-        "zendesk",
-        account("E1001", "ada@acme.test"),
-        3,
-        LeaverPolicy::Delete,
-    );
+    let cmd = ada_leaves(LeaverPolicy::Delete);
     assert_eq!(
         connector(&server, SPEC_ROLE_MAP).apply(&cmd).await,
         applied("42")
@@ -216,12 +212,7 @@ async fn delete_of_an_unknown_user_is_unchanged_without_delete() {
         .expect(0)
         .mount(&server)
         .await;
-    let cmd = deprovision(
-        "zendesk",
-        account("E1001", "ada@acme.test"),
-        3,
-        LeaverPolicy::Delete,
-    );
+    let cmd = ada_leaves(LeaverPolicy::Delete);
     assert_eq!(
         connector(&server, SPEC_ROLE_MAP).apply(&cmd).await,
         unchanged(None)
@@ -238,7 +229,7 @@ async fn upsert_against(status: u16, extra: &[(&str, &str)], body: &str) -> Conn
         .respond_with(answer)
         .mount(&server)
         .await;
-    let cmd = upsert("zendesk", account("E1001", "ada@acme.test"), 1, "agent");
+    let cmd = ada_upsert(1, "agent");
     connector(&server, SPEC_ROLE_MAP)
         .apply(&cmd)
         .await

@@ -6,190 +6,34 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use provisioner::commands::{Account, Action, Cause, Command};
-use provisioner::config::{Config, OutageConfig, RetryConfig};
-use provisioner::connector::outage::AppHealth;
-use provisioner::connector::worker::{Worker, WorkerError};
+use provisioner::commands::Command;
 use provisioner::connector::ConnectorError;
 use rdkafka::message::Message;
 use serde_json::Value;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::harness::*;
 use fake_app::{transient_error, FakeApp};
 
 const APP: &str = "slack";
 
-/// A test's configuration, topics and group.
-struct Env {
-    config: Config,
-    servers: String,
-    topic: String,
-    group: String,
+/// Fresh topics with `partitions` partitions; a fast app (high rate limit),
+/// concurrency 8, 3 attempts with short backoff, fast probes and commits
+/// every 100 ms.
+async fn fast_env(partitions: i32) -> WorkerEnv {
+    let mut config = worker_config(partitions);
+    let app = config.apps.get_mut(APP).expect("slack in the catalogue");
+    fast_app(app);
+    app.concurrency = 8;
+    config.connector.shutdown_timeout_ms = 5_000;
+    WorkerEnv::new(config, APP).await
 }
 
-impl Env {
-    /// Fresh topics with `partitions` partitions; a fast app (high rate
-    /// limit), concurrency 8, 3 attempts with short backoff, fast probes and
-    /// commits every 100 ms.
-    async fn new(partitions: i32) -> Env {
-        let mut config = config(partitions);
-        let app = config.apps.get_mut(APP).expect("slack in the catalogue");
-        app.rate_limit_per_second = 10_000.0;
-        app.concurrency = 8;
-        app.retry = RetryConfig {
-            max_attempts: 3,
-            initial_delay_ms: 10,
-            max_delay_ms: 50,
-        };
-        app.outage = OutageConfig {
-            enabled: true,
-            consecutive_failures: 5,
-            probe_initial_delay_ms: 50,
-            probe_max_delay_ms: 200,
-        };
-        config.connector.commit_interval_ms = 100;
-        config.connector.shutdown_timeout_ms = 5_000;
-        let servers = config.kafka.bootstrap_servers.clone();
-        let topic = config.topics.commands(APP);
-        let group = format!("{}-{APP}", config.kafka.group_id);
-        create_named_topics(
-            &config,
-            &[
-                topic.clone(),
-                config.topics.results.clone(),
-                config.topics.commands_dlq.clone(),
-            ],
-        )
-        .await;
-        Env {
-            config,
-            servers,
-            topic,
-            group,
-        }
-    }
-
-    fn app_mut(&mut self) -> &mut provisioner::config::AppConfig {
-        self.config.apps.get_mut(APP).expect("slack")
-    }
-
-    /// Produces commands `(employee, generation)` in this order.
-    async fn send(&self, commands: &[(&str, u64)]) {
-        let records: Vec<(Option<&str>, Vec<u8>)> = commands
-            .iter()
-            .map(|(e, g)| (Some(*e), command(APP, e, *g)))
-            .collect();
-        produce(&self.servers, &self.topic, &records).await;
-    }
-
-    async fn results(&self, count: usize) -> Vec<Value> {
-        wait_records(&self.servers, &self.config.topics.results, count)
-            .await
-            .iter()
-            .map(|m| {
-                let value = json(m);
-                assert_eq!(
-                    m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    value["employee_id"].as_str().map(str::to_string),
-                    "results are keyed by employee id"
-                );
-                value
-            })
-            .collect()
-    }
-
-    fn dlq(&self) -> Vec<rdkafka::message::OwnedMessage> {
-        read_all(&self.servers, &self.config.topics.commands_dlq)
-    }
-
-    fn committed_total(&self) -> i64 {
-        committed(&self.servers, &self.group, &self.topic)
-            .values()
-            .sum()
-    }
-
-    fn start(&self, fake: &FakeApp) -> RunningWorker {
-        RunningWorker::start(&self.config, fake.clone())
-    }
-}
-
-/// A command's JSON as the engine writes it.
-fn command(app: &str, employee: &str, generation: u64) -> Vec<u8> {
-    Command {
-        command_id: Command::id_for(app, employee, generation),
-        app: app.into(),
-        employee_id: employee.into(),
-        generation,
-        action: Action::Upsert,
-        deprovision: None,
-        role: Some("member".into()),
-        account: Account {
-            external_id: employee.into(),
-            user_name: format!("{employee}@acme.test"),
-            email: Some(format!("{employee}@acme.test")),
-            given_name: None,
-            family_name: None,
-            display_name: None,
-        },
-        cause: Cause {
-            event_id: format!("evt-{employee}-{generation}"),
-            event_type: "hr.employee.changed".into(),
-            rules: vec!["Dev Team".into()],
-            rules_version: "sha256:test".into(),
-        },
-        issued_at: Utc::now(),
-    }
-    .to_json()
-}
-
-/// The worker running in this process.
-struct RunningWorker {
-    shutdown: CancellationToken,
-    handle: JoinHandle<Result<(), WorkerError>>,
-    health: Arc<AppHealth>,
-}
-
-impl RunningWorker {
-    fn start(config: &Config, fake: FakeApp) -> RunningWorker {
-        // Logs go to the test's captured output: shown when a test fails.
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "provisioner=info".into()),
-            )
-            .try_init();
-        let worker = Worker::new(config.clone(), APP.into(), fake).expect("worker");
-        let health = worker.health();
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(worker.run(shutdown.clone()));
-        RunningWorker {
-            shutdown,
-            handle,
-            health,
-        }
-    }
-
-    /// SIGTERM: returns how long the worker took to stop; it must return Ok.
-    async fn stop(self) -> Duration {
-        let started = Instant::now();
-        self.shutdown.cancel();
-        tokio::time::timeout(DEADLINE, self.handle)
-            .await
-            .expect("worker did not stop in time")
-            .expect("worker task panicked")
-            .expect("worker returned an error");
-        started.elapsed()
-    }
-
-    /// A crash: the worker is dropped mid-flight, no shutdown path runs.
-    async fn crash(self) {
-        self.handle.abort();
-        let _ = self.handle.await;
-    }
+/// Slack upserts (employee, generation) to role member, in this order.
+fn upserts(commands: &[(&str, u64)]) -> Vec<Command> {
+    commands
+        .iter()
+        .map(|(e, g)| upsert_command(APP, e, *g, "member"))
+        .collect()
 }
 
 /// Results by command id.
@@ -205,9 +49,9 @@ fn by_command(results: &[Value]) -> BTreeMap<String, Vec<Value>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn employees_in_order_and_in_parallel() {
-    let env = Env::new(4).await;
+    let env = fast_env(4).await;
     let fake = FakeApp::new().with_latency(5, 40);
-    let worker = env.start(&fake);
+    let worker = env.start_worker_with(fake.clone());
     let employees: Vec<String> = (0..30).map(|i| format!("E{i:03}")).collect();
     let mut commands = Vec::new();
     for generation in 1..=4 {
@@ -215,9 +59,9 @@ async fn employees_in_order_and_in_parallel() {
             commands.push((e.as_str(), generation));
         }
     }
-    env.send(&commands).await;
+    env.send(&upserts(&commands)).await;
     let results = env.results(commands.len()).await;
-    wait_committed(&env.servers, &env.group, &env.topic, commands.len() as i64).await;
+    env.wait_committed(commands.len() as i64).await;
     worker.stop().await;
 
     let results = by_command(&results);
@@ -246,10 +90,10 @@ async fn employees_in_order_and_in_parallel() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn older_generations_are_superseded_without_a_call() {
-    let env = Env::new(1).await;
+    let env = fast_env(1).await;
     let fake = FakeApp::new();
-    let worker = env.start(&fake);
-    env.send(&[("E1", 2), ("E1", 1), ("E1", 2), ("E1", 3)])
+    let worker = env.start_worker_with(fake.clone());
+    env.send(&upserts(&[("E1", 2), ("E1", 1), ("E1", 2), ("E1", 3)]))
         .await;
     let results = env.results(4).await;
     worker.stop().await;
@@ -282,18 +126,18 @@ async fn older_generations_are_superseded_without_a_call() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn supersession_survives_a_restart() {
-    let env = Env::new(2).await;
+    let env = fast_env(2).await;
     let first = FakeApp::new();
-    let worker = env.start(&first);
-    env.send(&[("E1", 5)]).await;
+    let worker = env.start_worker_with(first.clone());
+    env.send(&upserts(&[("E1", 5)])).await;
     env.results(1).await;
-    wait_committed(&env.servers, &env.group, &env.topic, 1).await;
+    env.wait_committed(1).await;
     worker.stop().await;
 
     // A new process: its memory is rebuilt from the results topic.
     let second = FakeApp::new();
-    let worker = env.start(&second);
-    env.send(&[("E1", 4), ("E2", 1)]).await;
+    let worker = env.start_worker_with(second.clone());
+    env.send(&upserts(&[("E1", 4), ("E2", 1)])).await;
     let results = by_command(&env.results(3).await);
     worker.stop().await;
     assert_eq!(results["slack:E1:4"][0]["outcome"], "superseded");
@@ -304,14 +148,14 @@ async fn supersession_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_failures_then_success_is_applied() {
-    let env = Env::new(1).await;
+    let env = fast_env(1).await;
     let fake = FakeApp::new();
     fake.fail_first(
         "slack:E1:1",
         vec![transient_error(None), transient_error(None)],
     );
-    let worker = env.start(&fake);
-    env.send(&[("E1", 1)]).await;
+    let worker = env.start_worker_with(fake.clone());
+    env.send(&upserts(&[("E1", 1)])).await;
     let results = env.results(1).await;
     worker.stop().await;
     assert_eq!(results[0]["outcome"], "applied");
@@ -345,11 +189,11 @@ const DLQ_HEADERS: [&str; 9] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exhausted_retries_are_dead_lettered_with_spec_headers() {
-    let env = Env::new(1).await;
+    let env = fast_env(1).await;
     let fake = FakeApp::new();
     fake.fail_always("slack:E1:1", transient_error(None));
-    let worker = env.start(&fake);
-    env.send(&[("E1", 1), ("E2", 1)]).await;
+    let worker = env.start_worker_with(fake.clone());
+    env.send(&upserts(&[("E1", 1), ("E2", 1)])).await;
     let results = by_command(&env.results(2).await);
     let dlq = wait_records(&env.servers, &env.config.topics.commands_dlq, 1).await;
     worker.stop().await;
@@ -393,7 +237,7 @@ fn worker_paused_ever(fake: &FakeApp) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn permanent_errors_and_bad_records_are_dead_lettered_at_once() {
-    let env = Env::new(1).await;
+    let env = fast_env(1).await;
     let fake = FakeApp::new();
     fake.fail_always(
         "slack:E1:1",
@@ -401,22 +245,28 @@ async fn permanent_errors_and_bad_records_are_dead_lettered_at_once() {
             message: "422 userName invalid".into(),
         },
     );
-    let worker = env.start(&fake);
-    env.send(&[("E1", 1)]).await;
+    let worker = env.start_worker_with(fake.clone());
+    env.send(&upserts(&[("E1", 1)])).await;
     produce(
         &env.servers,
         &env.topic,
         &[
             (Some("X"), b"{not json".to_vec()),
-            (Some("E3"), command("zendesk", "E3", 1)),
-            (Some("E4"), command("jira", "E4", 1)),
+            (
+                Some("E3"),
+                upsert_command("zendesk", "E3", 1, "member").to_json(),
+            ),
+            (
+                Some("E4"),
+                upsert_command("jira", "E4", 1, "member").to_json(),
+            ),
         ],
     )
     .await;
-    env.send(&[("E2", 1)]).await;
+    env.send(&upserts(&[("E2", 1)])).await;
     let results = by_command(&env.results(2).await);
     let dlq = wait_records(&env.servers, &env.config.topics.commands_dlq, 4).await;
-    wait_committed(&env.servers, &env.group, &env.topic, 5).await;
+    env.wait_committed(5).await;
     worker.stop().await;
 
     assert_eq!(results.len(), 2, "bad records get no result: {results:?}");
@@ -460,16 +310,16 @@ async fn permanent_errors_and_bad_records_are_dead_lettered_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unavailable_app_pauses_then_resumes_without_dead_letters() {
-    let env = Env::new(2).await;
+    let env = fast_env(2).await;
     let fake = FakeApp::new();
     fake.go_down(ConnectorError::Unavailable {
         message: "401 token rejected".into(),
     });
-    let worker = env.start(&fake);
+    let worker = env.start_worker_with(fake.clone());
     let health = Arc::clone(&worker.health);
     let employees: Vec<String> = (0..20).map(|i| format!("E{i}")).collect();
     let commands: Vec<(&str, u64)> = employees.iter().map(|e| (e.as_str(), 1)).collect();
-    env.send(&commands).await;
+    env.send(&upserts(&commands)).await;
 
     wait_until("app paused", || health.is_paused()).await;
     wait_until("several probes while paused", || fake.probes() >= 3).await;
@@ -501,7 +351,7 @@ async fn unavailable_app_pauses_then_resumes_without_dead_letters() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_of_transient_failures_is_an_outage_not_poison() {
-    let mut env = Env::new(1).await;
+    let mut env = fast_env(1).await;
     // A budget smaller than the outage threshold: without outage handling
     // every command would be dead-lettered.
     env.app_mut().retry.max_attempts = 2;
@@ -509,11 +359,11 @@ async fn a_run_of_transient_failures_is_an_outage_not_poison() {
     env.app_mut().concurrency = 4;
     let fake = FakeApp::new();
     fake.go_down_transient();
-    let worker = env.start(&fake);
+    let worker = env.start_worker_with(fake.clone());
     let health = Arc::clone(&worker.health);
     let employees: Vec<String> = (0..10).map(|i| format!("E{i}")).collect();
     let commands: Vec<(&str, u64)> = employees.iter().map(|e| (e.as_str(), 1)).collect();
-    env.send(&commands).await;
+    env.send(&upserts(&commands)).await;
     wait_until("app paused", || health.is_paused()).await;
     wait_until("probing", || fake.probes() >= 3).await;
     fake.come_up();
@@ -528,14 +378,14 @@ async fn a_run_of_transient_failures_is_an_outage_not_poison() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_after_is_honoured() {
-    let mut env = Env::new(1).await;
+    let mut env = fast_env(1).await;
     env.app_mut().retry.initial_delay_ms = 1;
     env.app_mut().retry.max_delay_ms = 5;
     let fake = FakeApp::new();
     let told = Duration::from_millis(800);
     fake.fail_first("slack:E1:1", vec![transient_error(Some(told))]);
-    let worker = env.start(&fake);
-    env.send(&[("E1", 1)]).await;
+    let worker = env.start_worker_with(fake.clone());
+    env.send(&upserts(&[("E1", 1)])).await;
     let results = env.results(1).await;
     worker.stop().await;
     assert_eq!(results[0]["outcome"], "applied");
@@ -547,11 +397,11 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn committed_offset_never_passes_a_command_in_flight() {
-    let env = Env::new(1).await;
+    let env = fast_env(1).await;
     let fake = FakeApp::new();
     fake.hold("slack:E1:1");
-    let worker = env.start(&fake);
-    env.send(&[("E1", 1), ("E2", 1), ("E3", 1)]).await;
+    let worker = env.start_worker_with(fake.clone());
+    env.send(&upserts(&[("E1", 1), ("E2", 1), ("E3", 1)])).await;
     // The two later records finish while the first is held.
     env.results(2).await;
     // Watch the group's commits for ten commit intervals: never past offset 0.
@@ -565,9 +415,9 @@ async fn committed_offset_never_passes_a_command_in_flight() {
     assert_eq!(env.committed_total(), 0);
 
     let second = FakeApp::new();
-    let worker = env.start(&second);
+    let worker = env.start_worker_with(second.clone());
     let results = by_command(&env.results(5).await);
-    wait_committed(&env.servers, &env.group, &env.topic, 3).await;
+    env.wait_committed(3).await;
     worker.stop().await;
     assert_eq!(
         second
@@ -593,10 +443,10 @@ async fn committed_offset_never_passes_a_command_in_flight() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_the_call_in_flight_finish_and_commits_it() {
-    let env = Env::new(1).await;
+    let env = fast_env(1).await;
     let fake = FakeApp::new().with_latency(400, 400);
-    let worker = env.start(&fake);
-    env.send(&[("E1", 1), ("E1", 2)]).await;
+    let worker = env.start_worker_with(fake.clone());
+    env.send(&upserts(&[("E1", 1), ("E1", 2)])).await;
     wait_until("first call in flight", || fake.in_flight() == 1).await;
     let took = worker.stop().await;
     assert!(took < Duration::from_secs(5), "stop took {took:?}");
@@ -614,12 +464,12 @@ async fn sigterm_lets_the_call_in_flight_finish_and_commits_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_abandons_a_call_that_outlives_the_grace_period() {
-    let mut env = Env::new(1).await;
+    let mut env = fast_env(1).await;
     env.config.connector.shutdown_timeout_ms = 300;
     let fake = FakeApp::new();
     fake.hold("slack:E1:1");
-    let worker = env.start(&fake);
-    env.send(&[("E1", 1)]).await;
+    let worker = env.start_worker_with(fake.clone());
+    env.send(&upserts(&[("E1", 1)])).await;
     wait_until("call in flight", || fake.in_flight() == 1).await;
     let took = worker.stop().await;
     assert!(
@@ -636,7 +486,7 @@ async fn sigterm_abandons_a_call_that_outlives_the_grace_period() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebalance_loses_no_command() {
-    let env = Env::new(4).await;
+    let env = fast_env(4).await;
     let (a, b) = (
         FakeApp::new().with_latency(5, 30),
         FakeApp::new().with_latency(5, 30),
@@ -650,11 +500,11 @@ async fn a_rebalance_loses_no_command() {
     for e in &employees {
         a.hold(&Command::id_for(APP, e, 2));
     }
-    let first = env.start(&a);
-    env.send(&batch(1)).await;
-    env.send(&batch(2)).await;
+    let first = env.start_worker_with(a.clone());
+    env.send(&upserts(&batch(1))).await;
+    env.send(&upserts(&batch(2))).await;
     wait_until("A's slots full of held calls", || a.in_flight() == 8).await;
-    let second = env.start(&b);
+    let second = env.start_worker_with(b.clone());
     let (servers, group) = (env.servers.clone(), env.group.clone());
     wait_until("B joined the group", || {
         group_members(&servers, &group) == 2
@@ -666,8 +516,8 @@ async fn a_rebalance_loses_no_command() {
     for e in &employees {
         a.release(&Command::id_for(APP, e, 2));
     }
-    env.send(&batch(3)).await;
-    env.send(&batch(4)).await;
+    env.send(&upserts(&batch(3))).await;
+    env.send(&upserts(&batch(4))).await;
     let expected = employees.len() * 4;
     let deadline = Instant::now() + DEADLINE;
     let results = loop {
@@ -682,7 +532,7 @@ async fn a_rebalance_loses_no_command() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    wait_committed(&env.servers, &env.group, &env.topic, expected as i64).await;
+    env.wait_committed(expected as i64).await;
     first.stop().await;
     second.stop().await;
 

@@ -12,6 +12,26 @@ fn ada(team: &str) -> serde_json::Value {
     })
 }
 
+/// Ada's events, in order: her hire into Development (`evt-1`), then each
+/// `(kind, employee)` of `then` as `evt-2`, `evt-3`, …
+fn ada_hired_then(then: &[(&str, serde_json::Value)]) -> Vec<(Option<&'static str>, Vec<u8>)> {
+    let hire = event("evt-1", "hired", 1, ada("Development"));
+    let mut events = vec![(Some("E1001"), hire)];
+    for (seq, (kind, employee)) in (2..).zip(then) {
+        let id = format!("evt-{seq}");
+        events.push((Some("E1001"), event(&id, kind, seq, employee.clone())));
+    }
+    events
+}
+
+/// Produces `events` and waits until the engine has processed them all.
+async fn process(config: &provisioner::config::Config, events: &[(Option<&str>, Vec<u8>)]) {
+    let servers = &config.kafka.bootstrap_servers;
+    let (group, topic) = (&config.kafka.group_id, &config.topics.events);
+    produce(servers, topic, events).await;
+    wait_committed(servers, group, topic, events.len() as i64).await;
+}
+
 /// Commands of one app topic, as JSON, in offset order.
 fn commands(
     servers: &str,
@@ -38,16 +58,7 @@ async fn hire_emits_one_command_per_granted_app() {
     let rules = rules(RULES, &config.apps);
     let version = rules.version().to_string();
     let engine = RunningEngine::start(&config, rules);
-    produce(
-        &servers,
-        &config.topics.events,
-        &[(
-            Some("E1001"),
-            event("evt-1", "hired", 1, ada("Development")),
-        )],
-    )
-    .await;
-    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 1).await;
+    process(&config, &ada_hired_then(&[])).await;
 
     let zendesk = commands(&servers, &config, "zendesk");
     assert_eq!(zendesk.len(), 1, "{zendesk:?}");
@@ -83,34 +94,13 @@ async fn team_change_changes_role_and_invisible_change_emits_nothing() {
     let config = config(2);
     let servers = config.kafka.bootstrap_servers.clone();
     let engine = RunningEngine::start(&config, rules(RULES, &config.apps));
-    let events = [
-        (
-            Some("E1001"),
-            event("evt-1", "hired", 1, ada("Development")),
-        ),
+    let events = ada_hired_then(&[
         // Support: zendesk agent instead of light agent; slack unchanged.
-        (
-            Some("E1001"),
-            event(
-                "evt-2",
-                "changed",
-                2,
-                json!({"id": "E1001", "team": "Support"}),
-            ),
-        ),
+        ("changed", json!({"id": "E1001", "team": "Support"})),
         // Nothing an app sees.
-        (
-            Some("E1001"),
-            event(
-                "evt-3",
-                "changed",
-                3,
-                json!({"id": "E1001", "location": "Madrid"}),
-            ),
-        ),
-    ];
-    produce(&servers, &config.topics.events, &events).await;
-    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 3).await;
+        ("changed", json!({"id": "E1001", "location": "Madrid"})),
+    ]);
+    process(&config, &events).await;
 
     let zendesk = commands(&servers, &config, "zendesk");
     let summary: Vec<_> = zendesk
@@ -144,23 +134,8 @@ async fn leave_deprovisions_every_app_by_its_policy() {
     let config = config(1);
     let servers = config.kafka.bootstrap_servers.clone();
     let engine = RunningEngine::start(&config, rules(RULES, &config.apps));
-    let events = [
-        (
-            Some("E1001"),
-            event("evt-1", "hired", 1, ada("Development")),
-        ),
-        (
-            Some("E1001"),
-            event(
-                "evt-2",
-                "left",
-                2,
-                json!({"id": "E1001", "end_date": "2026-12-31"}),
-            ),
-        ),
-    ];
-    produce(&servers, &config.topics.events, &events).await;
-    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 2).await;
+    let events = ada_hired_then(&[("left", json!({"id": "E1001", "end_date": "2026-12-31"}))]);
+    process(&config, &events).await;
 
     for (app, policy) in [("slack", "suspend"), ("zendesk", "delete")] {
         let cmds = commands(&servers, &config, app);
@@ -202,8 +177,7 @@ async fn poison_records_are_dead_lettered_and_processing_goes_on() {
             event("evt-ok", "hired", 1, ada("Development")),
         ),
     ];
-    produce(&servers, &config.topics.events, &poison).await;
-    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 5).await;
+    process(&config, &poison).await;
 
     let dlq = read_all(&servers, &config.topics.events_dlq);
     assert_eq!(dlq.len(), 4);

@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
 use provisioner::commands::{Account, Action, Cause, Command};
-use provisioner::config::{AppConfig, Config, LeaverPolicy, OutageConfig, RetryConfig};
+use provisioner::config::{AppConfig, LeaverPolicy, OutageConfig, RetryConfig};
 use provisioner::connector::build::build;
 use provisioner::connector::Connector;
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::Message;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -25,112 +25,40 @@ use crate::scim_server::ScimServer;
 /// The SCIM app of the test catalogue (`leaver = "suspend"`).
 const APP: &str = "slack";
 
-/// A test's configuration, topics and group.
-struct Env {
-    config: Config,
-    servers: String,
-    topic: String,
-    group: String,
-}
-
-impl Env {
-    /// Fresh topics (`partitions` each, created now) and the `slack` app
-    /// pointed at `base_url`, reading its bearer token from a variable of
-    /// its own when `token` is given; a fast rate limit, 3 attempts with
-    /// short backoff, fast probes, commits every 100 ms. `tune` changes the
-    /// app's entry last.
-    async fn new(
-        partitions: i32,
-        base_url: &str,
-        token: Option<&str>,
-        tune: impl FnOnce(&mut AppConfig),
-    ) -> Env {
-        let mut config = config(partitions);
-        config.connector.commit_interval_ms = 100;
-        config.connector.shutdown_timeout_ms = 5_000;
-        let app = config.apps.get_mut(APP).expect("slack in the catalogue");
-        app.base_url = base_url.into();
-        if let Some(token) = token {
-            let var = format!("E2E_SCIM_TOKEN_{}", uuid::Uuid::new_v4().simple()).to_uppercase();
-            std::env::set_var(&var, token);
-            app.token_env = Some(var);
-        }
-        app.rate_limit_per_second = 1_000.0;
-        app.retry = RetryConfig {
-            max_attempts: 3,
-            initial_delay_ms: 20,
-            max_delay_ms: 200,
-        };
-        app.outage = OutageConfig {
-            enabled: true,
-            consecutive_failures: 5,
-            probe_initial_delay_ms: 100,
-            probe_max_delay_ms: 500,
-        };
-        tune(app);
-        let servers = config.kafka.bootstrap_servers.clone();
-        let topic = config.topics.commands(APP);
-        let group = format!("{}-{APP}", config.kafka.group_id);
-        create_named_topics(
-            &config,
-            &[
-                topic.clone(),
-                config.topics.results.clone(),
-                config.topics.commands_dlq.clone(),
-            ],
-        )
-        .await;
-        Env {
-            config,
-            servers,
-            topic,
-            group,
-        }
+/// Fresh topics (`partitions` each, created now) and the `slack` app
+/// pointed at `base_url`, reading its bearer token from a variable of its
+/// own when `token` is given; a fast rate limit, 3 attempts with short
+/// backoff, fast probes, commits every 100 ms. `tune` changes the app's
+/// entry last.
+async fn scim_env(
+    partitions: i32,
+    base_url: &str,
+    token: Option<&str>,
+    tune: impl FnOnce(&mut AppConfig),
+) -> WorkerEnv {
+    let mut config = worker_config(partitions);
+    config.connector.shutdown_timeout_ms = 5_000;
+    let app = config.apps.get_mut(APP).expect("slack in the catalogue");
+    app.base_url = base_url.into();
+    if let Some(token) = token {
+        let var = format!("E2E_SCIM_TOKEN_{}", uuid::Uuid::new_v4().simple()).to_uppercase();
+        std::env::set_var(&var, token);
+        app.token_env = Some(var);
     }
-
-    fn app(&self) -> &AppConfig {
-        &self.config.apps[APP]
-    }
-
-    /// The worker, with its connector built from the catalogue entry.
-    fn start_worker(&self) -> AppWorker {
-        let connector = build(APP, self.app()).expect("build the scim connector");
-        AppWorker::start(&self.config, APP, connector)
-    }
-
-    /// Produces commands in this order, keyed by employee id.
-    async fn send(&self, commands: &[Command]) {
-        let records: Vec<(Option<&str>, Vec<u8>)> = commands
-            .iter()
-            .map(|c| (Some(c.employee_id.as_str()), c.to_json()))
-            .collect();
-        produce(&self.servers, &self.topic, &records).await;
-    }
-
-    /// Waits for at least `count` results.
-    async fn results(&self, count: usize) -> Vec<Value> {
-        wait_results(&self.servers, &self.config.topics.results, count).await
-    }
-
-    /// Every result now.
-    fn all_results(&self) -> Vec<Value> {
-        read_all(&self.servers, &self.config.topics.results)
-            .iter()
-            .map(json)
-            .collect()
-    }
-
-    fn dlq(&self) -> Vec<OwnedMessage> {
-        read_all(&self.servers, &self.config.topics.commands_dlq)
-    }
-
-    fn committed(&self) -> i64 {
-        committed_total(&self.servers, &self.group, &self.topic)
-    }
-
-    async fn wait_committed(&self, count: i64) {
-        wait_committed(&self.servers, &self.group, &self.topic, count).await;
-    }
+    app.rate_limit_per_second = 1_000.0;
+    app.retry = RetryConfig {
+        max_attempts: 3,
+        initial_delay_ms: 20,
+        max_delay_ms: 200,
+    };
+    app.outage = OutageConfig {
+        enabled: true,
+        consecutive_failures: 5,
+        probe_initial_delay_ms: 100,
+        probe_max_delay_ms: 500,
+    };
+    tune(app);
+    WorkerEnv::new(config, APP).await
 }
 
 /// An employee's account as the engine sends it.
@@ -278,7 +206,7 @@ fn id_of(user: &Value) -> String {
 async fn hire_role_change_suspend_and_delete_reach_the_scim_server() {
     let token = format!("scim-token-{}", uuid::Uuid::new_v4().simple());
     let server = ScimServer::with_token(&token).await;
-    let env = Env::new(3, &server.base_url, Some(&token), |_| {}).await;
+    let env = scim_env(3, &server.base_url, Some(&token), |_| {}).await;
     let worker = env.start_worker();
     let ada = person("E1001", "Ada", "Lovelace");
     let grace = person("E1002", "Grace", "Hopper");
@@ -412,13 +340,13 @@ async fn hire_role_change_suspend_and_delete_reach_the_scim_server() {
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicates_and_older_generations_make_no_second_user() {
     let server = ScimServer::start().await;
-    let env = Env::new(2, &server.base_url, None, |_| {}).await;
+    let env = scim_env(2, &server.base_url, None, |_| {}).await;
     let ada = person("E1001", "Ada", "Lovelace");
     let hire = upsert(&ada, 1, "member");
 
     // The partition's previous owner applied the hire, then died before
     // writing its result: the app has the user, the results topic nothing.
-    let previous_owner = build(APP, env.app()).expect("build");
+    let previous_owner = build(APP, &env.config.apps[APP]).expect("build");
     previous_owner
         .apply(&hire)
         .await
@@ -481,7 +409,7 @@ async fn hr_events_through_the_engine_reach_the_scim_server() {
 "#;
     let token = format!("scim-token-{}", uuid::Uuid::new_v4().simple());
     let server = ScimServer::with_token(&token).await;
-    let env = Env::new(2, &server.base_url, Some(&token), |_| {}).await;
+    let env = scim_env(2, &server.base_url, Some(&token), |_| {}).await;
     let engine = RunningEngine::start(&env.config, rules(RULES_E2E, &env.config.apps));
     let worker = env.start_worker();
     let events = &env.config.topics.events;
@@ -557,7 +485,7 @@ async fn hr_events_through_the_engine_reach_the_scim_server() {
 #[tokio::test(flavor = "multi_thread")]
 async fn scim_down_with_a_small_budget_pauses_and_dead_letters_nothing() {
     let mut server = ScimServer::restartable(None).await;
-    let env = Env::new(2, &server.base_url, None, |app| {
+    let env = scim_env(2, &server.base_url, None, |app| {
         app.retry = RetryConfig {
             max_attempts: 2,
             initial_delay_ms: 20,
@@ -595,7 +523,11 @@ async fn scim_down_with_a_small_budget_pauses_and_dead_letters_nothing() {
     );
     assert!(env.dlq().is_empty(), "nothing dead-lettered");
     assert_eq!(env.all_results().len(), 4, "no command finished");
-    assert_eq!(env.committed(), 4, "nothing committed past the unfinished");
+    assert_eq!(
+        env.committed_total(),
+        4,
+        "nothing committed past the unfinished"
+    );
 
     server.restart().await;
     let results = env.results(12).await;
@@ -737,7 +669,7 @@ async fn front_one(mut client: TcpStream, upstream_port: u16, marker: &str) -> s
 async fn commands_failing_on_a_live_scim_server_are_dead_lettered_as_retries_exhausted() {
     let server = ScimServer::start().await;
     let front = FailingFront::start(server.port(), "POISON").await;
-    let env = Env::new(1, &front.base_url, None, |app| {
+    let env = scim_env(1, &front.base_url, None, |app| {
         app.retry = RetryConfig {
             max_attempts: 2,
             initial_delay_ms: 20,
@@ -813,7 +745,7 @@ async fn commands_failing_on_a_live_scim_server_are_dead_lettered_as_retries_exh
 #[tokio::test(flavor = "multi_thread")]
 async fn scim_stopped_without_outage_detection_dead_letters_after_retries() {
     let mut server = ScimServer::restartable(None).await;
-    let env = Env::new(1, &server.base_url, None, |app| {
+    let env = scim_env(1, &server.base_url, None, |app| {
         app.retry = RetryConfig {
             max_attempts: 2,
             initial_delay_ms: 20,
@@ -901,7 +833,7 @@ async fn scim_stopped_without_outage_detection_dead_letters_after_retries() {
 async fn scim_outage_pauses_consumption_and_resumes_on_a_restarted_server() {
     let token = format!("scim-token-{}", uuid::Uuid::new_v4().simple());
     let mut server = ScimServer::restartable(Some(&token)).await;
-    let env = Env::new(3, &server.base_url, Some(&token), |app| {
+    let env = scim_env(3, &server.base_url, Some(&token), |app| {
         app.retry = RetryConfig::default();
         app.outage = OutageConfig::default();
     })
@@ -943,7 +875,7 @@ async fn scim_outage_pauses_consumption_and_resumes_on_a_restarted_server() {
     assert!(env.dlq().is_empty(), "nothing dead-lettered");
     assert_eq!(env.all_results().len(), 6, "no pending command finished");
     assert_eq!(
-        env.committed(),
+        env.committed_total(),
         6,
         "committed offsets stop below the unfinished commands"
     );

@@ -3,11 +3,7 @@
 //! catalogue entry, its secret read from the variable named in `token_env` —
 //! and a receiver (`wiremock`) that verifies the signature itself.
 
-use std::path::Path;
-
 use hmac::{Hmac, Mac};
-use provisioner::config::Config;
-use provisioner::connector::build::build;
 use sha2::Sha256;
 use wiremock::matchers::{method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
@@ -73,34 +69,14 @@ async fn webhook_receiver_verifies_the_signature_and_a_500_is_retried() {
          retry = {{ max_attempts = 3, initial_delay_ms = 20, max_delay_ms = 100 }}\n",
         receiver.uri()
     );
-    let mut catalogue = Config::parse(Path::new("wiki.toml"), &entry).expect("catalogue entry");
-    let mut config = config(1);
-    config.connector.commit_interval_ms = 100;
-    config
-        .apps
-        .insert(APP.into(), catalogue.apps.remove(APP).expect("wiki"));
-    let (servers, topic) = (
-        config.kafka.bootstrap_servers.clone(),
-        config.topics.commands(APP),
-    );
-    let group = format!("{}-{APP}", config.kafka.group_id);
-    create_named_topics(
-        &config,
-        &[
-            topic.clone(),
-            config.topics.results.clone(),
-            config.topics.commands_dlq.clone(),
-        ],
-    )
-    .await;
-    let connector = build(APP, &config.apps[APP]).expect("build the webhook connector");
-    let worker = AppWorker::start(&config, APP, connector);
+    let env = WorkerEnv::with_entry(1, APP, &entry).await;
+    let worker = env.start_worker();
 
     let cmd = ada_upsert(APP, "editor", "Docs");
     let bytes = cmd.to_json();
-    produce(&servers, &topic, &[(Some("E1001"), bytes.clone())]).await;
-    let results = wait_results(&servers, &config.topics.results, 1).await;
-    wait_committed(&servers, &group, &topic, 1).await;
+    produce(&env.servers, &env.topic, &[(Some("E1001"), bytes.clone())]).await;
+    let results = env.results(1).await;
+    env.wait_committed(1).await;
     worker.stop().await;
 
     let r = &results[0];
@@ -128,9 +104,9 @@ async fn webhook_receiver_verifies_the_signature_and_a_500_is_retried() {
     }
     receiver.verify().await;
     assert_eq!(
-        read_all(&servers, &config.topics.results).len(),
+        read_all(&env.servers, &env.config.topics.results).len(),
         1,
         "one result"
     );
-    assert!(read_all(&servers, &config.topics.commands_dlq).is_empty());
+    assert!(env.dlq().is_empty());
 }

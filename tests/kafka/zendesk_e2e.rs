@@ -2,12 +2,9 @@
 //! honoured — the retry comes no earlier than the app said — against a
 //! `wiremock` stand-in (Zendesk cannot run here).
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use provisioner::config::Config;
-use provisioner::connector::build::build;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -58,30 +55,12 @@ async fn a_429_retry_after_is_honoured_through_the_worker() {
          light_agent = {{ role = \"agent\", custom_role_id = 360000001 }}\nagent = {{ role = \"agent\" }}\n",
         zendesk.uri()
     );
-    let mut catalogue = Config::parse(Path::new("zendesk.toml"), &entry).expect("entry");
-    let mut config = config(1);
-    config.connector.commit_interval_ms = 100;
-    config
-        .apps
-        .insert(APP.into(), catalogue.apps.remove(APP).expect("zendesk"));
-    let (servers, topic) = (
-        config.kafka.bootstrap_servers.clone(),
-        config.topics.commands(APP),
-    );
-    create_named_topics(
-        &config,
-        &[
-            topic.clone(),
-            config.topics.results.clone(),
-            config.topics.commands_dlq.clone(),
-        ],
-    )
-    .await;
-    let worker = AppWorker::start(&config, APP, build(APP, &config.apps[APP]).expect("build"));
+    let env = WorkerEnv::with_entry(1, APP, &entry).await;
+    let worker = env.start_worker();
 
     let cmd = ada_upsert(APP, "light_agent", "Dev Team");
-    produce(&servers, &topic, &[(Some("E1001"), cmd.to_json())]).await;
-    let results = wait_results(&servers, &config.topics.results, 1).await;
+    produce(&env.servers, &env.topic, &[(Some("E1001"), cmd.to_json())]).await;
+    let results = env.results(1).await;
     worker.stop().await;
 
     assert_eq!(results[0]["outcome"], "applied", "{}", results[0]);

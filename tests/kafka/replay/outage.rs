@@ -11,14 +11,11 @@
 //! that port, and replay sends them back to the same, still running, worker.
 
 use provisioner::commands::Command;
-use provisioner::config::{Config, OutageConfig, RetryConfig};
+use provisioner::config::Config;
 use provisioner::connector::build::{build, AnyConnector};
-use provisioner::connector::worker::{Worker, WorkerError};
 use provisioner::connector::{Applied, Connector, ConnectorError};
 use provisioner::replay::Options;
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use super::support::*;
 use crate::harness::*;
@@ -43,52 +40,29 @@ struct Running {
     config: Config,
     servers: String,
     port: u16,
-    shutdown: CancellationToken,
-    handle: JoinHandle<Result<(), WorkerError>>,
+    worker: AppWorker,
 }
 
 impl Running {
     /// Fresh topics; the slack app on a port where nothing listens yet, two
     /// attempts per command, no outage pause; the worker started.
     async fn start() -> Running {
-        // Logs go to the test's captured output: shown when a test fails.
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "provisioner=info".into()),
-            )
-            .try_init();
-        let mut config = config(3);
+        let mut config = worker_config(3);
         let port = free_port();
         let app = config.apps.get_mut(APP).expect("slack");
         app.base_url = format!("http://127.0.0.1:{port}");
-        app.rate_limit_per_second = 10_000.0;
+        fast_app(app);
         app.concurrency = 4;
-        app.retry = RetryConfig {
-            max_attempts: 2,
-            initial_delay_ms: 10,
-            max_delay_ms: 50,
-        };
-        app.outage = OutageConfig {
-            enabled: true,
-            consecutive_failures: 10_000,
-            probe_initial_delay_ms: 50,
-            probe_max_delay_ms: 200,
-        };
-        config.connector.commit_interval_ms = 100;
+        app.retry.max_attempts = 2;
+        app.outage.consecutive_failures = 10_000;
         create_topics(&config).await;
         let connector = build(APP, &config.apps[APP]).expect("scim connector");
-        let worker =
-            Worker::new(config.clone(), APP.into(), PartialOutage(connector)).expect("worker");
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(worker.run(shutdown.clone()));
+        let worker = AppWorker::start(&config, APP, PartialOutage(connector));
         Running {
             servers: config.kafka.bootstrap_servers.clone(),
             config,
             port,
-            shutdown,
-            handle,
+            worker,
         }
     }
 
@@ -96,7 +70,7 @@ impl Running {
     async fn send(&self, commands: &[(&str, u64, &str)]) {
         let records: Vec<(Option<&str>, Vec<u8>)> = commands
             .iter()
-            .map(|(e, g, role)| (Some(*e), command(APP, e, *g, role)))
+            .map(|(e, g, role)| (Some(*e), upsert_command(APP, e, *g, role).to_json()))
             .collect();
         produce(&self.servers, &self.config.topics.commands(APP), &records).await;
     }
@@ -128,12 +102,7 @@ impl Running {
 
     /// Stops the worker as SIGTERM would; removes the test's topics.
     async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(DEADLINE, self.handle)
-            .await
-            .expect("worker did not stop in time")
-            .expect("worker task panicked")
-            .expect("worker returned an error");
+        self.worker.stop().await;
         delete_topics(&self.config, &[]).await;
     }
 }

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use provisioner::commands::{Account, Action, Cause, Command};
+use provisioner::commands::Command;
 use provisioner::config::Config;
 use provisioner::metrics::Metrics;
 use provisioner::replay::{self, Options, Summary};
@@ -39,7 +38,7 @@ impl DeadLetter {
     pub fn command(config: &Config, app: &str, employee: &str, generation: u64) -> DeadLetter {
         DeadLetter {
             key: employee.into(),
-            value: command(app, employee, generation, "member"),
+            value: upsert_command(app, employee, generation, "member").to_json(),
             original_topic: Some(config.topics.commands(app)),
             original_partition: 0,
             original_offset: generation as i64,
@@ -106,35 +105,6 @@ pub async fn produce_dead_letters(servers: &str, topic: &str, records: &[DeadLet
     for result in futures::future::join_all(sends).await {
         result.map_err(|(e, _)| e).expect("produce dead letter");
     }
-}
-
-/// A command's JSON as the engine writes it.
-pub fn command(app: &str, employee: &str, generation: u64, role: &str) -> Vec<u8> {
-    Command {
-        command_id: Command::id_for(app, employee, generation),
-        app: app.into(),
-        employee_id: employee.into(),
-        generation,
-        action: Action::Upsert,
-        deprovision: None,
-        role: Some(role.into()),
-        account: Account {
-            external_id: employee.into(),
-            user_name: format!("{}@acme.test", employee.to_lowercase()),
-            email: Some(format!("{}@acme.test", employee.to_lowercase())),
-            given_name: Some("Ada".into()),
-            family_name: Some(employee.into()),
-            display_name: Some(format!("Ada {employee}")),
-        },
-        cause: Cause {
-            event_id: format!("evt-{employee}-{generation}"),
-            event_type: "hr.employee.changed".into(),
-            rules: vec!["Dev Team".into()],
-            rules_version: "sha256:test".into(),
-        },
-        issued_at: Utc::now(),
-    }
-    .to_json()
 }
 
 /// What one in-process replay printed and counted.
