@@ -121,12 +121,14 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     );
     println!(
         "                  {} batches, {:.1} commands/event; decide {:.1} s, transactions {:.1} s, \
-         store {:.1} s; peak RSS {peak:.0} MB (start-up included)",
+         store {:.1} s; peak RSS {peak:.0} MB (start-up included)\n                  \
+         once started (first batch to last): {:.0} events/s",
         b.count,
         b.commands as f64 / n as f64,
         b.decide_ms as f64 / 1e3,
         b.commit_ms as f64 / 1e3,
         b.store_ms as f64 / 1e3,
+        b.steady_records as f64 / b.steady_secs.max(1e-3),
     );
 
     // Restore: a restarted engine reads the state of N employees back.
@@ -442,16 +444,32 @@ struct Batches {
     decide_ms: u64,
     commit_ms: u64,
     store_ms: u64,
+    /// Records after the first batch, and the time from the first batch's
+    /// commit to the last's: the rate once started.
+    steady_records: u64,
+    steady_secs: f64,
 }
 
 fn batches(log: &Path) -> Batches {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut b = Batches::default();
+    let mut first: Option<chrono::DateTime<chrono::FixedOffset>> = None;
     for line in text.lines().filter(|l| l.contains("Batch committed.")) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
         let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        let at = v["timestamp"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        match (first, at) {
+            (None, Some(at)) => first = Some(at),
+            (Some(start), Some(at)) => {
+                b.steady_records += n("records");
+                b.steady_secs = (at - start).num_milliseconds() as f64 / 1e3;
+            }
+            _ => {}
+        }
         b.count += 1;
         b.commands += n("commands");
         b.states += n("states");
