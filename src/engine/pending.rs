@@ -17,9 +17,8 @@ use tracing::{info, warn};
 use super::control::{self, ControlRequest};
 use super::decide::{self, Trigger};
 use super::guard;
-use super::parallel;
 use super::state::{AppState, EmployeeState, Held};
-use super::store::{self, Store};
+use super::store::Store;
 use super::topics::CommandTopics;
 use super::Output;
 use crate::commands::{Action, Command};
@@ -390,28 +389,6 @@ impl Pending {
         });
     }
 
-    /// The records the transaction writes: commands, dead letters, and the
-    /// new state of every touched employee (to its input partition), last
-    /// and in the order [`Pending::committed`] expects them.
-    pub fn outputs(&self, config: &Config) -> Vec<Output> {
-        self.outputs_on(config, 1)
-    }
-
-    /// [`Pending::outputs`], serialised on up to `threads` threads; the
-    /// order is the same.
-    pub fn outputs_on(&self, config: &Config, threads: usize) -> Vec<Output> {
-        let mut outputs = Vec::with_capacity(self.emitted.len() + self.states.len());
-        outputs.extend(parallel::map_chunks(&self.emitted, threads, |chunk| {
-            command_outputs(chunk, config)
-        }));
-        outputs.extend(self.dead_letters.iter().map(Output::clone_record));
-        let states: Vec<(&String, &(i32, EmployeeState))> = self.states.iter().collect();
-        outputs.extend(parallel::map_chunks(&states, threads, |chunk| {
-            state_outputs(chunk, config)
-        }));
-        outputs
-    }
-
     /// Takes in another unit's decisions, for employees this one has not
     /// touched (a batch decided on several threads, split by employee).
     pub fn absorb(&mut self, other: Pending) {
@@ -425,66 +402,6 @@ impl Pending {
         self.waiting += other.waiting;
     }
 
-    /// After the commit: the store takes the new states, metrics count it all.
-    ///
-    /// `outputs` are this unit's [`Pending::outputs`], now committed: the
-    /// store keeps their state values rather than encoding the states again.
-    pub fn committed(self, outputs: Vec<Output>, store: &mut Store, metrics: &Metrics) {
-        // Counted per batch, not per record: a labelled series is a lookup.
-        let mut emitted: HashMap<(&str, &'static str), u64> = HashMap::new();
-        for e in &self.emitted {
-            tracing::info!(
-                message = "Command emitted.",
-                event_id = %e.command.cause.event_id,
-                employee_id = %e.command.employee_id,
-                app = %e.command.app,
-                command_id = %e.command.command_id,
-                action = e.command.action.as_str()
-            );
-            *emitted
-                .entry((&e.command.app, e.command.action.as_str()))
-                .or_insert(0) += 1;
-        }
-        for ((app, action), n) in emitted {
-            metrics.commands_emitted(app, action, n);
-        }
-        for kind in self.consumed {
-            metrics.event_consumed(kind);
-            if kind == "invalid" {
-                metrics.event_dead_lettered(ErrorKind::InvalidEvent.as_str());
-            }
-        }
-        for _ in 0..self.stale {
-            metrics.event_stale();
-        }
-        for _ in 0..self.unknown_app {
-            metrics.event_dead_lettered(ErrorKind::UnknownApp.as_str());
-        }
-        // `outputs` ends with the state values, in the map's order (which
-        // a map keeps while unchanged); a mismatch would be a bug, so it
-        // falls back to encoding rather than trusting the bytes.
-        let mut outputs = outputs;
-        let first = outputs.len().saturating_sub(self.states.len());
-        let mut values = outputs.split_off(first).into_iter();
-        for (id, (partition, state)) in &self.states {
-            match values.next() {
-                Some(Output {
-                    key: Some(key),
-                    payload: Some(value),
-                    partition: Some(p),
-                    ..
-                }) if key == id.as_bytes() && p == *partition => {
-                    store.put_encoded(*partition, id, value.into_boxed_slice());
-                }
-                _ => store.put(*partition, state),
-            }
-        }
-        // The batch's bulk — decoded states, commands, their records — is
-        // tens of thousands of small allocations: freed off the engine's
-        // thread, nothing waits for it.
-        parallel::drop_later((self.states, self.emitted, outputs));
-    }
-
     /// Commands this unit emits (after the guard).
     pub fn command_count(&self) -> usize {
         self.emitted.len()
@@ -496,48 +413,7 @@ impl Pending {
     }
 }
 
-/// Commands as records. Each value is written into one reused buffer and
-/// copied out at its exact size: growing a fresh vector per record to 1 KB
-/// costs more in the allocator than the serialisation itself.
-fn command_outputs(emitted: &[Emitted], config: &Config) -> Vec<Output> {
-    let mut topics: HashMap<&str, String> = HashMap::new();
-    let mut buf = Vec::with_capacity(4096);
-    let mut outputs = Vec::with_capacity(emitted.len());
-    for e in emitted {
-        let topic = topics
-            .entry(&e.command.app)
-            .or_insert_with(|| config.topics.commands(&e.command.app));
-        buf.clear();
-        // The bytes of `Command::to_json`. Plain data always serialises.
-        let _ = serde_json::to_writer(&mut buf, &e.command);
-        outputs.push(Output {
-            topic: topic.clone(),
-            partition: None,
-            key: Some(e.command.employee_id.as_bytes().to_vec()),
-            payload: Some(buf.as_slice().to_vec()),
-            headers: None,
-        });
-    }
-    outputs
-}
-
-/// New states as changelog records, to their input partitions.
-fn state_outputs(states: &[(&String, &(i32, EmployeeState))], config: &Config) -> Vec<Output> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut outputs = Vec::with_capacity(states.len());
-    for (id, (partition, state)) in states {
-        buf.clear();
-        store::encode_into(&mut buf, state);
-        outputs.push(Output {
-            topic: config.topics.state.clone(),
-            partition: Some(*partition),
-            key: Some(id.as_bytes().to_vec()),
-            payload: Some(buf.as_slice().to_vec()),
-            headers: None,
-        });
-    }
-    outputs
-}
+mod records;
 
 #[cfg(test)]
 #[path = "pending_tests.rs"]
