@@ -138,6 +138,11 @@ struct ReplayArgs {
     /// Re-publish at most this many records per second.
     #[arg(long, value_name = "N", value_parser = parse_rate)]
     rate: Option<f64>,
+    /// After a successful run (not a dry run), write provisioner_replayed_total
+    /// and the end time to this file in the Prometheus text format, for
+    /// node_exporter's textfile collector (name it *.prom).
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -308,6 +313,15 @@ fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let metrics = provisioner::metrics::Metrics::new();
     replay::run(&config, &options, &metrics, &mut std::io::stdout().lock())?;
+    if let (Some(path), false) = (&args.metrics_file, options.dry_run) {
+        let text = replay::textfile::render(&metrics, &options.from, chrono::Utc::now());
+        replay::textfile::write(path, &text).with_context(|| {
+            format!(
+                "the replay finished, but --metrics-file {} could not be written",
+                path.display()
+            )
+        })?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -45,6 +45,7 @@ pub mod report;
 mod run;
 pub mod select;
 pub mod superseded;
+pub mod textfile;
 
 use std::io::Write;
 

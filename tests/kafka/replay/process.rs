@@ -67,7 +67,13 @@ async fn a_replay_killed_mid_way_and_run_again_publishes_each_record_once() {
     );
     eprintln!("killed after {before} of {total} records were re-published");
 
-    let rerun = replay_process(&path, &["--from", dlq], &dir.path().join("rerun"));
+    let prom = dir.path().join("replay.prom");
+    let prom_arg = prom.to_string_lossy().into_owned();
+    let rerun = replay_process(
+        &path,
+        &["--from", dlq, "--metrics-file", &prom_arg],
+        &dir.path().join("rerun"),
+    );
     let status = tokio::task::spawn_blocking(move || rerun.wait_with_output().expect("rerun"))
         .await
         .expect("rerun thread")
@@ -81,6 +87,31 @@ async fn a_replay_killed_mid_way_and_run_again_publishes_each_record_once() {
             "replayed {}, skipped 0 (superseded 0, filtered 0)\n",
             total - before
         )
+    );
+
+    // The counts for node_exporter's textfile collector: this run's, valid
+    // Prometheus text.
+    let text = std::fs::read_to_string(&prom).expect("metrics file");
+    assert!(
+        text.contains(&format!(
+            "provisioner_replayed_total{{topic=\"{slack}\"}} {}\n",
+            total - before
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "provisioner_replay_last_success_timestamp_seconds{{from=\"{dlq}\"}}"
+    )));
+    let checked = Process::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&prom).expect("metrics file"))
+        .output()
+        .expect("promtool is required (Debian's `prometheus` package; deploy/local/tools.sh)");
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
     );
 
     let sent = read_all(&servers, &slack);
