@@ -182,6 +182,13 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.engine.decide_threads > 64 {
+            return Err(bad(
+                "engine.decide_threads".into(),
+                self.engine.decide_threads.to_string(),
+                "must be at most 64 (0: one per core)",
+            ));
+        }
         if self.connector.max_buffered_records == 0 {
             return Err(bad(
                 "connector.max_buffered_records".into(),

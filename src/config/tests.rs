@@ -60,6 +60,28 @@ fn zero_partitions_refused() {
 }
 
 #[test]
+fn decide_threads_default_to_the_cores_and_are_bounded() {
+    let c = parse("").unwrap();
+    assert_eq!(c.engine.decide_threads, 0);
+    let auto = c.engine.decide_threads();
+    assert!((1..=4).contains(&auto), "{auto}");
+    assert_eq!(
+        parse("[engine]\ndecide_threads = 3\n")
+            .unwrap()
+            .engine
+            .decide_threads(),
+        3
+    );
+    let err = parse("[engine]\ndecide_threads = 500\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("engine.decide_threads") && err.contains("500"),
+        "{err}"
+    );
+}
+
+#[test]
 fn connector_defaults() {
     let c = parse("[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n")
         .unwrap();
