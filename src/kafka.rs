@@ -190,6 +190,18 @@ fn metadata(
         })
 }
 
+/// Stops an assigned consumer fetching and drops what it fetched but no one
+/// read (records past the end, end-of-partition events), so closing it does
+/// not report them as errors. For consumers that read a topic to an end.
+pub fn unassign_and_drain(consumer: &BaseConsumer) {
+    let _ = consumer.unassign();
+    for _ in 0..10_000 {
+        if consumer.poll(Duration::ZERO).is_none() {
+            break;
+        }
+    }
+}
+
 /// A topic the process needs.
 #[derive(Debug, Clone)]
 pub struct TopicSpec {

@@ -1,8 +1,20 @@
 //! Results (SPEC §6): one record per command a connector handled, on
 //! `provisioning.results`, keyed by employee id. They are the audit trail and
-//! tell `replay` which generation an app last applied.
+//! tell which generation an app last applied: the connector worker rebuilds
+//! that at start-up and `replay` reads it to skip superseded commands, both
+//! through [`read_to_end`].
 
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::config::Config;
+use crate::kafka;
 
 /// What became of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,4 +51,81 @@ pub struct CommandResult {
     pub duration_ms: u64,
     /// The last error, for `dead_lettered` (no secrets).
     pub error: Option<String>,
+}
+
+impl CommandResult {
+    /// The generation the app holds after this result: `applied` and
+    /// `unchanged` say so; the other outcomes changed nothing in the app.
+    pub fn held_generation(&self) -> Option<u64> {
+        matches!(
+            self.outcome,
+            ResultOutcome::Applied | ResultOutcome::Unchanged
+        )
+        .then_some(self.generation)
+    }
+}
+
+/// Reads the results topic from the beginning to its end as it is now
+/// (`read_committed`), handing each record's value to `take`; returns how
+/// many records were read. Results written meanwhile are not waited for.
+/// Blocking: run it off the async runtime. A missing topic is an empty
+/// history. `group` names the (never committed) consumer group.
+pub fn read_to_end(
+    config: &Config,
+    group: &str,
+    mut take: impl FnMut(&[u8]),
+) -> Result<u64, KafkaError> {
+    let topic = &config.topics.results;
+    let consumer: BaseConsumer = kafka::client_config(config)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        // The end-of-partition event comes with an empty fetch; don't let
+        // the broker hold that fetch for the default 500 ms.
+        .set("fetch.wait.max.ms", "50")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+    // Per partition with records: the high watermark taken now. Empty
+    // partitions are skipped: waiting for their end-of-partition event
+    // costs a fetch round trip for nothing.
+    let mut open = Vec::new();
+    for t in metadata.topics().iter().filter(|t| t.error().is_none()) {
+        for p in t.partitions() {
+            let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30))?;
+            if high > low {
+                open.push((p.id(), high));
+            }
+        }
+    }
+    if open.is_empty() {
+        return Ok(0);
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (p, _) in &open {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut read = 0u64;
+    let mut next_log = Instant::now() + Duration::from_secs(10);
+    while !open.is_empty() {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                read += 1;
+                take(m.payload().unwrap_or_default());
+                // Done at the end taken at start (records past it are newer).
+                open.retain(|&(p, end)| p != m.partition() || m.offset() + 1 < end);
+            }
+            // Also covers an end that is a transaction marker, never delivered.
+            Some(Err(KafkaError::PartitionEOF(p))) => open.retain(|&(q, _)| q != p),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+        if Instant::now() >= next_log {
+            info!(message = "Still reading results.", topic = %topic, read);
+            next_log += Duration::from_secs(10);
+        }
+    }
+    kafka::unassign_and_drain(&consumer);
+    Ok(read)
 }

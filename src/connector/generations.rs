@@ -16,17 +16,13 @@
 //! is the natural next step.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::kafka;
-use crate::results::{CommandResult, ResultOutcome};
+use crate::results::{self, CommandResult};
 
 /// Last applied generation by employee id, for one app.
 #[derive(Debug, Default, Clone)]
@@ -73,13 +69,8 @@ impl Generations {
         let Ok(result) = serde_json::from_slice::<CommandResult>(value) else {
             return false;
         };
-        if result.app == app
-            && matches!(
-                result.outcome,
-                ResultOutcome::Applied | ResultOutcome::Unchanged
-            )
-        {
-            self.record(&result.employee_id, result.generation);
+        if let (true, Some(generation)) = (result.app == app, result.held_generation()) {
+            self.record(&result.employee_id, generation);
         }
         true
     }
@@ -89,79 +80,15 @@ impl Generations {
 /// (`read_committed`) and returns what `app` last applied for each employee.
 /// Blocking: run it off the async runtime. A missing topic is an empty history.
 pub fn restore(config: &Config, app: &str) -> Result<Generations, KafkaError> {
-    let topic = &config.topics.results;
-    let consumer: BaseConsumer = kafka::client_config(config)
-        .set(
-            "group.id",
-            format!("{}-{app}-restore", config.kafka.group_id),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        // The end-of-partition event comes with an empty fetch; don't let
-        // the broker hold that fetch for the default 500 ms.
-        .set("fetch.wait.max.ms", "50")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    let mut generations = Generations::new();
-    // Empty partitions are skipped: waiting for their end-of-partition
-    // event costs a fetch round trip for nothing.
-    // A partition is read once its high watermark (taken now) is reached,
-    // or at its end-of-partition event (which also covers a high watermark
-    // that is a transaction marker, never delivered).
-    let mut ends = Vec::new();
-    for p in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(30))?;
-        if high > low {
-            ends.push((p, high));
-        }
-    }
-    let partitions: Vec<i32> = ends.iter().map(|(p, _)| *p).collect();
-    if partitions.is_empty() {
-        info!(message = "No results yet; nothing to restore.", app, topic);
-        return Ok(generations);
-    }
-    let mut tpl = TopicPartitionList::new();
-    for p in &partitions {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
     let started = Instant::now();
-    let mut at_end = vec![false; partitions.len()];
-    let (mut read, mut unreadable) = (0u64, 0u64);
-    let mut next_log = Instant::now() + Duration::from_secs(10);
-    while at_end.iter().any(|done| !done) {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => {
-                read += 1;
-                if !generations.absorb(app, message.payload().unwrap_or_default()) {
-                    unreadable += 1;
-                }
-                if let Some(i) = partitions.iter().position(|x| *x == message.partition()) {
-                    if message.offset() + 1 >= ends[i].1 {
-                        at_end[i] = true;
-                    }
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                if let Some(i) = partitions.iter().position(|x| *x == p) {
-                    at_end[i] = true;
-                }
-            }
-            Some(Err(error)) => return Err(error),
-            None => {}
+    let mut generations = Generations::new();
+    let mut unreadable = 0u64;
+    let group = format!("{}-{app}-restore", config.kafka.group_id);
+    let read = results::read_to_end(config, &group, |value| {
+        if !generations.absorb(app, value) {
+            unreadable += 1;
         }
-        if Instant::now() >= next_log {
-            info!(message = "Still restoring applied generations.", app, read);
-            next_log += Duration::from_secs(10);
-        }
-    }
+    })?;
     if unreadable > 0 {
         warn!(
             message = "Some result records are not valid results; ignored.",

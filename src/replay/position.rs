@@ -70,15 +70,3 @@ pub(super) fn ranges(
     }
     Ok(ranges)
 }
-
-/// Stops fetching and drops what was fetched but not read (records past the
-/// end, end-of-partition events), so closing the consumer does not report
-/// them as errors.
-pub(super) fn close(consumer: &BaseConsumer) {
-    let _ = consumer.unassign();
-    for _ in 0..10_000 {
-        if consumer.poll(Duration::ZERO).is_none() {
-            break;
-        }
-    }
-}

@@ -15,7 +15,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
-use super::position::{close, partitions_of, ranges};
+use super::position::{partitions_of, ranges};
 use super::progress::Progress;
 use super::publish::{PublishError, Publisher};
 use super::record::{self, DlqInfo};
@@ -220,7 +220,7 @@ impl Replay<'_> {
             progress.tick(read, &so_far);
         }
         self.commit(&topic)?;
-        close(&self.consumer);
+        kafka::unassign_and_drain(&self.consumer);
         progress.finish();
         Ok(())
     }

@@ -18,18 +18,14 @@
 //! but such a command is then counted as replayed, not superseded.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
 use tracing::info;
 
 use crate::config::Config;
-use crate::kafka;
-use crate::results::{CommandResult, ResultOutcome};
+use crate::results::{self, CommandResult};
 
 /// The fields of a command replay needs; the rest is not parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -85,19 +81,17 @@ impl Applied {
         let Ok(result) = serde_json::from_slice::<CommandResult>(value) else {
             return;
         };
-        if app.is_some_and(|a| a != result.app)
-            || !matches!(
-                result.outcome,
-                ResultOutcome::Applied | ResultOutcome::Unchanged
-            )
-        {
+        let Some(generation) = result.held_generation() else {
+            return;
+        };
+        if app.is_some_and(|a| a != result.app) {
             return;
         }
         let last = self
             .last
             .entry((result.app, result.employee_id))
             .or_insert(0);
-        *last = (*last).max(result.generation);
+        *last = (*last).max(generation);
     }
 }
 
@@ -105,54 +99,14 @@ impl Applied {
 /// applied, for `app` or for every app. Blocking. A missing topic is an
 /// empty history.
 pub fn read(config: &Config, group: &str, app: Option<&str>) -> Result<Applied, KafkaError> {
-    let topic = &config.topics.results;
-    let consumer: BaseConsumer = kafka::client_config(config)
-        .set("group.id", format!("{group}-results"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", "50")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-    let mut ends = Vec::new();
-    for t in metadata.topics().iter().filter(|t| t.error().is_none()) {
-        for p in t.partitions() {
-            let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30))?;
-            if high > low {
-                ends.push((p.id(), high));
-            }
-        }
-    }
-    let mut applied = Applied::default();
-    if ends.is_empty() {
-        return Ok(applied);
-    }
-    let mut tpl = TopicPartitionList::new();
-    for (p, _) in &ends {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
     let started = Instant::now();
-    let mut open: Vec<(i32, i64)> = ends;
-    let mut read = 0u64;
-    while !open.is_empty() {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                read += 1;
-                applied.absorb(app, m.payload().unwrap_or_default());
-                // Done at the end taken at start (records past it are newer).
-                open.retain(|&(p, end)| p != m.partition() || m.offset() + 1 < end);
-            }
-            // Also covers an end that is a transaction marker, never delivered.
-            Some(Err(KafkaError::PartitionEOF(p))) => open.retain(|&(q, _)| q != p),
-            Some(Err(e)) => return Err(e),
-            None => {}
-        }
-    }
-    super::position::close(&consumer);
+    let mut applied = Applied::default();
+    let read = results::read_to_end(config, &format!("{group}-results"), |value| {
+        applied.absorb(app, value)
+    })?;
     info!(
         message = "Applied generations read from results.",
-        topic = %topic,
+        topic = %config.topics.results,
         results_read = read,
         known = applied.len(),
         elapsed_ms = started.elapsed().as_millis() as u64
