@@ -20,6 +20,26 @@ use rdkafka::message::OwnedMessage;
 
 use super::pending::{Context, Parsed, Pending};
 
+/// Runs `f` on each part, the first on the caller's thread and the others
+/// on threads of their own; the results come back in the parts' order.
+fn run_parts<P: Send, R: Send>(parts: Vec<P>, f: impl Fn(P) -> R + Sync) -> Vec<R> {
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut parts = parts.into_iter();
+        let first = parts.next();
+        let handles: Vec<_> = parts.map(|part| scope.spawn(move || f(part))).collect();
+        let mut out: Vec<R> = first.map(f).into_iter().collect();
+        for handle in handles {
+            match handle.join() {
+                Ok(r) => out.push(r),
+                // A panic in `f` is a bug; carry it to the caller's thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
 /// Applies `f` to up to `threads` consecutive chunks of `items` at once,
 /// concatenating the results in order. One thread (or few items) runs on
 /// the caller's thread.
@@ -33,38 +53,27 @@ pub fn map_chunks<T: Sync, R: Send>(
         return f(items);
     }
     let size = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let mut chunks = items.chunks(size);
-        let first = chunks.next().unwrap_or_default();
-        let handles: Vec<_> = chunks.map(|chunk| scope.spawn(move || f(chunk))).collect();
-        let mut out = f(first);
-        for handle in handles {
-            match handle.join() {
-                Ok(part) => out.extend(part),
-                // A panic in `f` is a bug; carry it to the caller's thread.
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        out
-    })
+    run_parts(items.chunks(size).collect(), f)
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Decides a batch on up to `threads` threads: the same unit as adding each
 /// record in turn to one [`Pending`].
 pub fn decide(batch: &[OwnedMessage], ctx: &Context<'_>, threads: usize) -> Pending {
-    let threads = threads.max(1);
-    if threads == 1 || batch.len() < 2 * threads {
-        let mut pending = Pending::default();
-        for record in batch {
-            let _span = super::run::event_span(record).entered();
-            pending.add_record(record, ctx);
-        }
-        return pending;
-    }
+    // A few records are not worth a thread.
+    let threads = if batch.len() < 2 * threads {
+        1
+    } else {
+        threads
+    };
     let parsed = map_chunks(batch, threads, |chunk| {
         chunk.iter().map(|r| Parsed::of(r, ctx.config)).collect()
     });
+    if threads == 1 {
+        return decide_group(batch.iter().zip(parsed).collect(), ctx);
+    }
     // Invalid records (no employee to group by) go with the first group.
     let mut groups: Vec<Vec<(&OwnedMessage, Parsed)>> = (0..threads).map(|_| Vec::new()).collect();
     for (record, parsed) in batch.iter().zip(parsed) {
@@ -74,22 +83,7 @@ pub fn decide(batch: &[OwnedMessage], ctx: &Context<'_>, threads: usize) -> Pend
         };
         groups[group].push((record, parsed));
     }
-    let units = std::thread::scope(|scope| {
-        let mut groups = groups.into_iter();
-        let first = groups.next().unwrap_or_default();
-        let handles: Vec<_> = groups
-            .map(|group| scope.spawn(move || decide_group(group, ctx)))
-            .collect();
-        let mut units = vec![decide_group(first, ctx)];
-        for handle in handles {
-            match handle.join() {
-                Ok(unit) => units.push(unit),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        units
-    });
-    let mut units = units.into_iter();
+    let mut units = run_parts(groups, |group| decide_group(group, ctx)).into_iter();
     let mut pending = units.next().unwrap_or_default();
     for unit in units {
         pending.absorb(unit);

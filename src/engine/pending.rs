@@ -228,8 +228,7 @@ impl Pending {
             event_type: decide::RULES_CHANGED,
         };
         let changes = decide::reconcile(&mut state, rules, &config.apps, &trigger, now);
-        if !topics.blocking(&changes.commands).is_empty() {
-            self.waiting += 1;
+        if self.waits_for_topics(topics, &changes.commands) {
             return;
         }
         self.add_changes(partition, state, changes.commands, changes.before);
@@ -261,8 +260,7 @@ impl Pending {
         for request in requests {
             commands.extend(control::apply(&mut state, request));
         }
-        if !topics.blocking(&commands).is_empty() {
-            self.waiting += 1;
+        if self.waits_for_topics(topics, &commands) {
             return;
         }
         if state.held.len() != held_before {
@@ -303,6 +301,14 @@ impl Pending {
             slices.push(current);
         }
         slices
+    }
+
+    /// Whether `commands` need an app without a command topic; counts the
+    /// employee as waiting if so.
+    fn waits_for_topics(&mut self, topics: &CommandTopics, commands: &[Command]) -> bool {
+        let waits = !topics.blocking(commands).is_empty();
+        self.waiting += u64::from(waits);
+        waits
     }
 
     fn dead_letter<M: Message>(&mut self, record: &M, failure: &Failure, config: &Config) {
