@@ -163,8 +163,10 @@ fn is_fatal(error: &KafkaError) -> bool {
     }
 }
 
-/// Retries a transactional call while librdkafka says it is retriable.
-fn retry(mut op: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
+/// Retries a transactional call while librdkafka says it is retriable (at
+/// most five times, backing off from 200 ms). Shared by every transactional
+/// producer: the engine's and replay's.
+pub fn retry(mut op: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
     let mut attempt = 0;
     loop {
         match op() {

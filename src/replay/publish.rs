@@ -25,10 +25,10 @@ use tracing::warn;
 
 use super::select::Route;
 use crate::config::Config;
+use crate::engine::txn::retry;
 use crate::kafka;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-const RETRIES: u32 = 5;
 
 /// Why a batch did not commit.
 #[derive(Debug, thiserror::Error)]
@@ -147,21 +147,6 @@ impl Publisher {
         match retry(|| self.producer.abort_transaction(TIMEOUT)) {
             Ok(()) => PublishError::Aborted(error),
             Err(abort_error) => PublishError::Fatal(abort_error),
-        }
-    }
-}
-
-/// Retries a transactional call while librdkafka says it is retriable.
-fn retry(mut op: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
-    let mut attempt = 0;
-    loop {
-        match op() {
-            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < RETRIES => {
-                attempt += 1;
-                warn!(message = "Retrying transactional call.", error = %e, attempt);
-                std::thread::sleep(Duration::from_millis(100 << attempt));
-            }
-            other => return other,
         }
     }
 }
