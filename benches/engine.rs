@@ -111,6 +111,7 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     );
     let secs = started.elapsed().as_secs_f64();
     let peak = rss_peak_mb(engine.id());
+    let cpu = cpu_secs(engine.id());
     terminate(&mut engine);
     let b = batches(&log);
     println!(
@@ -122,13 +123,14 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     println!(
         "                  {} batches, {:.1} commands/event; decide {:.1} s, transactions {:.1} s, \
          store {:.1} s; peak RSS {peak:.0} MB (start-up included)\n                  \
-         once started (first batch to last): {:.0} events/s",
+         once started (first batch to last): {:.0} events/s; engine CPU {cpu:.1} s = {:.1} µs/event",
         b.count,
         b.commands as f64 / n as f64,
         b.decide_ms as f64 / 1e3,
         b.commit_ms as f64 / 1e3,
         b.store_ms as f64 / 1e3,
         b.steady_records as f64 / b.steady_secs.max(1e-3),
+        cpu * 1e6 / n as f64,
     );
 
     // Restore: a restarted engine reads the state of N employees back.
@@ -491,6 +493,22 @@ fn status_kb(pid: u32, field: &str) -> f64 {
 
 fn rss_peak_mb(pid: u32) -> f64 {
     status_kb(pid, "VmHWM:") / 1024.0
+}
+
+/// User + system CPU time of a live process (all its threads), from
+/// `/proc/PID/stat`: steadier than wall time on a machine the broker shares.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold
+    // spaces): utime and stime are the 12th and 13th of them, in ticks.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    // /proc reports in USER_HZ, which Linux fixes at 100 for user space.
+    ticks / 100.0
 }
 
 fn rss_mb(pid: u32) -> f64 {
