@@ -84,6 +84,7 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     let copy = format!("{prefix}.copy");
     create_topic(servers, &copy);
     let started = Instant::now();
+    let cpu = CpuUse::start();
     let status = Command::new("bash")
         .arg("-c")
         .arg(format!(
@@ -95,13 +96,15 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     assert!(status.success(), "kcat copy failed");
     let kcat = started.elapsed().as_secs_f64();
     println!(
-        "  kcat copy:      {kcat:>7.1} s  {:>9.0} records/s",
-        n as f64 / kcat
+        "  kcat copy:      {kcat:>7.1} s  {:>9.0} records/s; {}",
+        n as f64 / kcat,
+        cpu.report(kcat, n)
     );
 
     // The engine, transactions on, from an empty state.
     let log = dir.path().join("engine.log");
     let started = Instant::now();
+    let cpu_use = CpuUse::start();
     let mut engine = spawn(&config, &log);
     wait_committed(
         servers,
@@ -112,6 +115,7 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     let secs = started.elapsed().as_secs_f64();
     let peak = rss_peak_mb(engine.id());
     let cpu = cpu_secs(engine.id());
+    let machine = cpu_use.report(secs, 0);
     terminate(&mut engine);
     let b = batches(&log);
     println!(
@@ -131,6 +135,10 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
         b.store_ms as f64 / 1e3,
         b.steady_records as f64 / b.steady_secs.max(1e-3),
         cpu * 1e6 / n as f64,
+    );
+    println!(
+        "                  {machine}; broker µs per record written: {:.1}",
+        cpu_use.broker_secs() * 1e6 / (b.commands + b.states) as f64
     );
 
     // Restore: a restarted engine reads the state of N employees back.
@@ -509,6 +517,76 @@ fn cpu_secs(pid: u32) -> f64 {
         .sum();
     // /proc reports in USER_HZ, which Linux fixes at 100 for user space.
     ticks / 100.0
+}
+
+/// CPU used during a phase: the whole machine's, and the local broker's
+/// (its pid file from `deploy/local/kafka.sh`, or `BENCH_BROKER_PID`).
+/// Shows what a phase is bounded by on a machine the broker shares.
+struct CpuUse {
+    machine: f64,
+    broker: f64,
+    pid: Option<u32>,
+}
+
+impl CpuUse {
+    fn start() -> CpuUse {
+        let pid = std::env::var("BENCH_BROKER_PID")
+            .ok()
+            .or_else(|| {
+                let file = concat!(env!("CARGO_MANIFEST_DIR"), "/.local/kafka/kafka.pid");
+                std::fs::read_to_string(file).ok()
+            })
+            .and_then(|p| p.trim().parse().ok());
+        CpuUse {
+            machine: machine_busy_secs(),
+            broker: pid.map_or(0.0, cpu_secs),
+            pid,
+        }
+    }
+
+    fn broker_secs(&self) -> f64 {
+        self.pid.map_or(0.0, cpu_secs) - self.broker
+    }
+
+    /// "machine busy X of N cores, broker Y cores[, Z µs per record]".
+    fn report(&self, secs: f64, records: usize) -> String {
+        let busy = (machine_busy_secs() - self.machine) / secs;
+        let broker = self.broker_secs();
+        let mut text = format!(
+            "machine busy {busy:.2} of {} cores, broker {:.2} cores",
+            num_cpus(),
+            broker / secs
+        );
+        if records > 0 {
+            text += &format!(
+                " ({:.1} µs per record copied)",
+                broker * 1e6 / records as f64
+            );
+        }
+        text
+    }
+}
+
+/// Busy CPU time of the whole machine (all but idle and iowait), from
+/// `/proc/stat`.
+fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy: f64 = fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !matches!(i, 3 | 4) && *i < 8)
+        .map(|(_, v)| v)
+        .sum();
+    busy / 100.0
 }
 
 fn rss_mb(pid: u32) -> f64 {
