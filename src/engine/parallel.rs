@@ -114,3 +114,15 @@ fn group_of(employee_id: &str, groups: usize) -> usize {
     let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(employee_id);
     (hash % groups as u64) as usize
 }
+
+/// Drops `a` and `b` at once on the decide pool (of `threads` threads);
+/// with one thread, here.
+pub fn drop_both<A: Send, B: Send>(a: A, b: B, threads: usize) {
+    if threads < 2 {
+        return drop((a, b));
+    }
+    match pool(threads) {
+        Some(pool) => pool.install(|| rayon::join(move || drop(a), move || drop(b))),
+        None => (drop(a), drop(b)),
+    };
+}

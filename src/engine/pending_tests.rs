@@ -136,7 +136,7 @@ fn an_event_needing_an_app_without_topic_is_dead_lettered_whole() {
     assert_eq!(outputs[2].key.as_deref(), Some(b"E2".as_slice()));
 
     let mut store = Store::default();
-    pending.committed(outputs, &mut store, &metrics);
+    pending.committed(outputs, &mut store, &metrics, 1);
     let text = metrics.render();
     assert!(text.contains("provisioner_events_dead_lettered_total{reason=\"unknown_app\"} 1"));
     assert!(text.contains("provisioner_events_consumed_total{type=\"hired\"} 2"));

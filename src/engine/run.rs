@@ -384,7 +384,12 @@ impl Engine {
                     }
                 }
             }
-            slice.committed(outputs, &mut self.store, &self.metrics);
+            slice.committed(
+                outputs,
+                &mut self.store,
+                &self.metrics,
+                self.config.engine.decide_threads(),
+            );
         }
         self.update_held_gauges();
         Ok(())
@@ -428,7 +433,7 @@ impl Engine {
                 let (records, commands) = (batch.len(), pending.command_count());
                 let (held, states) = (pending.held_count(), pending.employees());
                 let committed = started.elapsed();
-                pending.committed(outputs, &mut self.store, &self.metrics);
+                pending.committed(outputs, &mut self.store, &self.metrics, threads);
                 if held > 0 {
                     self.update_held_gauges();
                 }
