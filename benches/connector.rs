@@ -129,14 +129,14 @@ fn command(employee: &str) -> Vec<u8> {
         action: Action::Upsert,
         deprovision: None,
         role: Some("member".into()),
-        account: Account {
+        account: std::sync::Arc::new(Account {
             external_id: employee.into(),
             user_name: employee.into(),
             email: None,
             given_name: None,
             family_name: None,
             display_name: None,
-        },
+        }),
         cause: Cause {
             event_id: "bench".into(),
             event_type: "hr.employee.hired".into(),

@@ -4,6 +4,8 @@
 //! like this now" — so applying it twice, or after a newer one, is harmless:
 //! the connector compares `generation` with the last one it applied.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +85,9 @@ pub struct Command {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// The account as it must be (upsert) or as last known (deprovision).
-    pub account: Account,
+    /// Shared with the employee's state and the other apps' commands: an
+    /// event's commands all carry the same account.
+    pub account: Arc<Account>,
     /// Why.
     pub cause: Cause,
     /// When the engine decided, millisecond precision, UTC.
@@ -136,14 +140,14 @@ mod tests {
             action: Action::Upsert,
             deprovision: None,
             role: Some("light_agent".into()),
-            account: Account {
+            account: Arc::new(Account {
                 external_id: "E1001".into(),
                 user_name: "ada@acme.test".into(),
                 email: Some("ada@acme.test".into()),
                 given_name: Some("Ada".into()),
                 family_name: Some("Lovelace".into()),
                 display_name: Some("Ada Lovelace".into()),
-            },
+            }),
             cause: Cause {
                 event_id: "evt-0001".into(),
                 event_type: "hr.employee.hired".into(),

@@ -190,14 +190,14 @@ mod tests {
     }
 
     fn held_state() -> EmployeeState {
-        let account = Account {
+        let account = std::sync::Arc::new(Account {
             external_id: "E1".into(),
             user_name: "a@b".into(),
             email: None,
             given_name: None,
             family_name: None,
             display_name: None,
-        };
+        });
         let mut state = EmployeeState::new("E1");
         state.apps.insert(
             "slack".into(),

@@ -7,7 +7,7 @@
 //! `engine::run` only feeds it records and writes out what it returns.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
@@ -15,7 +15,7 @@ use super::state::{AppState, Desired, EmployeeState};
 use crate::commands::{Action, Cause, Command};
 use crate::config::AppConfig;
 use crate::events::{merge_patch, EventType, HrEvent};
-use crate::rules::RuleSet;
+use crate::rules::{Grant, RuleSet};
 
 /// `cause.event_type` of commands issued because the rules changed.
 pub const RULES_CHANGED: &str = "provisioner.rules.changed";
@@ -157,20 +157,29 @@ pub fn reconcile(
         BTreeMap::new()
     };
     let account = state.account();
-    let names: BTreeSet<String> = grants.keys().chain(state.apps.keys()).cloned().collect();
+    // Every granted app and every app the employee has, in name order; the
+    // grants are taken apart rather than cloned (this runs per event).
+    let mut apps_seen: Vec<(String, Option<Grant>)> = state
+        .apps
+        .keys()
+        .filter(|app| !grants.contains_key(*app))
+        .map(|app| (app.clone(), None))
+        .collect();
+    apps_seen.extend(grants.into_iter().map(|(app, grant)| (app, Some(grant))));
+    apps_seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut changes = Changes::default();
-    for app in names {
+    for (app, grant) in apps_seen {
         let Some(app_config) = apps.get(&app) else {
             continue;
         };
         let prev = state.apps.get(&app);
-        let (next, rule_names) = match (grants.get(&app), prev.map(|p| &p.desired)) {
+        let (next, rule_names) = match (grant, prev.map(|p| &p.desired)) {
             (Some(grant), _) => (
                 Desired::Active {
-                    role: grant.role.clone(),
+                    role: grant.role,
                     account: account.clone(),
                 },
-                grant.rules.clone(),
+                grant.rules,
             ),
             (None, Some(Desired::Active { account, .. })) => (
                 Desired::Deprovisioned {

@@ -79,8 +79,8 @@ pub enum EngineError {
 /// A record to produce.
 #[derive(Debug)]
 pub struct Output {
-    /// Destination topic.
-    pub topic: String,
+    /// Destination topic; shared by the batch's records to it.
+    pub topic: Arc<str>,
     /// Destination partition; `None` lets the partitioner choose by key.
     pub partition: Option<i32>,
     /// Record key (the employee id, or the original key for dead letters).

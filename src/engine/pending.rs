@@ -313,7 +313,7 @@ impl Pending {
 
     fn dead_letter<M: Message>(&mut self, record: &M, failure: &Failure, config: &Config) {
         self.dead_letters.push(Output {
-            topic: config.topics.events_dlq.clone(),
+            topic: config.topics.events_dlq.as_str().into(),
             partition: None,
             key: record.key().map(<[u8]>::to_vec),
             payload: Some(record.payload().unwrap_or_default().to_vec()),

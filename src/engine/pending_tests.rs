@@ -110,7 +110,7 @@ fn an_event_needing_an_app_without_topic_is_dead_lettered_whole() {
     // needs only slack and flows on.
     assert_eq!(pending.employees(), 1, "only Bob's state is written");
     let outputs = pending.outputs(&config);
-    let topics_written: Vec<&str> = outputs.iter().map(|o| o.topic.as_str()).collect();
+    let topics_written: Vec<&str> = outputs.iter().map(|o| &*o.topic).collect();
     assert_eq!(
         topics_written,
         [
@@ -216,7 +216,7 @@ fn event(kind: &str, id: &str, seq: i64, employee: serde_json::Value) -> serde_j
 }
 
 /// A record as topic, key and value.
-type Written = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+type Written = (std::sync::Arc<str>, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// The records a unit writes, in a comparable form.
 fn written(pending: &Pending, config: &Config) -> Vec<Written> {

@@ -11,6 +11,7 @@ pub mod codec;
 mod wire;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -75,13 +76,13 @@ pub enum Desired {
     Active {
         /// The role.
         role: String,
-        /// The account fields.
-        account: Account,
+        /// The account fields (one `Arc` for all of an employee's apps).
+        account: Arc<Account>,
     },
     /// Suspended or deleted; the account is kept so a later command can find it.
     Deprovisioned {
         /// The last known account.
-        account: Account,
+        account: Arc<Account>,
     },
 }
 
@@ -113,8 +114,9 @@ impl EmployeeState {
         }
     }
 
-    /// The account an app should see, derived from the snapshot.
-    pub fn account(&self) -> Account {
+    /// The account an app should see, derived from the snapshot; one `Arc`
+    /// for every app that gets it.
+    pub fn account(&self) -> Arc<Account> {
         let text = |field: &str| {
             self.snapshot
                 .get(field)
@@ -131,14 +133,14 @@ impl EmployeeState {
             (Some(n), None) | (None, Some(n)) => Some(n.clone()),
             (None, None) => None,
         };
-        Account {
+        Arc::new(Account {
             external_id: self.employee_id.clone(),
             user_name: email.clone().unwrap_or_else(|| self.employee_id.clone()),
             email,
             given_name,
             family_name,
             display_name,
-        }
+        })
     }
 
     /// The apps in which this employee holds an active account.

@@ -28,7 +28,7 @@ fn command(app: &str, account: Account, generation: u64, action: Action) -> Comm
         action,
         deprovision: None,
         role: None,
-        account,
+        account: account.into(),
         cause: Cause {
             event_id: format!("evt-{generation}"),
             event_type: "hr.employee.hired".into(),

@@ -686,14 +686,14 @@ pub fn ada_upsert(app: &str, role: &str, rule: &str) -> Command {
         action: Action::Upsert,
         deprovision: None,
         role: Some(role.into()),
-        account: Account {
+        account: std::sync::Arc::new(Account {
             external_id: "E1001".into(),
             user_name: "ada@acme.test".into(),
             email: Some("ada@acme.test".into()),
             given_name: Some("Ada".into()),
             family_name: Some("Lovelace".into()),
             display_name: Some("Ada Lovelace".into()),
-        },
+        }),
         cause: Cause {
             event_id: "evt-1".into(),
             event_type: "hr.employee.hired".into(),
@@ -715,14 +715,14 @@ pub fn upsert_command(app: &str, employee: &str, generation: u64, role: &str) ->
         action: Action::Upsert,
         deprovision: None,
         role: Some(role.into()),
-        account: Account {
+        account: std::sync::Arc::new(Account {
             external_id: employee.into(),
             user_name: format!("{}@acme.test", employee.to_lowercase()),
             email: Some(format!("{}@acme.test", employee.to_lowercase())),
             given_name: Some("Ada".into()),
             family_name: Some(employee.into()),
             display_name: Some(format!("Ada {employee}")),
-        },
+        }),
         cause: Cause {
             event_id: format!("evt-{employee}-{generation}"),
             event_type: "hr.employee.changed".into(),

@@ -92,7 +92,7 @@ fn command(account: &Account, generation: u64, action: Action) -> Command {
         action,
         deprovision: None,
         role: None,
-        account: account.clone(),
+        account: account.clone().into(),
         cause: Cause {
             event_id: format!("evt-{}-{generation}", account.external_id),
             event_type: "hr.employee.changed".into(),

@@ -3,6 +3,7 @@
 //! large batch), then the committed state bytes moved into the store.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{Emitted, Pending};
 use crate::config::Config;
@@ -110,13 +111,13 @@ impl Pending {
 /// copied out at its exact size: growing a fresh vector per record to 1 KB
 /// costs more in the allocator than the serialisation itself.
 fn command_outputs(emitted: &[Emitted], config: &Config) -> Vec<Output> {
-    let mut topics: HashMap<&str, String> = HashMap::new();
+    let mut topics: HashMap<&str, Arc<str>> = HashMap::new();
     let mut buf = Vec::with_capacity(4096);
     let mut outputs = Vec::with_capacity(emitted.len());
     for e in emitted {
         let topic = topics
             .entry(&e.command.app)
-            .or_insert_with(|| config.topics.commands(&e.command.app));
+            .or_insert_with(|| config.topics.commands(&e.command.app).into());
         buf.clear();
         // The bytes of `Command::to_json`. Plain data always serialises.
         let _ = serde_json::to_writer(&mut buf, &e.command);
@@ -133,13 +134,14 @@ fn command_outputs(emitted: &[Emitted], config: &Config) -> Vec<Output> {
 
 /// New states as changelog records, to their input partitions.
 fn state_outputs(states: &[(&String, &(i32, EmployeeState))], config: &Config) -> Vec<Output> {
+    let topic: Arc<str> = config.topics.state.as_str().into();
     let mut buf = Vec::with_capacity(4096);
     let mut outputs = Vec::with_capacity(states.len());
     for (id, (partition, state)) in states {
         buf.clear();
         store::encode_into(&mut buf, state);
         outputs.push(Output {
-            topic: config.topics.state.clone(),
+            topic: topic.clone(),
             partition: Some(*partition),
             key: Some(id.as_bytes().to_vec()),
             payload: Some(buf.as_slice().to_vec()),

@@ -31,6 +31,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -249,7 +250,7 @@ pub fn decode(
     let derived = (!raw_apps.is_empty()).then(|| state.account());
     for (name, generation, role, account) in raw_apps {
         let account = match (account, &derived) {
-            (Some(account), _) => account,
+            (Some(account), _) => Arc::new(account),
             (None, Some(derived)) => derived.clone(),
             // `derived` is computed whenever there is an app.
             (None, None) => return Err(bad("account")),

@@ -38,8 +38,9 @@ fn ada() -> EmployeeState {
         },
     );
     let mut old = derived;
-    old.user_name = "old@acme.test".into();
-    old.display_name = None;
+    let changed = std::sync::Arc::make_mut(&mut old);
+    changed.user_name = "old@acme.test".into();
+    changed.display_name = None;
     state.apps.insert(
         "zendesk".into(),
         AppState {
@@ -228,10 +229,10 @@ proptest! {
         }
         let derived = state.account();
         prop_assert!(is_derived(&state, &derived));
-        let mut other = derived.clone();
+        let mut other = (*derived).clone();
         other.display_name = other_display;
-        prop_assert_eq!(is_derived(&state, &other), other == derived);
-        let mut other = derived.clone();
+        prop_assert_eq!(is_derived(&state, &other), other == *derived);
+        let mut other = (*derived).clone();
         other.user_name.push('x');
         prop_assert!(!is_derived(&state, &other));
     }
