@@ -5,6 +5,7 @@
 //! becomes an [`InvalidEvent`] whose message names the field and value; the
 //! engine dead-letters the original bytes with that message.
 
+mod envelope;
 pub mod merge_patch;
 
 use chrono::{DateTime, Utc};
@@ -90,6 +91,16 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
             value.len()
         )));
     }
+    match envelope::parse(key, value) {
+        Some(result) => result,
+        None => parse_tree(key, value),
+    }
+}
+
+/// The full parser: the whole record as a JSON tree, every rule checked in
+/// turn, the first failure named. Decides whatever the fast path in
+/// `envelope` gives up on (and is what it must agree with).
+fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent> {
     let root: Value =
         serde_json::from_slice(value).map_err(|e| invalid(format!("value is not JSON: {e}")))?;
     let Value::Object(mut root) = root else {
@@ -167,6 +178,26 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
         }
         None => return Err(invalid("missing field `data.employee`")),
     };
+    let employee_id = check_employee(key, subject.as_deref(), kind, &employee)?;
+    Ok(HrEvent {
+        id,
+        kind,
+        time,
+        sequence,
+        employee_id,
+        employee,
+    })
+}
+
+/// The checks on `data.employee` (SPEC §3) both parsers share: its id,
+/// which the record key and `subject` must match, and the e-mail a hire
+/// needs. Returns the employee id.
+fn check_employee(
+    key: Option<&[u8]>,
+    subject: Option<&str>,
+    kind: EventType,
+    employee: &Snapshot,
+) -> Result<String, InvalidEvent> {
     let employee_id = match employee.get("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(other) => {
@@ -208,14 +239,7 @@ pub fn parse(key: Option<&[u8]>, value: &[u8], max_bytes: usize) -> Result<HrEve
             }
         }
     }
-    Ok(HrEvent {
-        id,
-        kind,
-        time,
-        sequence,
-        employee_id,
-        employee,
-    })
+    Ok(employee_id)
 }
 
 /// A wrong value, described without repeating what may be personal data:

@@ -26,8 +26,117 @@ fn hired() -> Value {
     })
 }
 
+/// Parses `v`, checking that the fast path and the full parser agree.
 fn parse_value(v: &Value, key: Option<&str>) -> Result<HrEvent, InvalidEvent> {
-    parse(key.map(str::as_bytes), v.to_string().as_bytes(), MAX)
+    parse_text(&v.to_string(), key)
+}
+
+fn parse_text(text: &str, key: Option<&str>) -> Result<HrEvent, InvalidEvent> {
+    let key = key.map(str::as_bytes);
+    let result = parse(key, text.as_bytes(), MAX);
+    assert_eq!(
+        result,
+        parse_tree(key, text.as_bytes()),
+        "paths disagree on {text}"
+    );
+    result
+}
+
+/// Where a field of [`hired`] may be changed or removed.
+const PATHS: [&[&str]; 13] = [
+    &["specversion"],
+    &["id"],
+    &["source"],
+    &["type"],
+    &["time"],
+    &["datacontenttype"],
+    &["subject"],
+    &["data"],
+    &["data", "sequence"],
+    &["data", "employee"],
+    &["data", "employee", "id"],
+    &["data", "employee", "email"],
+    &["data", "extra"],
+];
+
+/// Values a field may take: right ones, near misses and wrong kinds.
+fn any_field() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Value::Null)),
+        any::<bool>().prop_map(|b| Some(json!(b))),
+        any::<i64>().prop_map(|n| Some(json!(n))),
+        Just(Some(json!(1.5))),
+        Just(Some(json!(u64::MAX))),
+        Just(Some(json!({}))),
+        Just(Some(json!([]))),
+        Just(Some(json!({"id": "E1001", "email": "ada@acme.test"}))),
+        prop::sample::select(vec![
+            "",
+            " ",
+            "1.0",
+            "0.3",
+            "E1001",
+            "E1002",
+            "evt-9",
+            "hris://x",
+            "hr.employee.hired",
+            "hr.employee.changed",
+            "hr.employee.left",
+            "hr.employee.fired",
+            "2026-11-26T09:00:00Z",
+            "2026-11-26T09:00:00+02:00",
+            "yesterday",
+            "application/json",
+            "application/json; charset=utf-8",
+            "text/plain",
+            "quo\"ted",
+            "tab\there",
+            "ada@acme.test",
+        ])
+        .prop_map(|s| Some(json!(s))),
+    ]
+}
+
+fn set_path(v: &mut Value, path: &[&str], to: Option<Value>) {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut at = v;
+    for p in parents {
+        match at.get_mut(*p) {
+            Some(next) => at = next,
+            None => return,
+        }
+    }
+    if let Some(object) = at.as_object_mut() {
+        match to {
+            Some(value) => object.insert(last.to_string(), value),
+            None => object.remove(*last),
+        };
+    }
+}
+
+#[test]
+fn fast_path_gives_up_on_duplicates_and_escapes_and_agrees() {
+    let text = hired().to_string();
+    // The usual event takes the fast path (else it would buy nothing).
+    assert!(super::envelope::parse(Some(b"E1001"), text.as_bytes()).is_some());
+    let dup_key = text.replacen("\"id\":\"evt-0001\"", "\"id\":\"a\",\"id\":\"evt-0001\"", 1);
+    assert!(super::envelope::parse(Some(b"E1001"), dup_key.as_bytes()).is_none());
+    // A duplicate field: the last one wins, as in the full parser.
+    let dup = text.replacen(
+        "\"id\":\"evt-0001\"",
+        "\"id\":\"evt-0000\",\"id\":\"evt-0001\"",
+        1,
+    );
+    assert_eq!(parse_text(&dup, Some("E1001")).unwrap().id, "evt-0001");
+    // An escaped key and an escaped value.
+    let escaped = text.replacen("\"source\"", "\"sour\\u0063e\"", 1);
+    assert!(parse_text(&escaped, Some("E1001")).is_ok());
+    let escaped = text.replacen("evt-0001", "evt\\u002d0001", 1);
+    assert_eq!(parse_text(&escaped, Some("E1001")).unwrap().id, "evt-0001");
+    // Trailing garbage, and a valid JSON value that is not an object.
+    assert!(parse_text(&format!("{text} x"), None).is_err());
+    assert!(parse_text("[1]", None).is_err());
 }
 
 fn error_of(v: &Value) -> String {
@@ -151,10 +260,25 @@ fn time_and_sequence_optional() {
 }
 
 proptest! {
+    /// Whatever the fields hold, the fast path and the full parser give the
+    /// same event or the same error (`parse_value` compares them).
+    #[test]
+    fn both_parsers_agree(
+        changes in prop::collection::vec((0..PATHS.len(), any_field()), 0..4),
+        key in prop::sample::select(vec![None, Some("E1001"), Some("E1002")]),
+    ) {
+        let mut v = hired();
+        for (path, to) in changes {
+            set_path(&mut v, PATHS[path], to);
+        }
+        let _ = parse_value(&v, key);
+    }
+
     /// Arbitrary bytes never panic the parser; they parse or are refused.
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = parse(None, &bytes, MAX);
+        let fast = parse(None, &bytes, MAX);
+        prop_assert_eq!(fast, parse_tree(None, &bytes));
     }
 
     /// Any employee id round-trips, and a different key is always refused.

@@ -1,0 +1,129 @@
+//! The fast path of [`super::parse`]: a well-formed event read without
+//! building a JSON tree for its envelope.
+//!
+//! The engine parses every event, and a `serde_json::Value` tree of the
+//! envelope (keys, strings, maps) cost more than deciding it. Here the
+//! envelope's and `data`'s fields are located as raw JSON text, borrowed
+//! from the record, and only `data.employee` (which the state keeps) is
+//! built. Anything this path is not sure of — an error, an escaped key or
+//! string, a duplicate field — makes it give up (`None`), and the full
+//! parser in `super` decides, with its messages naming the field. So both
+//! paths accept the same events with the same result; a property test
+//! compares them.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::{check_employee, EventType, HrEvent, InvalidEvent, Snapshot};
+
+/// Parses `value` as an event, or `None` for the full parser to decide.
+/// Errors from the employee checks, which both paths share, are final.
+pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, InvalidEvent>> {
+    let json = std::str::from_utf8(value).ok()?;
+    let [specversion, id, source, kind, time, content_type, subject, data] = fields(
+        json,
+        [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "time",
+            "datacontenttype",
+            "subject",
+            "data",
+        ],
+    )?;
+    if text(specversion)? != "1.0" || text(source)?.is_empty() {
+        return None;
+    }
+    let id = text(id).filter(|id| !id.is_empty())?;
+    let kind = EventType::parse(text(kind)?)?;
+    let time = match time {
+        None => None,
+        Some(raw) if is_null(raw) => None,
+        Some(raw) => Some(
+            DateTime::parse_from_rfc3339(text(Some(raw))?)
+                .ok()?
+                .with_timezone(&Utc),
+        ),
+    };
+    if let Some(raw) = content_type {
+        let ct = text(Some(raw))?;
+        if ct != "application/json" && !ct.starts_with("application/json;") {
+            return None;
+        }
+    }
+    let subject = match subject {
+        None => None,
+        Some(raw) if is_null(raw) => None,
+        Some(raw) => Some(text(Some(raw))?),
+    };
+    let [sequence, employee] = fields(data?.get(), ["sequence", "employee"])?;
+    let sequence = match sequence {
+        None => None,
+        Some(raw) if is_null(raw) => None,
+        Some(raw) => Some(serde_json::from_str::<i64>(raw.get()).ok()?),
+    };
+    let employee: Snapshot = serde_json::from_str(employee?.get()).ok()?;
+    Some(
+        check_employee(key, subject, kind, &employee).map(|employee_id| HrEvent {
+            id: id.to_string(),
+            kind,
+            time,
+            sequence,
+            employee_id,
+            employee,
+        }),
+    )
+}
+
+/// The raw values of the object `json`'s fields `names`, or `None` if
+/// `json` is not an object, names a field twice or escapes a key.
+fn fields<'a, const N: usize>(
+    json: &'a str,
+    names: [&'static str; N],
+) -> Option<[Option<&'a RawValue>; N]> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let values = de.deserialize_map(Fields { names }).ok()?;
+    de.end().ok()?;
+    Some(values)
+}
+
+struct Fields<const N: usize> {
+    names: [&'static str; N],
+}
+
+impl<'de, const N: usize> Visitor<'de> for Fields<N> {
+    type Value = [Option<&'de RawValue>; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut values = [None; N];
+        // A borrowed key fails on escapes: then the full parser decides.
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match self.names.iter().position(|name| *name == key) {
+                Some(i) if values[i].is_none() => values[i] = Some(map.next_value()?),
+                Some(_) => return Err(de::Error::custom("duplicate field")),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// A JSON string without escapes, borrowed; `None` for anything else.
+fn text(raw: Option<&RawValue>) -> Option<&str> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
