@@ -11,8 +11,10 @@
 //!
 //! Knobs: `BENCH_FANOUT=heavy` (about 7 apps per employee instead of 2-4),
 //! `BENCH_ENGINE_TOML` (extra `[engine]` lines), `BENCH_ENGINE_BIN` (another
-//! build, e.g. one with debug info for `perf`), `BENCH_RUST_LOG`, `BENCH_KEEP`
-//! (keep the topics and the run's directory). Results go in docs/BENCHMARKS.md.
+//! build, e.g. one with debug info for `perf`), `BENCH_INSTANCES` (engines
+//! sharing the partitions in one group, default 1), `BENCH_RUST_LOG`,
+//! `BENCH_KEEP` (keep the topics and the run's directory). Results go in
+//! docs/BENCHMARKS.md.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -105,7 +107,14 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     let log = dir.path().join("engine.log");
     let started = Instant::now();
     let cpu_use = CpuUse::start();
-    let mut engine = spawn(&config, &log);
+    // BENCH_INSTANCES engines in one group share the partitions.
+    let instances: usize = std::env::var("BENCH_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut engines: Vec<Child> = (0..instances)
+        .map(|i| spawn(&config, &log, &format!("bench-{i}")))
+        .collect();
     wait_committed(
         servers,
         &format!("{prefix}-engine"),
@@ -113,11 +122,14 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
         n as i64,
     );
     let secs = started.elapsed().as_secs_f64();
-    let peak = rss_peak_mb(engine.id());
-    let cpu = cpu_secs(engine.id());
+    let peak: f64 = engines.iter().map(|e| rss_peak_mb(e.id())).sum();
+    let cpu: f64 = engines.iter().map(|e| cpu_secs(e.id())).sum();
     let machine = cpu_use.report(secs, 0);
-    terminate(&mut engine);
+    engines.iter_mut().for_each(terminate);
     let b = batches(&log);
+    if instances > 1 {
+        println!("  ({instances} engine instances; RSS and CPU are their sums)");
+    }
     println!(
         "  engine:         {secs:>7.1} s  {:>9.0} events/s  {:>9.0} commands/s  {:>9.0} output records/s",
         n as f64 / secs,
@@ -142,14 +154,35 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     );
 
     // Restore: a restarted engine reads the state of N employees back.
+    // Only with one instance: static members stay in the group after a
+    // clean stop, so one of several restarted alone gets only its share.
+    if instances == 1 {
+        restore(&config, &log);
+    } else {
+        println!("  restore:        measured with BENCH_INSTANCES=1 only");
+    }
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        let _ = dir.keep();
+    } else {
+        delete_topics(&config, &copy);
+    }
+}
+
+/// Restarts one engine and measures how long it takes to read the state of
+/// every employee back from the changelog.
+fn restore(config: &Path, log: &Path) {
     let started = Instant::now();
-    let mut engine = spawn(&config, &log);
-    let ready = wait_log(&log, "Engine ready", 2);
+    let (ready_before, restored_before) = (
+        log_count(log, "Engine ready"),
+        log_count(log, "State restored."),
+    );
+    let mut engine = spawn(config, log, "bench-0");
+    let ready = wait_log(log, "Engine ready", ready_before + 1);
     let secs = started.elapsed().as_secs_f64();
     let rss = rss_mb(engine.id());
     let peak = rss_peak_mb(engine.id());
     terminate(&mut engine);
-    let restored = nth_log(&log, "State restored.", 2);
+    let restored = nth_log(log, "State restored.", restored_before + 1);
     println!(
         "  restore:        {secs:>7.1} s  ({} employees, {:.0} MB of state, read in {:.1} s; \
          RSS after restore {rss:.0} MB, peak {peak:.0} MB; start-up included)",
@@ -157,11 +190,6 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
         restored["state_bytes"].as_f64().unwrap_or(0.0) / 1e6,
         restored["seconds"].as_f64().unwrap_or(0.0),
     );
-    if std::env::var_os("BENCH_KEEP").is_some() {
-        let _ = dir.keep();
-    } else {
-        delete_topics(&config, &copy);
-    }
 }
 
 /// Deletes the run's topics: a broker holding thousands of leftover
@@ -207,7 +235,7 @@ fn write_config(dir: &Path, servers: &str, prefix: &str, fanout: Fanout) -> std:
          [topics]\nevents = \"{prefix}.events\"\ncommands_prefix = \"{prefix}.commands.\"\n\
          state = \"{prefix}.state\"\nresults = \"{prefix}.results\"\ncontrol = \"{prefix}.control\"\n\
          events_dlq = \"{prefix}.events.dlq\"\ncommands_dlq = \"{prefix}.commands.dlq\"\n\
-         [rules]\npath = {:?}\n[engine]\ninstance_id = \"bench\"\n{}\n\
+         [rules]\npath = {:?}\n[engine]\n{}\n\
          [safety]\nmax_deprovisions = 1000000000\n",
         rules_dir,
         std::env::var("BENCH_ENGINE_TOML").unwrap_or_default()
@@ -355,7 +383,7 @@ fn produce(servers: &str, topic: &str, n: usize) {
     producer.flush(Duration::from_secs(120)).expect("flush");
 }
 
-fn spawn(config: &Path, log: &Path) -> Child {
+fn spawn(config: &Path, log: &Path, instance: &str) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -371,12 +399,16 @@ fn spawn(config: &Path, log: &Path) -> Child {
             "--log-format",
             "json",
             "engine",
+            // Any free port: instances (and a running demo) must not clash.
+            "--metrics-addr",
+            "127.0.0.1:0",
         ])
         .env(
             "RUST_LOG",
             std::env::var("BENCH_RUST_LOG")
                 .unwrap_or_else(|_| "warn,provisioner::engine::run=info".into()),
         )
+        .env("PROVISIONER_INSTANCE_ID", instance)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -437,6 +469,11 @@ fn wait_log(log: &Path, needle: &str, count: usize) -> serde_json::Value {
 
 fn nth_log(log: &Path, needle: &str, count: usize) -> serde_json::Value {
     try_nth_log(log, needle, count).unwrap_or_default()
+}
+
+fn log_count(log: &Path, needle: &str) -> usize {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter(|l| l.contains(needle)).count()
 }
 
 fn try_nth_log(log: &Path, needle: &str, count: usize) -> Option<serde_json::Value> {
