@@ -6,10 +6,10 @@
 //! envelope's and `data`'s fields are located as raw JSON text, borrowed
 //! from the record, and only `data.employee` (which the state keeps) is
 //! built. Anything this path is not sure of — an error, an escaped key or
-//! string, a duplicate field — makes it give up (`None`), and the full
-//! parser in `super` decides, with its messages naming the field. So both
-//! paths accept the same events with the same result; a property test
-//! compares them.
+//! string, a duplicate field, deep nesting — makes it give up (`None`),
+//! and the full parser in `super` decides, with its messages naming the
+//! field. So both paths accept the same events with the same result; a
+//! property test compares them.
 
 use std::fmt;
 
@@ -22,6 +22,12 @@ use super::{check_employee, EventType, HrEvent, InvalidEvent, Snapshot};
 /// Parses `value` as an event, or `None` for the full parser to decide.
 /// Errors from the employee checks, which both paths share, are final.
 pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, InvalidEvent>> {
+    // serde_json skips ignored fields without its recursion limit, and
+    // `data.employee` is parsed here from depth 0: deep records go to the
+    // full parser, whose limit then decides.
+    if nesting(value) > MAX_NESTING {
+        return None;
+    }
     let json = std::str::from_utf8(value).ok()?;
     let [specversion, id, source, kind, time, content_type, subject, data] = fields(
         json,
@@ -78,6 +84,37 @@ pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, 
             employee,
         }),
     )
+}
+
+/// Deeper than any event needs, far below serde_json's limit (128).
+const MAX_NESTING: usize = 32;
+
+/// How deep objects and arrays nest in `json` (brackets inside strings
+/// do not count).
+fn nesting(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    deepest
 }
 
 /// The raw values of the object `json`'s fields `names`, or `None` if

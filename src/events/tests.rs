@@ -313,3 +313,23 @@ fn errors_never_repeat_personal_data() {
         assert!(!err.contains("ada") && !err.contains("Ada"), "{err}");
     }
 }
+
+#[test]
+fn deep_nesting_is_left_to_the_full_parser() {
+    // serde_json skips an ignored field without its recursion limit, and
+    // the fast path parses `data.employee` from depth 0: past a sane depth
+    // it gives up, so both refuse (or accept) the same records.
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let text = hired().to_string();
+    let extra = text.replacen('{', &format!("{{\"extra\":{},", deep(200)), 1);
+    assert!(parse_text(&extra, Some("E1001")).is_err());
+    let attribute = text.replacen("\"team\"", &format!("\"deep\":{},\"team\"", deep(126)), 1);
+    assert!(parse_text(&attribute, Some("E1001")).is_err());
+    let fine = text.replacen("\"team\"", &format!("\"deep\":{},\"team\"", deep(20)), 1);
+    assert!(parse_text(&fine, Some("E1001")).is_ok());
+    let fast = |text: &str| super::envelope::parse(Some(b"E1001"), text.as_bytes()).is_some();
+    assert!(fast(&fine) && !fast(&extra));
+    // Brackets inside strings are not nesting.
+    let in_string = text.replacen("\"Ada\"", &format!("\"{}\\\"]\"", "[".repeat(100)), 1);
+    assert!(fast(&in_string) && parse_text(&in_string, Some("E1001")).is_ok());
+}
