@@ -4,8 +4,10 @@
 //! events (100 rules, 20 apps) into the local broker, then measure in the same
 //! run: `kcat` copying the records topic to topic (the baseline); the engine
 //! (release build, transactions on) processing them, in events/s, commands/s
-//! and output records/s, with where a batch's time goes; the time to restore
-//! the state of N employees after a restart; the engine's peak RSS.
+//! and output records/s, with where a batch's time goes and the CPU it and
+//! the broker used; `kcat` copying the engine's command output (a second
+//! baseline: how fast this machine writes that output at all); the time to
+//! restore the state of N employees after a restart; the engine's peak RSS.
 //!
 //!     deploy/local/kafka.sh up && cargo bench --bench engine
 //!
