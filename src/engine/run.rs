@@ -43,6 +43,10 @@ struct Engine {
     control: ControlReader,
     telemetry: Telemetry,
     topics: CommandTopics,
+    /// `engine.decide_threads`, resolved once: resolving it reads the
+    /// cgroup CPU quota from files, and the decide pool keeps the size it
+    /// was first given.
+    threads: usize,
 }
 
 pub(super) fn run_blocking(
@@ -90,6 +94,7 @@ pub(super) fn run_blocking(
         transactional_id = %transactional_id,
         rules_version = %rules.version()
     );
+    let threads = config.engine.decide_threads();
     let mut engine = Engine {
         config,
         rules,
@@ -101,6 +106,7 @@ pub(super) fn run_blocking(
         control,
         telemetry,
         topics: CommandTopics::all_present(),
+        threads,
     };
     engine.set_topics(topics);
     while !shutdown.is_cancelled() {

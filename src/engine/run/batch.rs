@@ -42,12 +42,7 @@ impl Engine {
                     }
                 }
             }
-            slice.committed(
-                outputs,
-                &mut self.store,
-                &self.metrics,
-                self.config.engine.decide_threads(),
-            );
+            slice.committed(outputs, &mut self.store, &self.metrics, self.threads);
         }
         self.update_held_gauges();
         Ok(())
@@ -64,7 +59,7 @@ impl Engine {
             first.entry(record.partition()).or_insert(record.offset());
             next.insert(record.partition(), record.offset() + 1);
         }
-        let threads = self.config.engine.decide_threads();
+        let threads = self.threads;
         let ctx = Context {
             store: &self.store,
             rules: &self.rules,
