@@ -42,35 +42,32 @@ pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, 
             "data",
         ],
     )?;
-    if text(specversion)? != "1.0" || text(source)?.is_empty() {
+    if text(specversion?)? != "1.0" || text(source?)?.is_empty() {
         return None;
     }
-    let id = text(id).filter(|id| !id.is_empty())?;
-    let kind = EventType::parse(text(kind)?)?;
-    let time = match time {
+    let id = text(id?).filter(|id| !id.is_empty())?;
+    let kind = EventType::parse(text(kind?)?)?;
+    let time = match non_null(time) {
         None => None,
-        Some(raw) if is_null(raw) => None,
         Some(raw) => Some(
-            DateTime::parse_from_rfc3339(text(Some(raw))?)
+            DateTime::parse_from_rfc3339(text(raw)?)
                 .ok()?
                 .with_timezone(&Utc),
         ),
     };
     if let Some(raw) = content_type {
-        let ct = text(Some(raw))?;
+        let ct = text(raw)?;
         if ct != "application/json" && !ct.starts_with("application/json;") {
             return None;
         }
     }
-    let subject = match subject {
+    let subject = match non_null(subject) {
         None => None,
-        Some(raw) if is_null(raw) => None,
-        Some(raw) => Some(text(Some(raw))?),
+        Some(raw) => Some(text(raw)?),
     };
     let [sequence, employee] = fields(data?.get(), ["sequence", "employee"])?;
-    let sequence = match sequence {
+    let sequence = match non_null(sequence) {
         None => None,
-        Some(raw) if is_null(raw) => None,
         Some(raw) => Some(serde_json::from_str::<i64>(raw.get()).ok()?),
     };
     let employee: Snapshot = serde_json::from_str(employee?.get()).ok()?;
@@ -157,10 +154,11 @@ impl<'de, const N: usize> Visitor<'de> for Fields<N> {
 }
 
 /// A JSON string without escapes, borrowed; `None` for anything else.
-fn text(raw: Option<&RawValue>) -> Option<&str> {
-    serde_json::from_str(raw?.get()).ok()
+fn text(raw: &RawValue) -> Option<&str> {
+    serde_json::from_str(raw.get()).ok()
 }
 
-fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
+/// A field that is present and not `null` (optional fields may be either).
+fn non_null(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|raw| raw.get() != "null")
 }
