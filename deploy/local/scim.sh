@@ -64,16 +64,11 @@ install() {
   [[ $(installed_version || true) == "$SCIM2_SERVER_VERSION" ]] || die "scim2-server is not importable after install"
 }
 
-# The pid in the pid file, if that process is alive and is our server.
-running_pid() {
-  [[ -f $PID_FILE ]] || return 1
-  local pid cmdline
-  pid=$(<"$PID_FILE")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-  [[ $cmdline == *scim2-server* && $cmdline == *"--port $SCIM_PORT"* ]] || return 1
-  echo "$pid"
-}
+# shellcheck source=deploy/local/lib/pidfile.sh
+. "$SCRIPT_DIR/lib/pidfile.sh"
+
+# The pid of our server (its pid file's, if that process serves our port).
+running_pid() { pid_of "$PID_FILE" scim2-server "--port $SCIM_PORT"; }
 
 # Does GET /Users answer (any HTTP status counts: 401 means it is up, with auth)?
 answers() {

@@ -15,18 +15,11 @@ kafka_tool() {
   java -cp "$LIBS_DIR/*" -Dlog4j2.configurationFile="$LOG4J_DIR/tools-log4j2.properties" "$@"
 }
 
-# The pid in the pid file, if that process is alive and really is our broker
-# (guards against a stale pid file whose pid was reused by something else).
-running_pid() {
-  [[ -f $PID_FILE ]] || return 1
-  local pid cmdline
-  pid=$(<"$PID_FILE")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  # A zombie has an empty cmdline, so it counts as stopped.
-  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-  [[ $cmdline == *kafka.Kafka* && $cmdline == *"$CONFIG"* ]] || return 1
-  echo "$pid"
-}
+# shellcheck source=deploy/local/lib/pidfile.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pidfile.sh"
+
+# The pid of our broker (its pid file's, if that process runs this config).
+running_pid() { pid_of "$PID_FILE" kafka.Kafka "$CONFIG"; }
 is_running() { running_pid >/dev/null; }
 
 # Serialise up/down/reset of one broker; $1: seconds to wait for the lock.
