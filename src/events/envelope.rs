@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{check_employee, EventType, HrEvent, InvalidEvent, Snapshot};
+use super::{check_employee, is_json_content_type, EventType, HrEvent, InvalidEvent, Snapshot};
 
 /// Parses `value` as an event, or `None` for the full parser to decide.
 /// Errors from the employee checks, which both paths share, are final.
@@ -56,8 +56,7 @@ pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, 
         ),
     };
     if let Some(raw) = content_type {
-        let ct = text(raw)?;
-        if ct != "application/json" && !ct.starts_with("application/json;") {
+        if !is_json_content_type(text(raw)?) {
             return None;
         }
     }

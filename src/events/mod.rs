@@ -136,9 +136,7 @@ fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent>
         }
     };
     if let Some(ct) = root.get("datacontenttype") {
-        let ok = ct
-            .as_str()
-            .is_some_and(|s| s == "application/json" || s.starts_with("application/json;"));
+        let ok = ct.as_str().is_some_and(is_json_content_type);
         if !ok {
             return Err(invalid(format!(
                 "field `datacontenttype` is {}, expected \"application/json\"",
@@ -240,6 +238,11 @@ fn check_employee(
         }
     }
     Ok(employee_id)
+}
+
+/// Whether a `datacontenttype` says JSON (SPEC §3), parameters allowed.
+fn is_json_content_type(ct: &str) -> bool {
+    ct == "application/json" || ct.starts_with("application/json;")
 }
 
 /// A wrong value, described without repeating what may be personal data:
