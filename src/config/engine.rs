@@ -46,13 +46,18 @@ impl Default for MetricsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SafetyConfig {
-    /// Hold deprovisions beyond this many from one rules change or batch.
+    /// Hold deprovisions beyond this many in one rules change, or emitted
+    /// within `window_ms` (events and rules changes together).
     pub max_deprovisions: u64,
     /// Hold deprovisions beyond this share of an app's accounts.
     pub max_deprovision_ratio: f64,
     /// The ratio applies only to apps with at least this many accounts: one
     /// leaver out of three accounts is not a mass deprovision.
     pub ratio_min_accounts: u64,
+    /// The rolling window the thresholds apply to, in milliseconds: what the
+    /// guard let through in the last `window_ms` counts against them, so a
+    /// trickle of leavers is judged like a flood.
+    pub window_ms: u64,
 }
 
 impl Default for SafetyConfig {
@@ -61,6 +66,7 @@ impl Default for SafetyConfig {
             max_deprovisions: 50,
             max_deprovision_ratio: 0.2,
             ratio_min_accounts: 20,
+            window_ms: 3_600_000,
         }
     }
 }

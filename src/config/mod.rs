@@ -175,6 +175,13 @@ impl Config {
                 "must be in (0, 1]",
             ));
         }
+        if self.safety.window_ms == 0 {
+            return Err(bad(
+                "safety.window_ms".into(),
+                "0".into(),
+                "must be at least 1 (milliseconds)",
+            ));
+        }
         if self.engine.reconcile_chunk == 0 {
             return Err(bad(
                 "engine.reconcile_chunk".into(),

@@ -21,6 +21,7 @@ pub mod state;
 pub mod store;
 pub mod topics;
 pub mod txn;
+pub mod window;
 
 use std::sync::Arc;
 

@@ -16,10 +16,11 @@ use tracing::{info, warn};
 
 use super::control::{self, ControlRequest};
 use super::decide::{self, Trigger};
-use super::guard;
+use super::guard::{self, Budget, Scope};
 use super::state::{AppState, EmployeeState, Held};
 use super::store::Store;
 use super::topics::CommandTopics;
+use super::window::Window;
 use super::Output;
 use crate::commands::{Action, Command};
 use crate::config::Config;
@@ -49,6 +50,9 @@ pub struct Pending {
     unknown_app: u64,
     /// Employees a re-evaluation left for later, for the same reason.
     waiting: u64,
+    /// The guard's windows of the partitions whose deprovisions this unit
+    /// emits, with them counted: written in the same transaction.
+    windows: BTreeMap<i32, Window>,
 }
 
 /// What deciding a batch reads and never changes.
@@ -280,6 +284,7 @@ impl Pending {
         }
         let mut slices = Vec::new();
         let mut current = Pending {
+            windows: self.windows,
             dead_letters: self.dead_letters,
             consumed: self.consumed,
             stale: self.stale,
@@ -337,8 +342,19 @@ impl Pending {
     }
 
     /// Holds the net deprovisions the guard objects to: they are not emitted
-    /// but kept in the employees' states, and their apps keep the state before.
-    pub fn guard(&mut self, store: &Store, config: &Config, hold_id: &str, now: DateTime<Utc>) {
+    /// but kept in the employees' states, and their apps keep the state
+    /// before. The ones let through are counted in their partitions' windows.
+    ///
+    /// `scope` says how the change is judged: a batch of events deprovision by
+    /// deprovision, a rules change whole (see [`guard`]).
+    pub fn guard(
+        &mut self,
+        store: &Store,
+        config: &Config,
+        scope: Scope,
+        hold_id: &str,
+        now: DateTime<Utc>,
+    ) {
         // The usual batch deprovisions nothing: spare it the copies below.
         if !self
             .emitted
@@ -349,20 +365,19 @@ impl Pending {
         }
         let commands: Vec<Command> = self.emitted.iter().map(|e| e.command.clone()).collect();
         let net = guard::net_deprovisions(&commands);
-        let counts = guard::count_by_app(&commands, &net);
-        if counts.is_empty() {
+        if net.is_empty() {
             return;
         }
-        let verdict = guard::assess(&counts, store.active_by_app(), &config.safety);
-        if verdict.hold.is_empty() {
-            return;
-        }
-        let mut held_indexes = Vec::new();
-        for i in net {
+        let safety = &config.safety;
+        let now_ms = now.timestamp_millis();
+        let recent = store.recent_deprovisions(now_ms, safety.window_ms);
+        let budget = Budget::new(&recent, store.active_by_app(), safety);
+        let apps: Vec<&str> = net.iter().map(|&i| commands[i].app.as_str()).collect();
+        let verdict = guard::judge(&apps, &budget, scope, safety);
+        let mut held_indexes = std::collections::HashSet::new();
+        for &position in &verdict.hold {
+            let i = net[position];
             let e = &self.emitted[i];
-            if !verdict.hold.contains(&e.command.app) {
-                continue;
-            }
             if let Some((_, state)) = self.states.get_mut(&e.command.employee_id) {
                 match &e.before {
                     Some(before) => state.apps.insert(e.command.app.clone(), before.clone()),
@@ -376,15 +391,29 @@ impl Pending {
                         command: e.command.clone(),
                     },
                 );
-                held_indexes.push(i);
+                held_indexes.insert(i);
             }
+        }
+        for &i in &net {
+            let c = &commands[i];
+            if held_indexes.contains(&i) {
+                continue;
+            }
+            if let Some((p, _)) = self.states.get(&c.employee_id) {
+                self.windows
+                    .entry(*p)
+                    .or_insert_with(|| store.window(*p))
+                    .add(now_ms, safety.window_ms, &c.app, 1);
+            }
+        }
+        if held_indexes.is_empty() {
+            return;
         }
         self.held = held_indexes.len() as u64;
         warn!(
             message = "Mass deprovision held; an operator must release or discard it.",
             hold_id,
             held = self.held,
-            apps = ?verdict.hold,
             reasons = ?verdict.reasons
         );
         let mut index = 0;
@@ -406,6 +435,7 @@ impl Pending {
         self.held += other.held;
         self.unknown_app += other.unknown_app;
         self.waiting += other.waiting;
+        self.windows.extend(other.windows);
     }
 
     /// Commands this unit emits (after the guard).

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::control::{ControlReader, ControlRequest};
+use super::guard::Scope;
 use super::pending::Pending;
 use super::rebalance::{Change, EngineContext};
 use super::reload::{Reload, Watcher};
@@ -201,9 +202,9 @@ impl Engine {
     fn restore(&mut self, partitions: &[i32]) -> Result<(), EngineError> {
         let started = Instant::now();
         let restored = store::restore_encoded(&self.config, partitions)?;
-        for (p, states) in restored {
-            let employees = states.len();
-            self.store.load(p, states);
+        for (p, restored) in restored {
+            let employees = restored.states.len();
+            self.store.load(p, restored);
             info!(
                 message = "Partition state restored.",
                 partition = p,
@@ -347,7 +348,7 @@ impl Engine {
                 apps = ?self.topics.missing()
             );
         }
-        pending.guard(&self.store, &self.config, &hold_id(now), now);
+        pending.guard(&self.store, &self.config, Scope::Whole, &hold_id(now), now);
         self.commit_maintenance(pending)
     }
 

@@ -25,16 +25,28 @@ use tracing::error;
 
 use super::state::codec::{self, Summary};
 use super::state::EmployeeState;
+use super::window::{Window, WINDOW_KEY};
 use crate::config::Config;
 use crate::kafka;
 
 /// One partition's states: employee id → encoded state.
 type Partition = HashMap<Box<str>, Box<[u8]>>;
 
+/// One changelog partition as restored: its employees' states and the
+/// guard's window (kept under [`WINDOW_KEY`], never an employee).
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Employee id → encoded state.
+    pub states: Partition,
+    /// Deprovisions emitted recently from this partition.
+    pub window: Window,
+}
+
 /// Owned employees' states, by partition, with per-app counts kept current.
 #[derive(Debug, Default)]
 pub struct Store {
     partitions: HashMap<i32, Partition>,
+    windows: HashMap<i32, Window>,
     active: HashMap<String, u64>,
     held: BTreeMap<String, u64>,
 }
@@ -68,6 +80,7 @@ impl Store {
 
     /// Drops a partition's states (revoked: another instance owns them now).
     pub fn drop_partition(&mut self, partition: i32) {
+        self.windows.remove(&partition);
         if let Some(map) = self.partitions.remove(&partition) {
             for (id, bytes) in &map {
                 count(&mut self.active, &mut self.held, id, bytes, -1);
@@ -75,13 +88,37 @@ impl Store {
         }
     }
 
-    /// Replaces a partition's states with restored ones.
-    pub fn load(&mut self, partition: i32, states: Partition) {
+    /// Replaces a partition's states (and window) with restored ones.
+    pub fn load(&mut self, partition: i32, restored: Restored) {
         self.drop_partition(partition);
+        let Restored { states, window } = restored;
         for (id, bytes) in &states {
             count(&mut self.active, &mut self.held, id, bytes, 1);
         }
         self.partitions.insert(partition, states);
+        self.windows.insert(partition, window);
+    }
+
+    /// The guard's window of one partition (empty if none was written).
+    pub fn window(&self, partition: i32) -> Window {
+        self.windows.get(&partition).cloned().unwrap_or_default()
+    }
+
+    /// Deprovisions per app emitted within `window_ms` of `now_ms` from every
+    /// owned partition.
+    pub fn recent_deprovisions(&self, now_ms: i64, window_ms: u64) -> BTreeMap<String, u64> {
+        let mut total = BTreeMap::new();
+        for window in self.windows.values() {
+            for (app, n) in window.recent(now_ms, window_ms) {
+                *total.entry(app).or_insert(0) += n;
+            }
+        }
+        total
+    }
+
+    /// Stores a partition's committed window.
+    pub fn put_window(&mut self, partition: i32, window: Window) {
+        self.windows.insert(partition, window);
     }
 
     /// The partitions held.
@@ -234,7 +271,7 @@ pub fn encode_into(out: &mut Vec<u8>, state: &EmployeeState) {
 pub fn restore_encoded(
     config: &Config,
     partitions: &[i32],
-) -> Result<HashMap<i32, Partition>, KafkaError> {
+) -> Result<HashMap<i32, Restored>, KafkaError> {
     let topic = &config.topics.state;
     let mut cc = kafka::client_config(config);
     for (key, value) in consumer_bounds(config).into_iter().chain([
@@ -249,9 +286,9 @@ pub fn restore_encoded(
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .create_with_context(RestoreContext)?;
-    let mut restored: HashMap<i32, Partition> = partitions
+    let mut restored: HashMap<i32, Restored> = partitions
         .iter()
-        .map(|&p| (p, Partition::default()))
+        .map(|&p| (p, Restored::default()))
         .collect();
     let mut tpl = TopicPartitionList::new();
     let mut open: HashSet<i32> = HashSet::new();
@@ -274,11 +311,16 @@ pub fn restore_encoded(
             }
             Some(Err(e)) => return Err(e),
             Some(Ok(record)) => {
-                let Some(map) = restored.get_mut(&record.partition()) else {
+                let Some(partition) = restored.get_mut(&record.partition()) else {
                     continue;
                 };
                 let Some(key) = record.key() else { continue };
+                if key == WINDOW_KEY.as_bytes() {
+                    partition.window = window_of(record.payload(), record.offset());
+                    continue;
+                }
                 let key = String::from_utf8_lossy(key);
+                let map = &mut partition.states;
                 match record.payload() {
                     None => {
                         map.remove(key.as_ref());
@@ -299,6 +341,19 @@ pub fn restore_encoded(
         }
     }
     Ok(restored)
+}
+
+/// A restored window record; an unreadable one counts as empty (logged): the
+/// guard then judges from fresh, as it did before windows existed.
+fn window_of(value: Option<&[u8]>, offset: i64) -> Window {
+    match value.map(Window::decode) {
+        None => Window::default(),
+        Some(Ok(window)) => window,
+        Some(Err(e)) => {
+            error!(message = "Unreadable guard window skipped.", offset, error = %e);
+            Window::default()
+        }
+    }
 }
 
 /// The restore consumer's context. The end of a partition is how a restore
@@ -335,7 +390,7 @@ fn readable(employee_id: &str, value: &[u8]) -> Result<Box<[u8]>, codec::DecodeE
 /// each employee on it, decoded (for `held list`, while the engine is down).
 pub fn restore(config: &Config, partition: i32) -> Result<Vec<EmployeeState>, KafkaError> {
     let mut restored = restore_encoded(config, &[partition])?;
-    let map = restored.remove(&partition).unwrap_or_default();
+    let map = restored.remove(&partition).unwrap_or_default().states;
     Ok(map
         .iter()
         .filter_map(|(id, bytes)| decode_logged(id, bytes, ""))

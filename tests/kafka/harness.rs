@@ -331,7 +331,7 @@ pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
          [rules]\npath = {:?}\n\
          [metrics]\nlisten = \"127.0.0.1:0\"\n\
          [engine]\nbatch_max_records = {}\nbatch_max_ms = {}\nrules_reload_ms = {}\n\
-         [safety]\nmax_deprovisions = {}\nmax_deprovision_ratio = {}\nratio_min_accounts = {}\n{CATALOGUE}",
+         [safety]\nmax_deprovisions = {}\nmax_deprovision_ratio = {}\nratio_min_accounts = {}\nwindow_ms = {}\n{CATALOGUE}",
         config.kafka.bootstrap_servers,
         config.kafka.group_id,
         config.kafka.partitions,
@@ -349,6 +349,7 @@ pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
         config.safety.max_deprovisions,
         config.safety.max_deprovision_ratio,
         config.safety.ratio_min_accounts,
+        config.safety.window_ms,
     );
     let path = dir.join("provisioner.toml");
     std::fs::write(&path, text).expect("write config");

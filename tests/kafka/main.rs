@@ -4,6 +4,7 @@ mod connector;
 mod crash;
 mod durable;
 mod engine;
+mod guard_window;
 mod harness;
 mod replay;
 mod scim_e2e;

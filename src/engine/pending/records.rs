@@ -11,13 +11,15 @@ use crate::dlq::ErrorKind;
 use crate::engine::parallel;
 use crate::engine::state::EmployeeState;
 use crate::engine::store::{self, Store};
+use crate::engine::window::WINDOW_KEY;
 use crate::engine::Output;
 use crate::metrics::Metrics;
 
 impl Pending {
-    /// The records the transaction writes: commands, dead letters, and the
-    /// new state of every touched employee (to its input partition), last
-    /// and in the order [`Pending::committed`] expects them.
+    /// The records the transaction writes: commands, dead letters, the
+    /// guard's updated windows, and the new state of every touched employee
+    /// (to its input partition), last and in the order
+    /// [`Pending::committed`] expects them.
     pub fn outputs(&self, config: &Config) -> Vec<Output> {
         self.outputs_on(config, 1)
     }
@@ -30,6 +32,13 @@ impl Pending {
             command_outputs(chunk, config)
         }));
         outputs.extend(self.dead_letters.iter().map(Output::clone_record));
+        outputs.extend(self.windows.iter().map(|(&p, window)| Output {
+            topic: config.topics.state.as_str().into(),
+            partition: Some(p),
+            key: Some(WINDOW_KEY.as_bytes().to_vec()),
+            payload: Some(window.encode()),
+            headers: None,
+        }));
         let states: Vec<(&String, &(i32, EmployeeState))> = self.states.iter().collect();
         outputs.extend(parallel::map_chunks(&states, threads, |chunk| {
             state_outputs(chunk, config)
@@ -78,6 +87,9 @@ impl Pending {
         }
         for _ in 0..self.unknown_app {
             metrics.event_dead_lettered(ErrorKind::UnknownApp.as_str());
+        }
+        for (p, window) in self.windows {
+            store.put_window(p, window);
         }
         // `outputs` ends with the state values, in the map's order (which
         // a map keeps while unchanged); a mismatch would be a bug, so it

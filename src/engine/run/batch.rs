@@ -12,6 +12,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tracing::{error, info, warn};
 
 use super::{hold_id, Engine};
+use crate::engine::guard::Scope;
 use crate::engine::parallel;
 use crate::engine::pending::{Context, Pending};
 use crate::engine::txn::TxnError;
@@ -69,7 +70,7 @@ impl Engine {
             now,
         };
         let mut pending = parallel::decide(&batch, &ctx, threads);
-        pending.guard(&self.store, &self.config, &hold_id(now), now);
+        pending.guard(&self.store, &self.config, Scope::Each, &hold_id(now), now);
         let outputs = pending.outputs_on(&self.config, threads);
         let topic = &self.config.topics.events;
         let mut offsets = TopicPartitionList::new();
