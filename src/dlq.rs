@@ -43,11 +43,91 @@ pub struct Failure {
     pub app: Option<String>,
 }
 
+/// What a dead letter may weigh when nothing better is known: librdkafka's
+/// default `message.max.bytes`.
+pub const DEFAULT_MAX_BYTES: usize = 1_000_000;
+
+/// Room kept for the record's own framing (lengths, offsets, timestamps) and
+/// the batch around it, on top of key, value and headers.
+const RECORD_OVERHEAD: usize = 512;
+
+/// The header that says a dead letter's value (and perhaps key) was left out.
+pub const VALUE_DROPPED: &str = "dlq.value.dropped";
+
+/// A dead-letter record's key, value and headers.
+#[derive(Debug)]
+pub struct Copy {
+    /// The original key, unless it alone was too large to keep.
+    pub key: Option<Vec<u8>>,
+    /// The original value, unless the copy would be too large to write.
+    pub payload: Option<Vec<u8>>,
+    /// The original headers (unless too large), then ours.
+    pub headers: OwnedHeaders,
+}
+
+/// The dead-letter copy of `original`, at most `max_bytes` large.
+///
+/// A copy that would not fit (the producer or the DLQ topic would refuse it,
+/// and the batch holding it would abort forever) loses its value, and if
+/// still too large its key and original headers. A `dlq.value.dropped` header
+/// then says what was left out and why; the `dlq.original.*` headers still
+/// point at the record, which stays readable where it came from.
+pub fn copy<M: Message>(original: &M, failure: &Failure, max_bytes: usize) -> Copy {
+    let key = original.key().map(<[u8]>::to_vec);
+    let value = original.payload().map(<[u8]>::to_vec);
+    let full = headers(original, failure);
+    let size = |k: &Option<Vec<u8>>, v: &Option<Vec<u8>>, h: &OwnedHeaders| {
+        let headers: usize = h
+            .iter()
+            .map(|x| x.key.len() + x.value.map_or(0, <[u8]>::len))
+            .sum();
+        k.as_ref().map_or(0, Vec::len) + v.as_ref().map_or(0, Vec::len) + headers + RECORD_OVERHEAD
+    };
+    let whole = size(&key, &value, &full);
+    if whole <= max_bytes {
+        return Copy {
+            key,
+            payload: value,
+            headers: full,
+        };
+    }
+    let value_len = value.as_ref().map_or(0, Vec::len);
+    let why = format!(
+        "the dead-letter copy ({whole} bytes, value {value_len}) exceeds the {max_bytes} bytes \
+         a dead letter may have; read the original at dlq.original.topic/partition/offset"
+    );
+    let headers_with = |h: OwnedHeaders, what: &str| {
+        h.insert(Header {
+            key: VALUE_DROPPED,
+            value: Some(format!("{what} left out: {why}").as_bytes()),
+        })
+    };
+    let kept = headers_with(headers(original, failure), "value");
+    if size(&key, &None, &kept) <= max_bytes {
+        return Copy {
+            key,
+            payload: None,
+            headers: kept,
+        };
+    }
+    // A huge key or huge original headers: keep only our own headers.
+    let ours = build(original, failure, false);
+    Copy {
+        key: None,
+        payload: None,
+        headers: headers_with(ours, "value, key and original headers"),
+    }
+}
+
 /// The headers of the dead-letter copy of `original`. The original record's
 /// own headers are kept first, so nothing it carried is lost.
 pub fn headers<M: Message>(original: &M, failure: &Failure) -> OwnedHeaders {
+    build(original, failure, true)
+}
+
+fn build<M: Message>(original: &M, failure: &Failure, keep_original: bool) -> OwnedHeaders {
     let mut headers = OwnedHeaders::new();
-    if let Some(existing) = original.headers() {
+    if let Some(existing) = original.headers().filter(|_| keep_original) {
         for h in existing.iter() {
             headers = headers.insert(Header {
                 key: h.key,
@@ -130,5 +210,62 @@ mod tests {
         assert_eq!(header(&h, "dlq.app"), None);
         let failed_at = header(&h, "dlq.failed_at").unwrap();
         assert!(chrono::DateTime::parse_from_rfc3339(failed_at).is_ok());
+    }
+
+    fn failure() -> Failure {
+        Failure {
+            kind: ErrorKind::InvalidEvent,
+            message: "value is not JSON".into(),
+            attempts: 1,
+            app: None,
+        }
+    }
+
+    fn record(key: Vec<u8>, value: Vec<u8>) -> OwnedMessage {
+        OwnedMessage::new(
+            Some(value),
+            Some(key),
+            "hr".into(),
+            Timestamp::CreateTime(1),
+            0,
+            7,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_copy_that_fits_is_whole() {
+        let c = copy(
+            &record(b"E1".to_vec(), vec![b'x'; 1000]),
+            &failure(),
+            10_000,
+        );
+        assert_eq!(
+            (c.key.as_deref(), c.payload.map(|v| v.len())),
+            (Some(&b"E1"[..]), Some(1000))
+        );
+        assert_eq!(header(&c.headers, VALUE_DROPPED), None);
+    }
+
+    #[test]
+    fn a_copy_too_large_loses_its_value_then_its_key() {
+        let c = copy(
+            &record(b"E1".to_vec(), vec![b'x'; 1_040_000]),
+            &failure(),
+            1_000_000,
+        );
+        assert_eq!(
+            (c.key.as_deref(), c.payload.is_none()),
+            (Some(&b"E1"[..]), true)
+        );
+        let why = header(&c.headers, VALUE_DROPPED).unwrap();
+        assert!(
+            why.starts_with("value left out") && why.contains("1000000"),
+            "{why}"
+        );
+        assert_eq!(header(&c.headers, "dlq.original.offset"), Some("7"));
+        let c = copy(&record(vec![b'k'; 5000], vec![b'x'; 10]), &failure(), 2000);
+        assert_eq!((c.key, c.payload), (None, None));
+        assert!(header(&c.headers, VALUE_DROPPED).unwrap().contains("key"));
     }
 }

@@ -282,3 +282,47 @@ pub async fn ensure_topics(config: &Config, topics: &[TopicSpec]) -> Result<(), 
     }
     Ok(())
 }
+
+/// librdkafka's `message.max.bytes` when the client configuration does not
+/// set it.
+const PRODUCER_MAX_BYTES: usize = 1_000_000;
+
+/// The largest record a producer with this configuration can write to
+/// `topic`: the smaller of the client's `message.max.bytes` and the topic's
+/// `max.message.bytes`. A topic whose configuration cannot be read counts
+/// as the broker default (1 MiB + 12), with a warning.
+pub async fn max_record_bytes(config: &Config, topic: &str) -> usize {
+    let producer = client_config(config)
+        .get("message.max.bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PRODUCER_MAX_BYTES);
+    let topic_max = match topic_max_bytes(config, topic).await {
+        Ok(n) => n,
+        Err(reason) => {
+            tracing::warn!(message = "Could not read a topic's max.message.bytes; assuming the broker default.", topic, %reason);
+            1_048_588
+        }
+    };
+    producer.min(topic_max)
+}
+
+async fn topic_max_bytes(config: &Config, topic: &str) -> Result<usize, String> {
+    use rdkafka::admin::ResourceSpecifier;
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(config).create().map_err(|e| e.to_string())?;
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let resource = results
+        .into_iter()
+        .next()
+        .ok_or("no answer")?
+        .map_err(|e| e.to_string())?;
+    resource
+        .get("max.message.bytes")
+        .and_then(|entry| entry.value.as_deref())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| "max.message.bytes not in the topic's configuration".to_string())
+}

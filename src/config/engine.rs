@@ -77,12 +77,19 @@ impl Default for SafetyConfig {
 pub struct LimitsConfig {
     /// Records larger than this are dead-lettered unread.
     pub max_event_bytes: usize,
+    /// Largest dead-letter record (key, value and headers) the engine writes;
+    /// a larger copy is written without its value (`dlq.value.dropped`).
+    /// At start-up the engine lowers it to what the producer
+    /// (`message.max.bytes`) and the events DLQ topic (`max.message.bytes`)
+    /// accept; unset, that is the value.
+    pub max_dead_letter_bytes: Option<usize>,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_event_bytes: 1024 * 1024,
+            max_dead_letter_bytes: None,
         }
     }
 }
@@ -111,6 +118,9 @@ pub struct EngineConfig {
     /// engine looks again, in milliseconds (events needing that app are
     /// dead-lettered as `unknown_app` until it appears).
     pub topic_refresh_ms: u64,
+    /// How long the engine may hold partitions without committing a batch
+    /// (while input waits) before `/readyz` says it is stuck, in milliseconds.
+    pub stall_ms: u64,
     /// Most records the engine's consumers prefetch, in kilobytes
     /// (librdkafka `queued.max.messages.kbytes`, whose own default is 64 MB).
     pub consumer_queue_max_kbytes: u64,
@@ -144,6 +154,7 @@ impl Default for EngineConfig {
             reconcile_chunk: 1000,
             decide_threads: 0,
             topic_refresh_ms: 30_000,
+            stall_ms: 60_000,
             consumer_queue_max_kbytes: 16 * 1024,
             consumer_fetch_max_bytes: 16 * 1024 * 1024,
             producer_queue_max_kbytes: 256 * 1024,

@@ -122,7 +122,7 @@ pub async fn run(
 /// [`run`], reporting readiness (`/readyz`) and consumer lag through
 /// `telemetry` as well as metrics.
 pub async fn run_with(
-    config: Config,
+    mut config: Config,
     rules: RuleSet,
     telemetry: Telemetry,
     shutdown: CancellationToken,
@@ -135,6 +135,14 @@ pub async fn run_with(
         kafka::ensure_topics(&config, &kafka::all_topics(&config)).await?;
     }
     check_co_partitioned(&config)?;
+    // A dead letter the producer or the DLQ topic would refuse would abort
+    // its batch forever: know the limit before the first one.
+    let fits = kafka::max_record_bytes(&config, &config.topics.events_dlq).await;
+    let limit = config
+        .limits
+        .max_dead_letter_bytes
+        .map_or(fits, |n| n.min(fits));
+    config.limits.max_dead_letter_bytes = Some(limit);
     let topics = topics::CommandTopics::check(&config)?;
     telemetry.start_lag_monitor(&config, &shutdown);
     tokio::task::spawn_blocking(move || {

@@ -72,6 +72,23 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// The dead-letter record of an input record, within
+/// `limits.max_dead_letter_bytes` (see [`dlq::copy`]).
+pub fn dead_letter<M: Message>(record: &M, failure: &Failure, config: &Config) -> Output {
+    let max = config
+        .limits
+        .max_dead_letter_bytes
+        .unwrap_or(dlq::DEFAULT_MAX_BYTES);
+    let copy = dlq::copy(record, failure, max);
+    Output {
+        topic: config.topics.events_dlq.as_str().into(),
+        partition: None,
+        key: copy.key,
+        payload: copy.payload,
+        headers: Some(copy.headers),
+    }
+}
+
 /// One input record parsed as an HR event, and how long that took.
 #[derive(Debug)]
 pub struct Parsed {
@@ -317,13 +334,7 @@ impl Pending {
     }
 
     fn dead_letter<M: Message>(&mut self, record: &M, failure: &Failure, config: &Config) {
-        self.dead_letters.push(Output {
-            topic: config.topics.events_dlq.as_str().into(),
-            partition: None,
-            key: record.key().map(<[u8]>::to_vec),
-            payload: Some(record.payload().unwrap_or_default().to_vec()),
-            headers: Some(dlq::headers(record, failure)),
-        });
+        self.dead_letters.push(dead_letter(record, failure, config));
     }
 
     fn add_changes(

@@ -44,6 +44,9 @@ struct Engine {
     control: ControlReader,
     telemetry: Telemetry,
     topics: CommandTopics,
+    /// The first offsets of the batch that aborted last, and how many times
+    /// in a row it did.
+    aborts: Option<(std::collections::BTreeMap<i32, i64>, u32)>,
     /// `engine.decide_threads`, resolved once: resolving it reads the
     /// cgroup CPU quota from files, and the decide pool keeps the size it
     /// was first given.
@@ -96,6 +99,9 @@ pub(super) fn run_blocking(
         rules_version = %rules.version()
     );
     let threads = config.engine.decide_threads();
+    telemetry
+        .readiness
+        .stall_after(Duration::from_millis(config.engine.stall_ms));
     let mut engine = Engine {
         config,
         rules,
@@ -108,6 +114,7 @@ pub(super) fn run_blocking(
         telemetry,
         topics: CommandTopics::all_present(),
         threads,
+        aborts: None,
     };
     engine.set_topics(topics);
     while !shutdown.is_cancelled() {
@@ -118,7 +125,9 @@ pub(super) fn run_blocking(
         engine.check_control()?;
         let mut batch = engine.collect(&shutdown)?;
         engine.apply_rebalances(&mut batch)?;
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            engine.telemetry.readiness.progressed();
+        } else {
             engine.process(batch)?;
         }
     }

@@ -51,6 +51,9 @@ pub struct DlqInfo {
     pub failed_at: Option<DateTime<Utc>>,
     /// `dlq.replay.count`, 0 when absent or not a number.
     pub replay_count: u64,
+    /// `dlq.value.dropped`: the dead letter kept no value, so there is
+    /// nothing to replay.
+    pub value_dropped: Option<String>,
 }
 
 impl DlqInfo {
@@ -78,6 +81,7 @@ impl DlqInfo {
                     info.failed_at_text = Some(value);
                 }
                 REPLAY_COUNT => info.replay_count = value.parse().unwrap_or(0),
+                crate::dlq::VALUE_DROPPED => info.value_dropped = Some(value),
                 _ => {}
             }
         }

@@ -120,6 +120,14 @@ impl Selector<'_> {
         if !self.filter.matches(info, key) {
             return Decision::Filtered;
         }
+        if info.value_dropped.is_some() {
+            // Re-publishing it would send an empty record in its place.
+            return Decision::Unroutable(
+                "its value was not kept (dlq.value.dropped); re-publish the original, \
+                 at dlq.original.topic/partition/offset, by hand"
+                    .into(),
+            );
+        }
         let route = match self.route(info, partitions) {
             Ok(route) => route,
             Err(reason) => return Decision::Unroutable(reason),
@@ -351,6 +359,25 @@ mod tests {
             Decision::Unroutable(
                 "provisioning.commands.slack is not the events topic hr.employee.events".into()
             )
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_without_its_value_is_not_replayed() {
+        let topics = TopicsConfig::default();
+        let filter = Filter::default();
+        let selector = Selector {
+            source: Source::Events,
+            filter: &filter,
+            topics: &topics,
+            applied: None,
+        };
+        let mut info = info(Some(&topics.events), Some(0), None);
+        info.value_dropped = Some("value left out: too large".into());
+        let decision = selector.decide(&info, Some(b"P1"), None, &mut |_| 1);
+        assert!(
+            matches!(&decision, Decision::Unroutable(r) if r.contains("dlq.value.dropped")),
+            "{decision:?}"
         );
     }
 

@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -61,6 +62,19 @@ struct State {
     assigned: BTreeSet<i32>,
     restoring: BTreeSet<i32>,
     held: BTreeMap<String, u64>,
+    /// Batches aborted in a row, and the last error, while it goes on.
+    aborting: Option<(u32, String)>,
+}
+
+/// How many aborts in a row make the engine unready.
+const ABORTS_UNREADY: u32 = 3;
+
+/// When the engine's loop last moved on (a batch committed, or nothing to
+/// read), and how long without that makes it unready.
+#[derive(Debug)]
+struct Progress {
+    at: Instant,
+    stall_after: Duration,
 }
 
 /// The readiness of one process; shared (`Arc`) by its loops and its HTTP server.
@@ -70,6 +84,7 @@ pub struct Readiness {
     state: Mutex<State>,
     apps: Mutex<Vec<Arc<AppHealth>>>,
     history: Mutex<VecDeque<(bool, Vec<String>)>>,
+    progress: Mutex<Progress>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,6 +106,10 @@ impl Readiness {
             state: Mutex::default(),
             apps: Mutex::default(),
             history: Mutex::default(),
+            progress: Mutex::new(Progress {
+                at: Instant::now(),
+                stall_after: Duration::from_secs(60),
+            }),
         };
         if role == Role::Engine {
             readiness.starting("engine", "connecting to Kafka");
@@ -194,6 +213,29 @@ impl Readiness {
         }
     }
 
+    /// A batch aborted (`streak` in a row): from the third on, the engine is
+    /// unready until one commits — its input is not flowing.
+    pub fn batch_aborted(&self, streak: u32, error: &str) {
+        self.update(|s| s.aborting = Some((streak, error.to_string())));
+    }
+
+    /// The engine's loop moved on: a batch committed, or there was nothing to
+    /// read. Ends an abort streak.
+    pub fn progressed(&self) {
+        lock(&self.progress).at = Instant::now();
+        if lock(&self.state).aborting.is_some() {
+            self.update(|s| s.aborting = None);
+        }
+    }
+
+    /// How long the engine may hold partitions without progress before it
+    /// is unready (`engine.stall_ms`).
+    pub fn stall_after(&self, after: Duration) {
+        let mut p = lock(&self.progress);
+        p.stall_after = after;
+        p.at = Instant::now();
+    }
+
     /// An app whose pauses make the connector unready.
     pub fn watch_app(&self, health: Arc<AppHealth>) {
         {
@@ -230,6 +272,19 @@ impl Readiness {
             if !s.restoring.is_empty() {
                 reasons.push(format!("restoring partitions {}", list(&s.restoring)));
             }
+            if let Some((streak, error)) = s.aborting.as_ref().filter(|(n, _)| *n >= ABORTS_UNREADY)
+            {
+                reasons.push(format!("{streak} batches aborted in a row (last: {error})"));
+            }
+            let progress = lock(&self.progress);
+            let idle = progress.at.elapsed();
+            if !s.assigned.is_empty() && s.restoring.is_empty() && idle > progress.stall_after {
+                reasons.push(format!(
+                    "no progress for {} s: no batch committed while input waits",
+                    idle.as_secs()
+                ));
+            }
+            drop(progress);
             details.insert(
                 "partitions".into(),
                 json!({ "assigned": s.assigned, "restoring": s.restoring }),
@@ -297,6 +352,42 @@ mod tests {
         assert_eq!(r.report().reasons, vec!["Kafka unreachable: timed out"]);
         let ready: Vec<bool> = r.history().iter().map(|(ready, _)| *ready).collect();
         assert_eq!(ready, [false, false, true, false, true, false]);
+    }
+
+    #[test]
+    fn aborting_batches_make_the_engine_unready_until_one_commits() {
+        let r = Readiness::new(Role::Engine);
+        r.rules_loaded("v");
+        r.started("engine");
+        r.batch_aborted(1, "Broker: Message size too large");
+        r.batch_aborted(2, "Broker: Message size too large");
+        assert!(r.report().ready, "two aborts are a blip");
+        r.batch_aborted(3, "Broker: Message size too large");
+        assert_eq!(
+            r.report().reasons,
+            vec!["3 batches aborted in a row (last: Broker: Message size too large)"]
+        );
+        r.progressed();
+        assert!(r.report().ready);
+    }
+
+    #[test]
+    fn an_engine_that_makes_no_progress_is_unready() {
+        let r = Readiness::new(Role::Engine);
+        r.rules_loaded("v");
+        r.started("engine");
+        r.stall_after(Duration::from_millis(20));
+        assert!(r.report().ready, "no partitions, nothing to stall");
+        r.restoring(&[0]);
+        r.restored(&[0]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while r.report().ready {
+            assert!(Instant::now() < deadline, "never unready");
+            std::thread::yield_now();
+        }
+        assert!(r.report().reasons[0].starts_with("no progress for"));
+        r.progressed();
+        assert!(r.report().ready);
     }
 
     #[test]

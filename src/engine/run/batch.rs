@@ -6,20 +6,26 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{error, info, warn};
 
 use super::{hold_id, Engine};
+use crate::dlq::{ErrorKind, Failure};
 use crate::engine::guard::Scope;
 use crate::engine::parallel;
-use crate::engine::pending::{Context, Pending};
+use crate::engine::pending::{dead_letter, Context, Parsed, Pending};
 use crate::engine::txn::TxnError;
 use crate::engine::EngineError;
 
 /// How often an aborted maintenance transaction is retried before giving up.
 const MAINTENANCE_ATTEMPTS: u32 = 5;
+
+/// Aborts of the same batch in a row after which it is split to isolate the
+/// record at fault.
+const ISOLATE_AFTER: u32 = 3;
 
 impl Engine {
     /// Commits work that consumed no input, in slices of `reconcile_chunk`
@@ -44,22 +50,140 @@ impl Engine {
                 }
             }
             slice.committed(outputs, &mut self.store, &self.metrics, self.threads);
+            self.telemetry.readiness.progressed();
         }
         self.update_held_gauges();
         Ok(())
     }
 
     /// Decides a batch and commits it with its input offsets in one
-    /// transaction; on abort, rewinds so the batch is read again.
+    /// transaction.
+    ///
+    /// An aborted batch is read again (after a short pause) from its first
+    /// offsets. When the same batch aborts [`ISOLATE_AFTER`] times in a row,
+    /// some record in it is the cause (its outputs are refused, say): the
+    /// batch is then committed in halves, recursively, until the record that
+    /// fails alone is found; that one is dead-lettered and the rest flows.
     pub(super) fn process(&mut self, batch: Vec<OwnedMessage>) -> Result<(), EngineError> {
+        let Some(error) = self.try_commit(&batch)? else {
+            self.aborts = None;
+            self.telemetry.readiness.progressed();
+            return Ok(());
+        };
+        let first = first_offsets(&batch);
+        let streak = match self.aborts.take() {
+            Some((same, n)) if same == first => n + 1,
+            _ => 1,
+        };
+        self.aborts = Some((first, streak));
+        self.telemetry
+            .readiness
+            .batch_aborted(streak, &error.to_string());
+        warn!(message = "Batch aborted.", error = %error, streak, records = batch.len());
+        // A command topic deleted under us aborts every batch that writes
+        // to it: look now, so the next try dead-letters instead.
+        self.refresh_topics();
+        if streak < ISOLATE_AFTER {
+            std::thread::sleep(Duration::from_millis(100 << streak));
+            return self.rewind(&batch);
+        }
+        self.isolate(&batch)
+    }
+
+    /// Commits `batch` in ever smaller parts, in order, to find and
+    /// dead-letter the records that fail alone.
+    fn isolate(&mut self, batch: &[OwnedMessage]) -> Result<(), EngineError> {
+        warn!(
+            message =
+                "Batch keeps aborting; committing it in parts to isolate the record at fault.",
+            records = batch.len()
+        );
+        let mut parts: Vec<&[OwnedMessage]> = vec![batch];
+        let mut alone_failed = false;
+        while let Some(part) = parts.pop() {
+            let Some(error) = self.try_commit(part)? else {
+                self.telemetry.readiness.progressed();
+                alone_failed = false;
+                continue;
+            };
+            if part.len() > 1 {
+                let (left, right) = part.split_at(part.len() / 2);
+                parts.extend([right, left]);
+            } else if !alone_failed {
+                // Once more alone, so a blip does not condemn a record.
+                alone_failed = true;
+                parts.push(part);
+            } else if self.dead_letter_poison(&part[0], &error)? {
+                alone_failed = false;
+                self.telemetry.readiness.progressed();
+            } else {
+                // Not even its dead letter commits: the broker is at fault,
+                // not the record. Read everything left again later.
+                let left: Vec<OwnedMessage> = parts
+                    .iter()
+                    .rev()
+                    .flat_map(|p| p.iter().map(OwnedMessage::clone))
+                    .collect();
+                let mut rest = vec![part[0].clone()];
+                rest.extend(left);
+                return self.rewind(&rest);
+            }
+        }
+        self.aborts = None;
+        Ok(())
+    }
+
+    /// Dead-letters a record whose outputs fail every transaction, with its
+    /// offset, in a transaction of its own. `false` when that aborts too.
+    fn dead_letter_poison(
+        &mut self,
+        record: &OwnedMessage,
+        error: &KafkaError,
+    ) -> Result<bool, EngineError> {
+        let failure = Failure {
+            kind: ErrorKind::RetriesExhausted,
+            message: format!(
+                "its outputs could not be written: every transaction holding it aborted \
+                 ({error}), also alone"
+            ),
+            attempts: ISOLATE_AFTER + 2,
+            app: None,
+        };
+        let output = dead_letter(record, &failure, &self.config);
+        let offsets = self.next_offsets(std::slice::from_ref(record))?;
+        let group = self.group()?;
+        match self.txn.commit(&[output], Some((&offsets, &group))) {
+            Ok(()) => {
+                let kind = Parsed::of(record, &self.config)
+                    .result
+                    .map_or("invalid", |e| e.kind.label());
+                self.metrics.event_consumed(kind);
+                self.metrics
+                    .event_dead_lettered(ErrorKind::RetriesExhausted.as_str());
+                error!(
+                    message = "Record dead-lettered: its outputs fail every transaction.",
+                    partition = record.partition(),
+                    offset = record.offset(),
+                    error = %error
+                );
+                Ok(true)
+            }
+            Err(TxnError::Aborted(e)) => {
+                warn!(message = "Dead letter of a failing record aborted too.", error = %e);
+                Ok(false)
+            }
+            Err(TxnError::Fatal(e)) => {
+                error!(message = "Transactional producer failed; stopping.", error = %e);
+                Err(EngineError::Fatal(e))
+            }
+        }
+    }
+
+    /// Decides `batch` and commits it with its input offsets in one
+    /// transaction; the abort's error if it did not commit.
+    fn try_commit(&mut self, batch: &[OwnedMessage]) -> Result<Option<KafkaError>, EngineError> {
         let now = Utc::now();
         let started = Instant::now();
-        let mut first: BTreeMap<i32, i64> = BTreeMap::new();
-        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
-        for record in &batch {
-            first.entry(record.partition()).or_insert(record.offset());
-            next.insert(record.partition(), record.offset() + 1);
-        }
         let threads = self.threads;
         let ctx = Context {
             store: &self.store,
@@ -69,18 +193,11 @@ impl Engine {
             metrics: &self.metrics,
             now,
         };
-        let mut pending = parallel::decide(&batch, &ctx, threads);
+        let mut pending = parallel::decide(batch, &ctx, threads);
         pending.guard(&self.store, &self.config, Scope::Each, &hold_id(now), now);
         let outputs = pending.outputs_on(&self.config, threads);
-        let topic = &self.config.topics.events;
-        let mut offsets = TopicPartitionList::new();
-        for (&p, &o) in &next {
-            offsets.add_partition_offset(topic, p, Offset::Offset(o))?;
-        }
-        let group = self
-            .consumer
-            .group_metadata()
-            .ok_or_else(|| EngineError::Thread("consumer has no group metadata".into()))?;
+        let offsets = self.next_offsets(batch)?;
+        let group = self.group()?;
         let decided = started.elapsed();
         match self.txn.commit(&outputs, Some((&offsets, &group))) {
             Ok(()) => {
@@ -103,23 +220,52 @@ impl Engine {
                     commit_ms = (committed - decided).as_millis() as u64,
                     store_ms = (started.elapsed() - committed).as_millis() as u64
                 );
-                Ok(())
+                Ok(None)
             }
-            Err(TxnError::Aborted(e)) => {
-                warn!(message = "Batch aborted; it will be read again.", error = %e);
-                for (&p, &o) in &first {
-                    self.consumer
-                        .seek(topic, p, Offset::Offset(o), Duration::from_secs(10))?;
-                }
-                // A command topic deleted under us aborts every batch that
-                // writes to it: look now, so the re-read dead-letters instead.
-                self.refresh_topics();
-                Ok(())
-            }
+            Err(TxnError::Aborted(e)) => Ok(Some(e)),
             Err(TxnError::Fatal(e)) => {
                 error!(message = "Transactional producer failed; stopping.", error = %e);
                 Err(EngineError::Fatal(e))
             }
         }
     }
+
+    /// The offsets to commit after `records`: per partition, the last one + 1.
+    fn next_offsets(&self, records: &[OwnedMessage]) -> Result<TopicPartitionList, EngineError> {
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        for record in records {
+            next.insert(record.partition(), record.offset() + 1);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (&p, &o) in &next {
+            offsets.add_partition_offset(&self.config.topics.events, p, Offset::Offset(o))?;
+        }
+        Ok(offsets)
+    }
+
+    fn group(&self) -> Result<ConsumerGroupMetadata, EngineError> {
+        self.consumer
+            .group_metadata()
+            .ok_or_else(|| EngineError::Thread("consumer has no group metadata".into()))
+    }
+
+    /// Seeks the consumer back to the first of `records` on each partition,
+    /// so they are read again.
+    fn rewind(&mut self, records: &[OwnedMessage]) -> Result<(), EngineError> {
+        let topic = &self.config.topics.events;
+        for (p, o) in first_offsets(records) {
+            self.consumer
+                .seek(topic, p, Offset::Offset(o), Duration::from_secs(10))?;
+        }
+        Ok(())
+    }
+}
+
+/// The first offset of `records` on each partition.
+fn first_offsets(records: &[OwnedMessage]) -> BTreeMap<i32, i64> {
+    let mut first = BTreeMap::new();
+    for record in records {
+        first.entry(record.partition()).or_insert(record.offset());
+    }
+    first
 }
