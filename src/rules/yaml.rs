@@ -28,7 +28,7 @@ mod unclosed;
 /// Largest rule file read, in bytes (1 MiB). Rule files are hand-written and
 /// a few kilobytes; the limit bounds what one file can make us read and
 /// hold, and matches what a Kubernetes ConfigMap can carry.
-pub(crate) const MAX_FILE_BYTES: usize = 1 << 20;
+pub const MAX_FILE_BYTES: usize = 1 << 20;
 
 /// Deepest nesting of lists and mappings in a rule file. The deepest honest
 /// rule is a handful of `all`/`any`/`not` levels; the limit keeps every
@@ -365,4 +365,4 @@ fn classify(text: &str, style: ScalarStyle, tag: Option<&Cow<'_, Tag>>) -> Scala
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
