@@ -11,10 +11,10 @@ use crate::rules::RuleSet;
 
 #[test]
 fn the_alias_bomb_is_one_problem_at_its_line() {
-    let found = problems(&alias_bomb());
+    let found = problems(alias_bomb());
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].file, PathBuf::from("t.yaml"));
-    assert_eq!(found[0].line, 4);
+    assert_eq!(found[0].line, 7);
     assert!(
         found[0]
             .message
