@@ -5,6 +5,7 @@ mod crash;
 mod durable;
 mod engine;
 mod harness;
+mod hostile_rules;
 mod replay;
 mod scim_e2e;
 #[path = "../apps/scim_server.rs"]
