@@ -330,3 +330,16 @@ fn errors_without_an_unclosed_construct_keep_the_scanners_line() {
     assert_eq!(err.line, 1, "{err:?}");
     assert!(!err.message.contains("never closed"), "{err:?}");
 }
+
+proptest::proptest! {
+    /// Any text of YAML's punctuation parses or gives a problem on one of its
+    /// lines (or 0): the budget and the unclosed-construct lexer never panic
+    /// nor point outside the file.
+    #[test]
+    fn any_text_parses_or_names_a_line_of_it(text in "[-\\[\\]{}\"'#:|>?&*!,a \\n\\\\]{0,200}") {
+        if let Err(err) = parse(&text) {
+            let lines = text.lines().count() + 1;
+            proptest::prop_assert!(err.line <= lines, "{err:?} in {text:?}");
+        }
+    }
+}
