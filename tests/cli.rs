@@ -137,3 +137,174 @@ fn preview_json_of_the_samples() {
         "contractors excluded"
     );
 }
+
+/// What a run under a memory cap gave: exit code (None when killed by a
+/// signal, as an allocation failure's abort is), output and peak RSS.
+struct Capped {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    peak_rss_kb: u64,
+}
+
+/// Address-space cap for hostile-input runs: a regression must fail fast,
+/// not take the machine's memory (the alias bomb once grew past 16 GB).
+const CAP_BYTES: u64 = 2_000_000_000;
+
+/// Runs the binary with `args` under [`CAP_BYTES`] (and a 60 s timeout),
+/// measuring the child's peak RSS with `getrusage` — through `python3`,
+/// which the ops tests already need, as std has no `setrlimit`/`getrusage`.
+fn provisioner_capped(args: &[&str]) -> Capped {
+    const RUN: &str = r#"
+import json, resource, subprocess, sys
+cap = int(sys.argv[1])
+limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+try:
+    p = subprocess.run(sys.argv[2:], capture_output=True, preexec_fn=limit, timeout=60)
+    code, out, err = p.returncode, p.stdout, p.stderr
+except subprocess.TimeoutExpired as e:
+    code, out, err = None, e.stdout or b"", e.stderr or b"timed out"
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"code": code, "stdout": out.decode(errors="replace"),
+                  "stderr": err.decode(errors="replace"), "rss": rss}))
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            RUN,
+            &CAP_BYTES.to_string(),
+            env!("CARGO_BIN_EXE_provisioner"),
+        ])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .output()
+        .expect("python3 is needed to measure peak memory");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // A negative code is a signal (python's convention): no exit code.
+    let code = report["code"].as_i64().filter(|c| *c >= 0);
+    Capped {
+        code: code.map(|c| c as i32),
+        stdout: report["stdout"].as_str().unwrap().to_string(),
+        stderr: report["stderr"].as_str().unwrap().to_string(),
+        peak_rss_kb: report["rss"].as_u64().unwrap(),
+    }
+}
+
+/// Peak memory allowed for a refused hostile rules file (issue #11).
+const MAX_RSS_KB: u64 = 100 * 1024;
+
+/// A rules directory holding the alias bomb fixture.
+fn bomb_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules/alias_bomb/bomb.yaml");
+    std::fs::copy(bomb, dir.path().join("bomb.yaml")).unwrap();
+    dir
+}
+
+/// The bomb's problem as `rules check` and the engine print it.
+fn bomb_problem(dir: &Path) -> String {
+    format!(
+        "{}:7: YAML anchors and aliases copy more than 10000 nodes, the limit for one rule file",
+        dir.join("bomb.yaml").display()
+    )
+}
+
+#[test]
+fn rules_check_refuses_the_alias_bomb_in_bounded_memory() {
+    let dir = bomb_dir();
+    let rules = dir.path().to_string_lossy().into_owned();
+    let run = provisioner_capped(&["rules", "check", "--rules", &rules]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with(&bomb_problem(dir.path())),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("each alias is a full copy"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.peak_rss_kb < MAX_RSS_KB,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+}
+
+#[test]
+fn rules_check_refuses_a_file_over_the_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 MiB of comments: harmless YAML, but over the limit of one rule file.
+    let line = format!("#{}\n", "x".repeat(1022));
+    std::fs::write(dir.path().join("big.yaml"), line.repeat(2048)).unwrap();
+    let rules = dir.path().to_string_lossy().into_owned();
+    let run = provisioner_capped(&["rules", "check", "--rules", &rules]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let want = format!(
+        "{}:0: the rule file is 2097152 bytes, over the limit of 1048576 bytes (1 MiB) for one \
+         rule file; split it into several files",
+        dir.path().join("big.yaml").display()
+    );
+    assert_eq!(run.stdout.trim(), want);
+    assert!(
+        run.peak_rss_kb < MAX_RSS_KB,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+}
+
+#[test]
+fn rules_check_refuses_nesting_too_deep() {
+    let dir = tempfile::tempdir().unwrap();
+    // Half a million nested lists in 1 MB: once a stack overflow.
+    std::fs::write(
+        dir.path().join("deep.yaml"),
+        format!("{}x\n", "- ".repeat(500_000)),
+    )
+    .unwrap();
+    let rules = dir.path().to_string_lossy().into_owned();
+    let run = provisioner_capped(&["rules", "check", "--rules", &rules]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let want = format!(
+        "{}:1: lists and mappings are nested more than 64 levels deep, the limit for a rule file",
+        dir.path().join("deep.yaml").display()
+    );
+    assert_eq!(run.stdout.trim(), want);
+    assert!(
+        run.peak_rss_kb < MAX_RSS_KB,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+}
+
+#[test]
+fn engine_start_up_refuses_the_alias_bomb_in_bounded_memory() {
+    // Rules are loaded before any broker contact: nothing listens on port 1.
+    let dir = bomb_dir();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\n\n[rules]\npath = {:?}\n\n\
+             [apps.slack]\nconnector = \"scim\"\nbase_url = \"http://127.0.0.1:8080\"\n\
+             roles = [\"member\"]\n",
+            dir.path().display().to_string()
+        ),
+    );
+    let run = provisioner_capped(&["--config", &config, "engine"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&bomb_problem(dir.path())),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("unreachable"), "{}", run.stderr);
+    assert!(
+        run.peak_rss_kb < MAX_RSS_KB,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+}

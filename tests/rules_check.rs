@@ -67,12 +67,17 @@ fn single(case: &str, file: &str, line: usize, fragments: &[&str]) -> RuleProble
 
 #[test]
 fn yaml_syntax_error() {
-    // The flow mapping opened on line 4 is found unclosed on line 5.
+    // The flow mapping opened on line 4 is found unclosed on line 5; the
+    // problem points at where it opened and keeps the scanner's words.
     single(
         "yaml_syntax",
         "broken.yaml",
-        5,
-        &["yaml syntax error", "did not find expected ',' or '}'"],
+        4,
+        &[
+            "yaml syntax error",
+            "the flow mapping opened at line 4, column 3 is never closed",
+            "did not find expected ',' or '}' at line 5",
+        ],
     );
 }
 

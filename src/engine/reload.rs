@@ -1,13 +1,15 @@
 //! Live rules: the engine checks the rules directory now and then, and a
 //! changed directory is compiled into a new rules version or refused whole.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::rules::{RuleErrors, RuleSet};
+use crate::rules::{RuleErrors, RuleSet, MAX_RULE_FILE_BYTES};
 
 /// What a check of the rules directory found.
 #[derive(Debug)]
@@ -61,7 +63,10 @@ impl Watcher {
 }
 
 /// A hash of the names and contents of the directory's YAML files; `None`
-/// when the directory cannot be read.
+/// when the directory cannot be read. Files are streamed into the hash, and
+/// one over the rules' size limit is hashed by size and modification time
+/// only: the loader refuses it unread, and the watcher, which runs on the
+/// engine's thread every interval, must not read (or hold) a huge file either.
 fn fingerprint(dir: &Path) -> Option<[u8; 32]> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
@@ -73,8 +78,60 @@ fn fingerprint(dir: &Path) -> Option<[u8; 32]> {
     for file in files {
         hash.update(file.to_string_lossy().as_bytes());
         hash.update([0]);
-        hash.update(std::fs::read(&file).unwrap_or_default());
+        hash_content(&mut hash, &file);
         hash.update([0]);
     }
     Some(hash.finalize().into())
+}
+
+/// Adds one file's content to `hash` (nothing when it cannot be read).
+fn hash_content(hash: &mut Sha256, file: &Path) {
+    let Ok(mut handle) = File::open(file) else {
+        return;
+    };
+    let Ok(meta) = handle.metadata() else {
+        return;
+    };
+    let limit = MAX_RULE_FILE_BYTES as u64;
+    if meta.len() > limit {
+        hash.update(b"too large");
+        hash.update(meta.len().to_le_bytes());
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        hash.update(modified.unwrap_or_default().as_nanos().to_le_bytes());
+        return;
+    }
+    // A read error leaves what was hashed so far: the content differs from
+    // a good read's, so the directory is looked at again when it is fixed.
+    let _ = std::io::copy(&mut (&mut handle).take(limit + 1), hash);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_rule_file_is_fingerprinted_by_size_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "name: a\n").unwrap();
+        let huge = File::create(dir.path().join("huge.yaml")).unwrap();
+        // Sparse: 64 GiB on paper, nothing on disk; reading it would not end well.
+        huge.set_len(64 << 30).unwrap();
+        let before = fingerprint(dir.path()).unwrap();
+        assert_eq!(fingerprint(dir.path()), Some(before));
+        huge.set_len((64 << 30) + 1).unwrap();
+        assert_ne!(fingerprint(dir.path()), Some(before));
+    }
+
+    #[test]
+    fn content_changes_change_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.yaml");
+        std::fs::write(&file, "name: a\n").unwrap();
+        let before = fingerprint(dir.path()).unwrap();
+        std::fs::write(&file, "name: b\n").unwrap();
+        assert_ne!(fingerprint(dir.path()), Some(before));
+    }
 }

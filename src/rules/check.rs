@@ -120,7 +120,7 @@ pub(crate) fn string<'n>(p: &mut Problems<'_>, node: &'n Node, what: &str) -> Op
 /// Reads `node` as `true` or `false`.
 pub(crate) fn boolean(p: &mut Problems<'_>, node: &Node, what: &str) -> Option<bool> {
     match &node.kind {
-        NodeKind::Scalar(text, ScalarType::Bool) => Some(text == "true"),
+        NodeKind::Scalar(text, ScalarType::Bool) => Some(&**text == "true"),
         _ => {
             p.report(
                 node.line,

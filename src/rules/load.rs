@@ -2,6 +2,8 @@
 //! file, and the checks that span files (unique rule names).
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::problem::{Problems, RuleProblem};
@@ -54,9 +56,9 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, String)>, Vec<RulePro
     let mut problems = Vec::new();
     for name in names {
         let path = dir.join(name);
-        match std::fs::read_to_string(&path) {
+        match read_file(&path) {
             Ok(text) => sources.push((path, text)),
-            Err(e) => problems.push(at_zero(&path, format!("cannot read the rule file: {e}"))),
+            Err(message) => problems.push(at_zero(&path, message)),
         }
     }
     if problems.is_empty() {
@@ -64,6 +66,27 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, String)>, Vec<RulePro
     } else {
         Err(problems)
     }
+}
+
+/// One rule file's text, reading no more than [`yaml::MAX_FILE_BYTES`] and
+/// one byte: a larger file is refused before it costs its size in memory.
+fn read_file(path: &Path) -> Result<String, String> {
+    let cannot = |e: std::io::Error| format!("cannot read the rule file: {e}");
+    let file = File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?.len();
+    let limit = yaml::MAX_FILE_BYTES as u64;
+    if size > limit {
+        return Err(yaml::too_large(size));
+    }
+    let mut text = String::new();
+    // The file may grow between the size check and the read.
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > limit {
+        return Err(yaml::too_large(text.len() as u64));
+    }
+    Ok(text)
 }
 
 /// Parses and compiles every source in order; all problems or all rules.
@@ -113,10 +136,7 @@ fn compile_file(
     let documents = match yaml::parse(text) {
         Ok(documents) => documents,
         Err(err) => {
-            p.report(
-                err.marker().line(),
-                format!("yaml syntax error: {}", err.info()),
-            );
+            p.report(err.line, err.message);
             return;
         }
     };

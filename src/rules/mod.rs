@@ -42,6 +42,7 @@ use crate::config::AppConfig;
 pub use grant::Grant;
 pub use preview::{preview, PreviewError, PreviewFormat, PreviewSummary};
 pub use problem::{RuleErrors, RuleProblem};
+pub use yaml::MAX_FILE_BYTES as MAX_RULE_FILE_BYTES;
 
 /// An employee snapshot: the `employee` object of an HR event (SPEC §3).
 ///

@@ -10,12 +10,43 @@
 //! * we keep each scalar's text as written (`007`, `1.50`), so a number in a
 //!   rule compares against an employee value by the string the author typed,
 //!   while still knowing whether the scalar was a string, number, bool or null.
+//!
+//! A rules directory may be written by anyone who can commit to a ConfigMap,
+//! so parsing works within a budget ([`MAX_FILE_BYTES`], [`MAX_DEPTH`],
+//! [`MAX_COPIED_NODES`]): a hostile or mistaken file is a problem on a line,
+//! never an engine out of memory or stack.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use saphyr::{Scalar, ScalarStyle, Tag};
-use saphyr_parser::{Event, Parser, ScanError, Span, SpannedEventReceiver};
+use saphyr_parser::{Event, Parser, ScanError, Span};
+
+mod unclosed;
+
+/// Largest rule file read, in bytes (1 MiB). Rule files are hand-written and
+/// a few kilobytes; the limit bounds what one file can make us read and
+/// hold, and matches what a Kubernetes ConfigMap can carry.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// Deepest nesting of lists and mappings in a rule file. The deepest honest
+/// rule is a handful of `all`/`any`/`not` levels; the limit keeps every
+/// recursive walk of the tree (checks, compilation, drop) far from the
+/// stack's end, including on the engine's own thread.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// Most nodes that anchors and aliases may copy in one file.
+///
+/// Aliases are kept, not refused, because one anchored target or app list
+/// shared by several rules is a fair use; but each alias is a full copy of
+/// its anchored node, and aliases of aliases multiply: ten levels of ten
+/// aliases each, a file of a few hundred bytes, expand to 10^10 nodes.
+/// Counting every copy (each anchored node is copied once to be remembered,
+/// and once per alias) against a fixed budget stops that before it
+/// allocates; 10,000 nodes is a shared target of a dozen nodes used by
+/// several hundred rules, and under a megabyte.
+pub(crate) const MAX_COPIED_NODES: usize = 10_000;
 
 /// What a scalar resolved to under the YAML 1.2 core schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +64,9 @@ pub(crate) enum ScalarType {
 /// The content of a node.
 #[derive(Debug, Clone)]
 pub(crate) enum NodeKind {
-    /// A scalar: its text as written and its resolved type.
-    Scalar(String, ScalarType),
+    /// A scalar: its text as written (shared, so an alias of a long scalar
+    /// copies a pointer, not the text) and its resolved type.
+    Scalar(Rc<str>, ScalarType),
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, in document order, duplicates kept.
@@ -77,122 +109,247 @@ impl Node {
     }
 }
 
-/// Parses every document of `text`. An empty stream gives no document.
-///
-/// The error is saphyr's scanner error; its marker carries the line.
-pub(crate) fn parse(text: &str) -> Result<Vec<Node>, ScanError> {
+/// Why a file gave no tree: a syntax error or a budget exceeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct YamlError {
+    /// 1-based line to report; 0 for the whole file (its size).
+    pub line: usize,
+    /// The complete problem message.
+    pub message: String,
+}
+
+/// The message for a rule file of `bytes` bytes, over [`MAX_FILE_BYTES`];
+/// shared by the directory reader, which stops reading at the limit.
+pub(crate) fn too_large(bytes: u64) -> String {
+    format!(
+        "the rule file is {bytes} bytes, over the limit of {MAX_FILE_BYTES} bytes (1 MiB) \
+         for one rule file; split it into several files"
+    )
+}
+
+/// Parses every document of `text` within the budget. An empty stream gives
+/// no document. Stops at the first syntax error or exceeded limit.
+pub(crate) fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(YamlError {
+            line: 0,
+            message: too_large(text.len() as u64),
+        });
+    }
     let mut builder = Builder::default();
-    Parser::new_from_str(text).load(&mut builder, true)?;
+    // Pulling events (rather than `Parser::load`, which recurses once per
+    // nesting level) lets the builder stop at the first exceeded limit.
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|err| syntax_error(text, &err))?;
+        builder.event(event, span)?;
+    }
     Ok(builder.docs)
 }
 
+/// A scanner error as a problem. When a flow collection or quoted string
+/// begun before the error is never closed, the scanner notices only lines
+/// later; the problem then points at where it began and keeps the
+/// scanner's words as context.
+fn syntax_error(text: &str, err: &ScanError) -> YamlError {
+    let at = err.marker();
+    // saphyr's columns are 0-based; people count from 1.
+    let (line, column) = (at.line(), at.col() + 1);
+    match unclosed::find(text, (line, column)) {
+        Some(open) => YamlError {
+            line: open.line,
+            message: format!(
+                "yaml syntax error: the {} opened at line {}, column {} is never closed \
+                 (YAML: {} at line {line} column {column})",
+                open.what,
+                open.line,
+                open.column,
+                err.info()
+            ),
+        },
+        None => YamlError {
+            line,
+            message: format!("yaml syntax error: {}", err.info()),
+        },
+    }
+}
+
+/// Size of a finished node: how many nodes it holds (itself included) and
+/// how many collections deep it goes (0 for a scalar).
+#[derive(Debug, Clone, Copy, Default)]
+struct Extent {
+    nodes: usize,
+    height: usize,
+}
+
+impl Extent {
+    /// The extent of a collection holding children of extent `inner`.
+    fn around(inner: Extent) -> Extent {
+        Extent {
+            nodes: inner.nodes + 1,
+            height: inner.height + 1,
+        }
+    }
+
+    /// Adds a child: nodes add up, height is the tallest child's.
+    fn add(&mut self, child: Extent) {
+        self.nodes += child.nodes;
+        self.height = self.height.max(child.height);
+    }
+}
+
 /// An open collection while events stream in.
-enum Frame {
-    Seq {
-        line: usize,
-        anchor: usize,
-        items: Vec<Node>,
-    },
+struct Frame {
+    line: usize,
+    anchor: usize,
+    /// What the children hold so far.
+    inner: Extent,
+    content: Content,
+}
+
+/// The children of an open collection.
+enum Content {
+    Seq(Vec<Node>),
     Map {
-        line: usize,
-        anchor: usize,
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
     },
 }
 
-/// Turns parser events into [`Node`]s.
+/// Turns parser events into [`Node`]s, within the budget.
 #[derive(Default)]
 struct Builder {
     docs: Vec<Node>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchored node, remembered for its aliases, with its extent.
+    anchors: HashMap<usize, (Node, Extent)>,
+    /// Nodes copied so far by anchors and aliases (see [`MAX_COPIED_NODES`]).
+    copied: usize,
 }
 
 impl Builder {
-    /// Adds a finished node to its parent (or as a document root).
-    fn insert(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
-        }
-        match self.stack.last_mut() {
-            None => self.docs.push(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
-            },
-        }
-    }
-}
-
-impl<'input> SpannedEventReceiver<'input> for Builder {
-    fn on_event(&mut self, ev: Event<'input>, span: Span) {
+    /// Takes one parser event.
+    fn event(&mut self, ev: Event<'_>, span: Span) -> Result<(), YamlError> {
         let line = span.start.line();
         match ev {
             Event::Nothing
             | Event::StreamStart
             | Event::StreamEnd
             | Event::DocumentStart(_)
-            | Event::DocumentEnd => {}
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+            | Event::DocumentEnd => Ok(()),
+            Event::SequenceStart(anchor, _) => self.open(line, anchor, Content::Seq(Vec::new())),
+            Event::MappingStart(anchor, _) => self.open(
                 line,
                 anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                line,
-                anchor,
-                entries: Vec::new(),
-                key: None,
-            }),
+                Content::Map {
+                    entries: Vec::new(),
+                    key: None,
+                },
+            ),
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq {
-                        line,
-                        anchor,
-                        items,
-                    }) => (
-                        Node {
-                            line,
-                            kind: NodeKind::Seq(items),
-                        },
-                        anchor,
-                    ),
-                    Some(Frame::Map {
-                        line,
-                        anchor,
-                        entries,
-                        ..
-                    }) => (
-                        Node {
-                            line,
-                            kind: NodeKind::Map(entries),
-                        },
-                        anchor,
-                    ),
-                    // The parser balances start and end events.
-                    None => return,
+                // The parser balances start and end events.
+                let Some(frame) = self.stack.pop() else {
+                    return Ok(());
                 };
-                self.insert(node, anchor);
+                let kind = match frame.content {
+                    Content::Seq(items) => NodeKind::Seq(items),
+                    Content::Map { entries, .. } => NodeKind::Map(entries),
+                };
+                let node = Node {
+                    line: frame.line,
+                    kind,
+                };
+                self.insert(node, Extent::around(frame.inner), frame.anchor)
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let ty = classify(&text, style, tag.as_ref());
                 let node = Node {
                     line,
-                    kind: NodeKind::Scalar(text.into_owned(), ty),
+                    kind: NodeKind::Scalar(Rc::from(text.as_ref()), ty),
                 };
-                self.insert(node, anchor);
+                let extent = Extent {
+                    nodes: 1,
+                    height: 0,
+                };
+                self.insert(node, extent, anchor)
             }
             Event::Alias(id) => {
                 // An unknown anchor is a scanner error, so the fallback is never seen.
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node {
-                    line,
-                    kind: NodeKind::Scalar(String::new(), ScalarType::Null),
-                });
-                self.insert(node, 0);
+                let Some((node, extent)) = self.anchors.get(&id) else {
+                    return Ok(());
+                };
+                spend(&mut self.copied, extent.nodes, line)?;
+                if self.stack.len() + extent.height > MAX_DEPTH {
+                    return Err(too_deep(line));
+                }
+                let (node, extent) = (node.clone(), *extent);
+                self.insert(node, extent, 0)
             }
         }
+    }
+
+    /// Opens a collection, one level deeper.
+    fn open(&mut self, line: usize, anchor: usize, content: Content) -> Result<(), YamlError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(too_deep(line));
+        }
+        self.stack.push(Frame {
+            line,
+            anchor,
+            inner: Extent::default(),
+            content,
+        });
+        Ok(())
+    }
+
+    /// Adds a finished node to its parent (or as a document root), and
+    /// remembers it when anchored.
+    fn insert(&mut self, node: Node, extent: Extent, anchor: usize) -> Result<(), YamlError> {
+        if anchor > 0 {
+            spend(&mut self.copied, extent.nodes, node.line)?;
+            self.anchors.insert(anchor, (node.clone(), extent));
+        }
+        let Some(parent) = self.stack.last_mut() else {
+            self.docs.push(node);
+            return Ok(());
+        };
+        parent.inner.add(extent);
+        match &mut parent.content {
+            Content::Seq(items) => items.push(node),
+            Content::Map { entries, key } => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+        Ok(())
+    }
+}
+
+/// Counts into `copied` the `nodes` about to be copied for an anchor or alias at `line`,
+/// refusing before the copy is made when the budget would be exceeded.
+fn spend(copied: &mut usize, nodes: usize, line: usize) -> Result<(), YamlError> {
+    *copied = copied.saturating_add(nodes);
+    if *copied > MAX_COPIED_NODES {
+        return Err(YamlError {
+            line,
+            message: format!(
+                "YAML anchors and aliases copy more than {MAX_COPIED_NODES} nodes, the limit \
+                 for one rule file: each alias is a full copy of its anchored node, so \
+                 aliases of aliases multiply; keep anchors for small shared parts, such as \
+                 one target used by several rules"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The problem for a list or mapping nested deeper than [`MAX_DEPTH`].
+fn too_deep(line: usize) -> YamlError {
+    YamlError {
+        line,
+        message: format!(
+            "lists and mappings are nested more than {MAX_DEPTH} levels deep, the limit for a \
+             rule file"
+        ),
     }
 }
 
@@ -208,78 +365,4 @@ fn classify(text: &str, style: ScalarStyle, tag: Option<&Cow<'_, Tag>>) -> Scala
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn map(node: &Node) -> &[(Node, Node)] {
-        match &node.kind {
-            NodeKind::Map(entries) => entries,
-            other => panic!("not a map: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn lines_are_one_based_and_point_at_nodes() {
-        let docs = parse("# comment\nname: x\napps:\n  zendesk: { role: agent }\n").unwrap();
-        assert_eq!(docs.len(), 1);
-        let entries = map(&docs[0]);
-        assert_eq!(entries[0].0.line, 2);
-        assert_eq!(entries[1].0.line, 3);
-        let apps = map(&entries[1].1);
-        assert_eq!(apps[0].0.line, 4);
-        assert_eq!(map(&apps[0].1)[0].1.line, 4);
-    }
-
-    #[test]
-    fn duplicate_keys_are_kept() {
-        let docs = parse("a: 1\na: 2\n").unwrap();
-        assert_eq!(map(&docs[0]).len(), 2);
-    }
-
-    #[test]
-    fn scalars_keep_their_text_and_type() {
-        let docs = parse("[007, '007', 1.50, true, ~, x, \"\"]").unwrap();
-        let NodeKind::Seq(items) = &docs[0].kind else {
-            panic!("not a list")
-        };
-        let got: Vec<(String, ScalarType)> = items
-            .iter()
-            .map(|n| match &n.kind {
-                NodeKind::Scalar(t, ty) => (t.clone(), *ty),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        use ScalarType::*;
-        let want = [
-            ("007", Number),
-            ("007", Str),
-            ("1.50", Number),
-            ("true", Bool),
-            ("~", Null),
-            ("x", Str),
-            ("", Str),
-        ];
-        for ((t, ty), (wt, wty)) in got.iter().zip(want) {
-            assert_eq!((t.as_str(), *ty), (wt, wty));
-        }
-    }
-
-    #[test]
-    fn aliases_copy_the_anchored_node() {
-        let docs = parse("a: &x [1, 2]\nb: *x\n").unwrap();
-        let entries = map(&docs[0]);
-        assert!(matches!(&entries[1].1.kind, NodeKind::Seq(items) if items.len() == 2));
-    }
-
-    #[test]
-    fn empty_stream_has_no_document() {
-        assert!(parse("").unwrap().is_empty());
-        assert!(parse("# only a comment\n").unwrap().is_empty());
-    }
-
-    #[test]
-    fn syntax_error_carries_its_line() {
-        let err = parse("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
-        assert!(err.marker().line() >= 2, "{err}");
-    }
-}
+pub(crate) mod tests;

@@ -6,6 +6,7 @@ mod durable;
 mod engine;
 mod guard_window;
 mod harness;
+mod hostile_rules;
 mod poison;
 mod replay;
 mod scim_e2e;

@@ -1,6 +1,7 @@
 //! Unit tests of the rules module, one file per concern; shared helpers here.
 
 mod combinators;
+mod hostile;
 mod operators;
 mod precedence;
 mod problems;
