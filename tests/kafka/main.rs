@@ -7,6 +7,7 @@ mod engine;
 mod harness;
 mod replay;
 mod scim_e2e;
+mod startup;
 #[path = "../apps/scim_server.rs"]
 mod scim_server;
 mod webhook_e2e;
