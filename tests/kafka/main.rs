@@ -7,8 +7,8 @@ mod engine;
 mod harness;
 mod replay;
 mod scim_e2e;
-mod startup;
 #[path = "../apps/scim_server.rs"]
 mod scim_server;
+mod startup;
 mod webhook_e2e;
 mod zendesk_e2e;

@@ -76,8 +76,8 @@ impl Pending {
         for _ in 0..self.stale {
             metrics.event_stale();
         }
-        for _ in 0..self.unknown_app {
-            metrics.event_dead_lettered(ErrorKind::UnknownApp.as_str());
+        for kind in &self.rejected {
+            metrics.event_dead_lettered(kind.as_str());
         }
         // `outputs` ends with the state values, in the map's order (which
         // a map keeps while unchanged); a mismatch would be a bug, so it
