@@ -16,6 +16,9 @@ pub enum ErrorKind {
     RetriesExhausted,
     /// A record names an app the catalogue does not have.
     UnknownApp,
+    /// A `changed` event for an employee the engine knows nothing of (no
+    /// hire seen); replayed once the hire has arrived.
+    UnknownEmployee,
 }
 
 impl ErrorKind {
@@ -26,6 +29,7 @@ impl ErrorKind {
             ErrorKind::Permanent => "permanent",
             ErrorKind::RetriesExhausted => "retries_exhausted",
             ErrorKind::UnknownApp => "unknown_app",
+            ErrorKind::UnknownEmployee => "unknown_employee",
         }
     }
 }

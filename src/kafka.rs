@@ -12,6 +12,9 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Config;
 
+mod transient;
+pub use transient::{is_transient, is_transient_code, retry_transient, Backoff};
+
 /// Errors talking to the broker at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSetupError {
@@ -42,6 +45,19 @@ pub enum KafkaSetupError {
     /// A client could not be created (usually a bad `[kafka.properties]` entry).
     #[error("cannot create a Kafka client (check [kafka.properties]): {0}")]
     Client(KafkaError),
+    /// A topic exists but did not become usable (a leader for each of its
+    /// partitions) within `kafka.startup_timeout_ms`.
+    #[error(
+        "topic {topic} is not ready after {timeout_ms} ms (kafka.startup_timeout_ms): {source}"
+    )]
+    NotReady {
+        /// The topic.
+        topic: String,
+        /// The deadline that passed.
+        timeout_ms: u64,
+        /// The last error seen.
+        source: KafkaError,
+    },
     /// A topic could not be created.
     #[error("cannot create topic {topic}: {reason}")]
     CreateTopic {
@@ -237,47 +253,123 @@ pub fn all_topics(config: &Config) -> Vec<TopicSpec> {
     specs
 }
 
-/// Creates the topics that are missing; existing ones are left as they are.
+/// Creates the topics that are missing (existing ones are left as they
+/// are), then waits until each has a leader for every partition: a topic
+/// created a moment ago answers `NotLeaderForPartition` for a while, and the
+/// first reads of it must not fail on that. Transient refusals (a controller
+/// moving, a request timing out) are retried; both within
+/// `kafka.startup_timeout_ms`.
 pub async fn ensure_topics(config: &Config, topics: &[TopicSpec]) -> Result<(), KafkaSetupError> {
     let admin: AdminClient<DefaultClientContext> = client_config(config)
         .create()
         .map_err(KafkaSetupError::Client)?;
-    let new_topics: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|t| {
-            let topic = NewTopic::new(
-                &t.name,
-                config.kafka.partitions,
-                TopicReplication::Fixed(config.kafka.replication_factor),
-            );
-            if t.compact {
-                topic.set("cleanup.policy", "compact")
-            } else {
-                topic
-            }
-        })
-        .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics(new_topics.iter(), &opts)
-        .await
-        .map_err(|e| KafkaSetupError::CreateTopic {
-            topic: topics
-                .iter()
-                .map(|t| t.name.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            reason: e.to_string(),
-        })?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(KafkaSetupError::CreateTopic {
-                    topic,
-                    reason: code.to_string(),
-                })
+    let mut backoff = Backoff::new(config.kafka.startup_timeout());
+    let mut todo: Vec<&TopicSpec> = topics.iter().collect();
+    while !todo.is_empty() {
+        let new_topics: Vec<NewTopic<'_>> = todo.iter().map(|t| new_topic(config, t)).collect();
+        let results = admin
+            .create_topics(new_topics.iter(), &opts)
+            .await
+            .map_err(|e| KafkaSetupError::CreateTopic {
+                topic: todo
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                reason: e.to_string(),
+            })?;
+        let mut again = Vec::new();
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) if is_transient_code(code) => again.push((topic, code)),
+                Err((topic, code)) => {
+                    return Err(KafkaSetupError::CreateTopic {
+                        topic,
+                        reason: code.to_string(),
+                    })
+                }
             }
+        }
+        if let Some((topic, code)) = again.first() {
+            let Some(delay) = backoff.next_delay() else {
+                return Err(KafkaSetupError::CreateTopic {
+                    topic: topic.clone(),
+                    reason: code.to_string(),
+                });
+            };
+            tokio::time::sleep(delay).await;
+        }
+        todo.retain(|t| again.iter().any(|(topic, _)| *topic == t.name));
+    }
+    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+    let config = config.clone();
+    // Metadata requests and pauses block: off the async runtime.
+    match tokio::task::spawn_blocking(move || await_leaders(&config, &names)).await {
+        Ok(result) => result,
+        // Only a panic in the wait gets here: pass it on.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+fn new_topic<'a>(config: &Config, spec: &'a TopicSpec) -> NewTopic<'a> {
+    let topic = NewTopic::new(
+        &spec.name,
+        config.kafka.partitions,
+        TopicReplication::Fixed(config.kafka.replication_factor),
+    );
+    if spec.compact {
+        topic.set("cleanup.policy", "compact")
+    } else {
+        topic
+    }
+}
+
+/// Waits until every topic of `names` has a leader for each of its
+/// partitions, within `kafka.startup_timeout_ms` in all.
+fn await_leaders(config: &Config, names: &[String]) -> Result<(), KafkaSetupError> {
+    let consumer: BaseConsumer = client_config(config)
+        .create()
+        .map_err(KafkaSetupError::Client)?;
+    let timeout = config.kafka.startup_timeout();
+    let deadline = std::time::Instant::now() + timeout;
+    for name in names {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        retry_transient("waiting for a new topic's leaders", left, || {
+            leaders_known(&consumer, name)
+        })
+        .map_err(|source| KafkaSetupError::NotReady {
+            topic: name.clone(),
+            timeout_ms: timeout.as_millis() as u64,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// `Ok` when the broker knows `topic` and a leader for each of its
+/// partitions; else the error the metadata carries.
+fn leaders_known(consumer: &BaseConsumer, topic: &str) -> Result<(), KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let unknown = KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition);
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Err(unknown);
+    };
+    if let Some(error) = t.error() {
+        return Err(KafkaError::MetadataFetch(error.into()));
+    }
+    if t.partitions().is_empty() {
+        return Err(unknown);
+    }
+    for p in t.partitions() {
+        if let Some(error) = p.error() {
+            return Err(KafkaError::MetadataFetch(error.into()));
+        }
+        if p.leader() < 0 {
+            return Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::LeaderNotAvailable,
+            ));
         }
     }
     Ok(())

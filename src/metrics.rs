@@ -169,7 +169,7 @@ impl Metrics {
                     .get_or_create(&labels([("type", kind)])),
             );
         }
-        for reason in ["invalid_event", "unknown_app"] {
+        for reason in ["invalid_event", "unknown_app", "unknown_employee"] {
             drop(
                 self.events_dead_lettered
                     .get_or_create(&labels([("reason", reason)])),

@@ -92,7 +92,13 @@ pub fn read_to_end(
     let mut open = Vec::new();
     for t in metadata.topics().iter().filter(|t| t.error().is_none()) {
         for p in t.partitions() {
-            let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30))?;
+            // A results topic the connector created a moment ago answers
+            // NotLeaderForPartition for a while: retried, not fatal.
+            let (low, high) = kafka::retry_transient(
+                "reading a results partition's offsets",
+                config.kafka.startup_timeout(),
+                || consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30)),
+            )?;
             if high > low {
                 open.push((p.id(), high));
             }

@@ -23,6 +23,11 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor of topics we create.
     pub replication_factor: i32,
+    /// How long start-up (and a partition's state restore) keeps retrying
+    /// what clears by itself — a topic just created without a leader yet, a
+    /// coordinator loading, a broker restarting — before it gives up, in
+    /// milliseconds. Refusals (authentication, invalid settings) fail at once.
+    pub startup_timeout_ms: u64,
     /// Passed to librdkafka as-is (TLS, SASL, tuning).
     pub properties: BTreeMap<String, String>,
     /// librdkafka properties whose values are secrets, read from an
@@ -50,6 +55,13 @@ impl KafkaConfig {
     }
 }
 
+impl KafkaConfig {
+    /// [`KafkaConfig::startup_timeout_ms`] as a duration.
+    pub fn startup_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.startup_timeout_ms)
+    }
+}
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
@@ -58,6 +70,7 @@ impl Default for KafkaConfig {
             create_topics: true,
             partitions: 6,
             replication_factor: 1,
+            startup_timeout_ms: 30_000,
             properties: BTreeMap::new(),
             secret_properties: BTreeMap::new(),
             secrets: BTreeMap::new(),

@@ -167,6 +167,13 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.kafka.startup_timeout_ms == 0 {
+            return Err(bad(
+                "kafka.startup_timeout_ms".into(),
+                "0".into(),
+                "must be at least 1",
+            ));
+        }
         let ratio = self.safety.max_deprovision_ratio;
         if !(ratio > 0.0 && ratio <= 1.0) {
             return Err(bad(

@@ -60,6 +60,15 @@ fn zero_partitions_refused() {
 }
 
 #[test]
+fn startup_timeout_defaults_to_30_s_and_zero_is_refused() {
+    assert_eq!(parse("").unwrap().kafka.startup_timeout_ms, 30_000);
+    let err = parse("[kafka]\nstartup_timeout_ms = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("kafka.startup_timeout_ms"), "{err}");
+}
+
+#[test]
 fn decide_threads_default_to_the_cores_and_are_bounded() {
     let c = parse("").unwrap();
     assert_eq!(c.engine.decide_threads, 0);

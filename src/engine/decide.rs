@@ -31,8 +31,24 @@ pub struct Decision {
     /// The app states the commands replaced (`None`: the app was new to the
     /// employee), so a guard holding a command can put the old one back.
     pub before: BTreeMap<String, Option<AppState>>,
-    /// The event was not newer than the last one applied and changed nothing.
-    pub stale: bool,
+    /// What became of the event.
+    pub outcome: Outcome,
+}
+
+/// What became of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied: the decision's state and commands are its result.
+    Applied,
+    /// Not newer than the last event applied: nothing changed (SPEC §3).
+    Stale,
+    /// A `changed` for an employee of whom nothing is known (no state at
+    /// all). Applied to an empty snapshot it would make accounts from a
+    /// patch — no e-mail, the HR id as user name — so it is not applied:
+    /// the engine dead-letters it as `unknown_employee`, to be replayed once
+    /// the hire has arrived. The decision's state is an empty one, not to be
+    /// kept.
+    UnknownEmployee,
 }
 
 /// What [`reconcile`] changed.
@@ -56,7 +72,11 @@ pub struct Trigger<'a> {
 /// Applies one HR event to an employee's state and decides the commands.
 ///
 /// `prev` is `None` for an employee never seen before. A stale event (SPEC §3)
-/// returns the state unchanged with no commands.
+/// returns the state unchanged with no commands; so does a `changed` for an
+/// employee never seen ([`Outcome::UnknownEmployee`]). A `left` for an
+/// employee never seen is applied: it deprovisions nothing, and its state
+/// records the leaver, so a hire arriving after it with an older sequence
+/// or time is stale rather than creating accounts.
 pub fn decide(
     prev: Option<&EmployeeState>,
     event: &HrEvent,
@@ -83,17 +103,23 @@ pub fn decide_from(
     apps: &BTreeMap<String, AppConfig>,
     now: DateTime<Utc>,
 ) -> Decision {
-    let first_seen = prev.is_none();
+    let unchanged = |state: EmployeeState, outcome: Outcome| Decision {
+        state,
+        commands: Vec::new(),
+        before: BTreeMap::new(),
+        outcome,
+    };
     let mut state = match prev {
         Some(prev) if prev.is_stale(event) => {
-            return Decision {
-                state: prev.into_owned(),
-                commands: Vec::new(),
-                before: BTreeMap::new(),
-                stale: true,
-            }
+            return unchanged(prev.into_owned(), Outcome::Stale);
         }
         Some(prev) => prev.into_owned(),
+        None if event.kind == EventType::Changed => {
+            return unchanged(
+                EmployeeState::new(&event.employee_id),
+                Outcome::UnknownEmployee,
+            );
+        }
         None => EmployeeState::new(&event.employee_id),
     };
     match event.kind {
@@ -105,11 +131,6 @@ pub fn decide_from(
         }
         EventType::Changed => {
             merge_patch::apply_members(&mut state.snapshot, &event.employee);
-            // A change for someone we never saw hired (we joined the stream
-            // late) describes a current employee.
-            if first_seen {
-                state.employed = true;
-            }
         }
         EventType::Left => {
             merge_patch::apply_members(&mut state.snapshot, &event.employee);
@@ -131,7 +152,7 @@ pub fn decide_from(
         state,
         commands: changes.commands,
         before: changes.before,
-        stale: false,
+        outcome: Outcome::Applied,
     }
 }
 

@@ -101,10 +101,18 @@ fn run(events: &[HrEvent]) -> Vec<Decision> {
         .iter()
         .map(|e| {
             let d = decide(state.as_ref(), e, &rules, &apps, now());
-            state = Some(d.state.clone());
+            keep(&mut state, d.clone());
             d
         })
         .collect()
+}
+
+/// What the engine keeps of a decision: its state, unless the event was
+/// refused as [`Outcome::UnknownEmployee`] (dead-lettered, nothing kept).
+fn keep(state: &mut Option<EmployeeState>, d: Decision) {
+    if d.outcome != Outcome::UnknownEmployee {
+        *state = Some(d.state);
+    }
 }
 
 fn summary(cmds: &[Command]) -> Vec<(String, u64, Action, Option<String>)> {
@@ -253,9 +261,45 @@ fn provisioning_false_grants_nothing() {
 }
 
 #[test]
-fn change_before_hire_describes_a_current_employee() {
-    let d = &run(&[change(5, json!({"team": "Development", "email": "a@b"}))])[0];
-    assert_eq!(d.commands.len(), 2);
+fn a_change_for_an_employee_never_seen_is_refused_as_unknown() {
+    // Before: applied to an empty snapshot, it made accounts named after the
+    // HR id, without an e-mail.
+    let ds = run(&[change(5, json!({"team": "Development"}))]);
+    assert_eq!(ds[0].outcome, Outcome::UnknownEmployee);
+    assert!(ds[0].commands.is_empty() && ds[0].before.is_empty());
+    assert!(!ds[0].state.employed && ds[0].state.apps.is_empty());
+}
+
+#[test]
+fn the_refused_change_applies_once_the_hire_has_arrived() {
+    // The replay after the hire: the same change, now on a known employee.
+    let ds = run(&[
+        change(2, json!({"team": "Support"})),
+        hire(1, "Development"),
+        change(2, json!({"team": "Support"})),
+    ]);
+    assert_eq!(
+        ds.iter().map(|d| d.outcome).collect::<Vec<_>>(),
+        [Outcome::UnknownEmployee, Outcome::Applied, Outcome::Applied]
+    );
+    assert_eq!(
+        summary(&ds[2].commands),
+        [("zendesk".into(), 2, Action::Upsert, Some("agent".into()))]
+    );
+    assert_eq!(ds[2].commands[0].account.user_name, "a@acme.test");
+}
+
+#[test]
+fn a_leave_for_an_employee_never_seen_is_recorded_and_outdates_an_older_hire() {
+    let ds = run(&[leave(5), hire(4, "Development"), change(6, json!({}))]);
+    assert_eq!(ds[0].outcome, Outcome::Applied);
+    assert!(ds[0].commands.is_empty(), "nothing to deprovision");
+    assert!(!ds[0].state.employed);
+    // A hire older than the leave is stale: no accounts for a leaver.
+    assert_eq!(ds[1].outcome, Outcome::Stale);
+    // A later change is for a known (former) employee: applied, no accounts.
+    assert_eq!(ds[2].outcome, Outcome::Applied);
+    assert!(ds[2].commands.is_empty());
 }
 
 #[test]
@@ -266,7 +310,7 @@ fn stale_by_sequence_changes_nothing() {
         change(2, json!({"team": "Support"})),
     ]);
     for d in &ds[1..] {
-        assert!(d.stale);
+        assert_eq!(d.outcome, Outcome::Stale);
         assert!(d.commands.is_empty());
         assert_eq!(d.state, ds[0].state);
     }
@@ -284,8 +328,8 @@ fn stale_by_time_when_no_sequence() {
     let mut newer = older.clone();
     newer.time = t("2026-11-26T10:00:01Z");
     let ds = run(&[first, older, newer]);
-    assert!(ds[1].stale);
-    assert!(!ds[2].stale);
+    assert_eq!(ds[1].outcome, Outcome::Stale);
+    assert_eq!(ds[2].outcome, Outcome::Applied);
     assert_eq!(ds[2].commands.len(), 1);
 }
 
@@ -365,9 +409,9 @@ proptest! {
         let mut state: Option<EmployeeState> = None;
         for e in &events {
             let d = decide(state.as_ref(), e, &rules, &apps, now());
-            let again = decide(Some(&d.state), e, &rules, &apps, now());
+            keep(&mut state, d);
+            let again = decide(state.as_ref(), e, &rules, &apps, now());
             prop_assert!(again.commands.is_empty(), "{:?}", again.commands);
-            state = Some(d.state);
         }
     }
 
@@ -385,7 +429,7 @@ proptest! {
                 prop_assert_eq!(c.generation, prev + 1);
                 prop_assert_eq!(&c.command_id, &format!("{}:E1:{}", c.app, c.generation));
             }
-            state = Some(d.state);
+            keep(&mut state, d);
         }
     }
 
@@ -396,9 +440,13 @@ proptest! {
         let (rules, apps) = (rules(), apps());
         let mut state: Option<EmployeeState> = None;
         for e in &events {
-            state = Some(decide(state.as_ref(), e, &rules, &apps, now()).state);
+            let d = decide(state.as_ref(), e, &rules, &apps, now());
+            keep(&mut state, d);
         }
-        let state = state.unwrap();
+        let Some(state) = state else {
+            // Only changes, all refused: nothing was kept.
+            return Ok(());
+        };
         let expected: BTreeMap<String, String> = if state.employed {
             rules.grants(&state.snapshot).into_iter().map(|(a, g)| (a, g.role)).collect()
         } else {
@@ -428,11 +476,11 @@ proptest! {
         let mut state: Option<EmployeeState> = None;
         for e in &events {
             let d = decide(state.as_ref(), e, &rules, &apps, now());
-            if d.stale {
+            if d.outcome == Outcome::Stale {
                 prop_assert_eq!(Some(&d.state), state.as_ref());
                 prop_assert!(d.commands.is_empty());
             }
-            state = Some(d.state);
+            keep(&mut state, d);
         }
     }
 }

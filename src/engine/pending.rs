@@ -15,7 +15,7 @@ use rdkafka::message::Message;
 use tracing::{info, warn};
 
 use super::control::{self, ControlRequest};
-use super::decide::{self, Trigger};
+use super::decide::{self, Outcome, Trigger};
 use super::guard::{self, Budget, Scope};
 use super::state::{AppState, EmployeeState, Held};
 use super::store::Store;
@@ -46,8 +46,9 @@ pub struct Pending {
     consumed: Vec<&'static str>,
     stale: u64,
     held: u64,
-    /// Events dead-lettered because an app they need has no command topic.
-    unknown_app: u64,
+    /// Events dead-lettered after their decision (`unknown_app`,
+    /// `unknown_employee`), one entry each, for the metrics.
+    rejected: Vec<ErrorKind>,
     /// Employees a re-evaluation left for later, for the same reason.
     waiting: u64,
     /// The guard's windows of the partitions whose deprovisions this unit
@@ -185,15 +186,38 @@ impl Pending {
         let decision = decide::decide_from(prev, &mut event, rules, &config.apps, now);
         self.consumed.push(event.kind.label());
         metrics.observe_event_processing((started.elapsed() + parsed.took).as_secs_f64());
-        if decision.stale {
-            info!(
-                message = "Stale event ignored.",
-                event_id = %event.id,
-                employee_id = %event.employee_id,
-                sequence = ?event.sequence
-            );
-            self.stale += 1;
-            return;
+        match decision.outcome {
+            Outcome::Applied => {}
+            Outcome::Stale => {
+                info!(
+                    message = "Stale event ignored.",
+                    event_id = %event.id,
+                    employee_id = %event.employee_id,
+                    sequence = ?event.sequence
+                );
+                self.stale += 1;
+                return;
+            }
+            Outcome::UnknownEmployee => {
+                warn!(
+                    message = "Event dead-lettered: a change for an employee never hired.",
+                    event_id = %event.id,
+                    employee_id = %event.employee_id
+                );
+                let failure = Failure {
+                    kind: ErrorKind::UnknownEmployee,
+                    message: format!(
+                        "hr.employee.changed for employee {:?}, of whom nothing is known \
+                         (no hire seen): not applied; replay this record once the hire has \
+                         arrived (provisioner replay --from {} --error-kind unknown_employee)",
+                        event.employee_id, config.topics.events_dlq
+                    ),
+                    attempts: 1,
+                    app: None,
+                };
+                self.reject(record, failure, config);
+                return;
+            }
         }
         let blocking = topics.blocking(&decision.commands);
         if let Some(first) = blocking.first() {
@@ -217,8 +241,7 @@ impl Pending {
                 attempts: 1,
                 app: Some((*first).to_string()),
             };
-            self.dead_letter(record, &failure, config);
-            self.unknown_app += 1;
+            self.reject(record, failure, config);
             return;
         }
         self.add_changes(
@@ -306,7 +329,7 @@ impl Pending {
             consumed: self.consumed,
             stale: self.stale,
             held: self.held,
-            unknown_app: self.unknown_app,
+            rejected: self.rejected,
             waiting: self.waiting,
             ..Pending::default()
         };
@@ -331,6 +354,12 @@ impl Pending {
         let waits = !topics.blocking(commands).is_empty();
         self.waiting += u64::from(waits);
         waits
+    }
+
+    /// Dead-letters a valid event its decision refused, counting its kind.
+    fn reject<M: Message>(&mut self, record: &M, failure: Failure, config: &Config) {
+        self.dead_letter(record, &failure, config);
+        self.rejected.push(failure.kind);
     }
 
     fn dead_letter<M: Message>(&mut self, record: &M, failure: &Failure, config: &Config) {
@@ -444,7 +473,7 @@ impl Pending {
         self.consumed.extend(other.consumed);
         self.stale += other.stale;
         self.held += other.held;
-        self.unknown_app += other.unknown_app;
+        self.rejected.extend(other.rejected);
         self.waiting += other.waiting;
         self.windows.extend(other.windows);
     }

@@ -156,6 +156,75 @@ fn with_every_topic_present_the_same_event_yields_its_commands() {
 }
 
 #[test]
+fn a_change_for_an_unknown_employee_is_dead_lettered_as_unknown_employee() {
+    let (config, rules) = setup();
+    let metrics = Metrics::new();
+    let topics = CommandTopics::all_present();
+    let store = Store::default();
+    let change = |id: &str, offset: i64| {
+        let value = json!({
+            "specversion": "1.0", "id": format!("evt-{offset}"), "source": "hris://t",
+            "type": "hr.employee.changed", "time": "2026-11-26T10:00:00Z",
+            "data": { "sequence": 2, "employee": { "id": id, "team": "Support" } }
+        });
+        OwnedMessage::new(
+            Some(value.to_string().into_bytes()),
+            Some(id.as_bytes().to_vec()),
+            "events".into(),
+            Timestamp::CreateTime(1_700_000_000_000),
+            0,
+            offset,
+            None,
+        )
+    };
+    // E7 was never hired; E2's hire comes earlier in the same batch.
+    let (e7, bob, bob_change) = (
+        change("E7", 3),
+        hire("E2", "Development", 4),
+        change("E2", 5),
+    );
+    let mut pending = Pending::default();
+    for record in [&e7, &bob, &bob_change] {
+        pending.add_record(record, &ctx(&store, &rules, &config, &topics, &metrics));
+    }
+
+    assert_eq!(pending.employees(), 1, "no state for E7");
+    let outputs = pending.outputs(&config);
+    let dead: Vec<&Output> = outputs
+        .iter()
+        .filter(|o| *o.topic == *config.topics.events_dlq)
+        .collect();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].key.as_deref(), Some(b"E7".as_slice()));
+    assert_eq!(dead[0].payload.as_deref(), e7.payload());
+    assert_eq!(
+        header(dead[0], "dlq.error.kind").as_deref(),
+        Some("unknown_employee")
+    );
+    assert_eq!(header(dead[0], "dlq.app"), None);
+    let message = header(dead[0], "dlq.error.message").unwrap();
+    assert!(
+        message.contains("employee \"E7\"")
+            && message.contains("replay this record once the hire has arrived")
+            && message.contains("--error-kind unknown_employee"),
+        "{message}"
+    );
+    // Bob's change, after his hire in the same batch, is applied: his hire
+    // gives slack and jira, his move to Support takes jira away.
+    assert_eq!(pending.command_count(), 3, "hire (2) and change (1)");
+
+    let mut store = Store::default();
+    pending.committed(outputs, &mut store, &metrics, 1);
+    let text = metrics.render();
+    assert!(
+        text.contains("provisioner_events_dead_lettered_total{reason=\"unknown_employee\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("provisioner_events_consumed_total{type=\"changed\"} 2"));
+    assert!(store.get(0, "E7", rules.version()).is_none());
+}
+
+#[test]
 fn a_re_evaluation_needing_a_missing_topic_waits() {
     let (config, rules) = setup();
     let mut state = EmployeeState::new("E1");

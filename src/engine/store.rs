@@ -293,7 +293,13 @@ pub fn restore_encoded(
     let mut tpl = TopicPartitionList::new();
     let mut open: HashSet<i32> = HashSet::new();
     for &p in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        // A changelog partition created a moment ago (or changing leader)
+        // answers NotLeaderForPartition for a while: retried, not fatal.
+        let (low, high) = kafka::retry_transient(
+            "reading a state partition's offsets",
+            config.kafka.startup_timeout(),
+            || consumer.fetch_watermarks(topic, p, Duration::from_secs(10)),
+        )?;
         if high > low {
             tpl.add_partition_offset(topic, p, Offset::Beginning)?;
             open.insert(p);

@@ -67,7 +67,12 @@ pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, 
     let [sequence, employee] = fields(data?.get(), ["sequence", "employee"])?;
     let sequence = match non_null(sequence) {
         None => None,
-        Some(raw) => Some(serde_json::from_str::<i64>(raw.get()).ok()?),
+        // A negative one is refused by the full parser, with its message.
+        Some(raw) => Some(
+            serde_json::from_str::<i64>(raw.get())
+                .ok()
+                .filter(|n| *n >= 0)?,
+        ),
     };
     let employee: Snapshot = serde_json::from_str(employee?.get()).ok()?;
     Some(

@@ -5,11 +5,15 @@
 //! becomes an [`InvalidEvent`] whose message names the field and value; the
 //! engine dead-letters the original bytes with that message.
 
+pub mod date;
+mod employee;
 mod envelope;
 pub mod merge_patch;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+
+use employee::check_employee;
 
 /// An employee snapshot, or a merge patch of one: the `employee` object of §3.
 pub type Snapshot = Map<String, Value>;
@@ -159,9 +163,9 @@ fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent>
     };
     let sequence = match data.get("sequence") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| {
+        Some(v) => Some(v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
             invalid(format!(
-                "field `data.sequence` is {}, not an integer",
+                "data.sequence: expected an integer >= 0, found {}",
                 describe(v)
             ))
         })?),
@@ -187,75 +191,34 @@ fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent>
     })
 }
 
-/// The checks on `data.employee` (SPEC §3) both parsers share: its id,
-/// which the record key and `subject` must match, and the e-mail a hire
-/// needs. Returns the employee id.
-fn check_employee(
-    key: Option<&[u8]>,
-    subject: Option<&str>,
-    kind: EventType,
-    employee: &Snapshot,
-) -> Result<String, InvalidEvent> {
-    let employee_id = match employee.get("id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(other) => {
-            return Err(invalid(format!(
-                "field `data.employee.id` is {}, expected a non-empty string",
-                describe(other)
-            )))
-        }
-        None => return Err(invalid("missing field `data.employee.id`")),
-    };
-    if let Some(key) = key {
-        if key != employee_id.as_bytes() {
-            return Err(invalid(format!(
-                "record key {:?} does not match data.employee.id {employee_id:?}",
-                String::from_utf8_lossy(key)
-            )));
-        }
-    }
-    if let Some(subject) = subject {
-        if subject != employee_id {
-            return Err(invalid(format!(
-                "field `subject` {subject:?} does not match data.employee.id {employee_id:?}"
-            )));
-        }
-    }
-    if kind == EventType::Hired {
-        match employee.get("email") {
-            Some(Value::String(s)) if !s.trim().is_empty() => {}
-            Some(other) => {
-                return Err(invalid(format!(
-                    "field `data.employee.email` is {}, expected a non-empty string",
-                    describe(other)
-                )))
-            }
-            None => {
-                return Err(invalid(
-                    "missing field `data.employee.email` (required on hired)",
-                ))
-            }
-        }
-    }
-    Ok(employee_id)
-}
-
 /// Whether a `datacontenttype` says JSON (SPEC §3), parameters allowed.
 fn is_json_content_type(ct: &str) -> bool {
     ct == "application/json" || ct.starts_with("application/json;")
 }
 
 /// A wrong value, described without repeating what may be personal data:
-/// objects, arrays and strings by their kind (a misplaced snapshot or name
-/// must not reach logs), scalars as they are.
+/// objects and arrays by their kind, strings by their length (a misplaced
+/// snapshot or name must not reach logs) unless blank or made only of the
+/// digits and signs of a date or number (`"2026-13-01"`, a date that is
+/// wrong, is worth showing), scalars with their kind and value.
 fn describe(value: &Value) -> String {
     match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("a boolean ({b})"),
+        Value::Number(n) => format!("a number ({n})"),
         Value::Object(_) => "an object".into(),
         Value::Array(_) => "an array".into(),
-        Value::String(s) if s.trim().is_empty() => format!("{s:?}"),
+        Value::String(s) if s.trim().is_empty() || is_numeric_text(s) => format!("{s:?}"),
         Value::String(s) => format!("a string of {} characters", s.chars().count()),
-        other => other.to_string(),
     }
+}
+
+/// Short text of digits and the signs dates, times and numbers use.
+fn is_numeric_text(s: &str) -> bool {
+    s.len() <= 40
+        && s.bytes().any(|b| b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b"-+:./ TZtz".contains(&b))
 }
 
 fn required_str<'a>(root: &'a Map<String, Value>, field: &str) -> Result<&'a str, InvalidEvent> {

@@ -20,6 +20,8 @@ fn hired() -> Value {
                 "email": "ada@acme.test",
                 "first_name": "Ada",
                 "team": "Development",
+                "start_date": "2026-12-01",
+                "end_date": null,
                 "attributes": { "cost_center": "RND" }
             }
         }
@@ -43,7 +45,7 @@ fn parse_text(text: &str, key: Option<&str>) -> Result<HrEvent, InvalidEvent> {
 }
 
 /// Where a field of [`hired`] may be changed or removed.
-const PATHS: [&[&str]; 13] = [
+const PATHS: [&[&str]; 18] = [
     &["specversion"],
     &["id"],
     &["source"],
@@ -56,6 +58,11 @@ const PATHS: [&[&str]; 13] = [
     &["data", "employee"],
     &["data", "employee", "id"],
     &["data", "employee", "email"],
+    &["data", "employee", "start_date"],
+    &["data", "employee", "end_date"],
+    &["data", "employee", "first_name"],
+    &["data", "employee", "team"],
+    &["data", "employee", "attributes"],
     &["data", "extra"],
 ];
 
@@ -93,6 +100,13 @@ fn any_field() -> impl Strategy<Value = Option<Value>> {
             "quo\"ted",
             "tab\there",
             "ada@acme.test",
+            "2026-12-01",
+            "2026-12-14T17:00:00Z",
+            "2026-13-01",
+            "20261201",
+            "E1001\u{0}",
+            "\u{1b}[31mred",
+            "Ada\nLovelace",
         ])
         .prop_map(|s| Some(json!(s))),
     ]
@@ -333,3 +347,5 @@ fn deep_nesting_is_left_to_the_full_parser() {
     let in_string = text.replacen("\"Ada\"", &format!("\"{}\\\"]\"", "[".repeat(100)), 1);
     assert!(fast(&in_string) && parse_text(&in_string, Some("E1001")).is_ok());
 }
+
+mod semantic;

@@ -11,11 +11,12 @@ use chrono::{DateTime, Utc};
 use super::record::DlqInfo;
 
 /// The kinds `--error-kind` accepts (SPEC §7).
-pub const ERROR_KINDS: [&str; 4] = [
+pub const ERROR_KINDS: [&str; 5] = [
     "invalid_event",
     "permanent",
     "retries_exhausted",
     "unknown_app",
+    "unknown_employee",
 ];
 
 /// The selection; `None` fields select everything.
@@ -137,9 +138,14 @@ mod tests {
             ErrorKind::Permanent,
             ErrorKind::RetriesExhausted,
             ErrorKind::UnknownApp,
+            ErrorKind::UnknownEmployee,
         ];
         assert_eq!(ERROR_KINDS.to_vec(), kinds.map(ErrorKind::as_str).to_vec());
         assert_eq!(parse_error_kind("unknown_app").unwrap(), "unknown_app");
+        assert_eq!(
+            parse_error_kind("unknown_employee").unwrap(),
+            "unknown_employee"
+        );
         let e = parse_error_kind("timeout").unwrap_err();
         assert!(
             e.contains("\"timeout\"") && e.contains("retries_exhausted"),

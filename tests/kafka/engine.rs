@@ -233,6 +233,101 @@ async fn poison_records_are_dead_lettered_and_processing_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_change_before_the_hire_is_dead_lettered_then_replayed_after_it() {
+    let config = config(1);
+    let servers = config.kafka.bootstrap_servers.clone();
+    let (group, topic) = (&config.kafka.group_id, &config.topics.events);
+    let engine = RunningEngine::start(&config, rules(RULES, &config.apps));
+    // Ada's move to Support arrives before her hire.
+    let change = event(
+        "evt-2",
+        "changed",
+        2,
+        json!({"id": "E1001", "team": "Support"}),
+    );
+    process(&config, &[(Some("E1001"), change.clone())]).await;
+
+    let dead = read_all(&servers, &config.topics.events_dlq);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].payload(),
+        Some(change.as_slice()),
+        "original bytes kept"
+    );
+    assert_eq!(
+        header(&dead[0], "dlq.error.kind").as_deref(),
+        Some("unknown_employee")
+    );
+    let message = header(&dead[0], "dlq.error.message").unwrap();
+    assert!(
+        message.contains("\"E1001\"") && message.contains("once the hire has arrived"),
+        "{message}"
+    );
+    assert!(
+        commands(&servers, &config, "zendesk").is_empty(),
+        "no account made from a patch"
+    );
+    let dead_lettered = |text: &str| {
+        metric(
+            text,
+            "provisioner_events_dead_lettered_total{reason=\"unknown_employee\"}",
+        )
+    };
+    assert_eq!(dead_lettered(&engine.metrics.render()), 1.0);
+
+    // The hire arrives; then the dead letter is replayed.
+    let hire = event("evt-1", "hired", 1, ada("Development"));
+    produce(&servers, topic, &[(Some("E1001"), hire)]).await;
+    wait_committed(&servers, group, topic, 2).await;
+    let mut options = provisioner::replay::Options::new(config.topics.events_dlq.clone());
+    options.filter.error_kind = Some("unknown_employee".into());
+    let replay_config = config.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let metrics = provisioner::metrics::Metrics::new();
+        provisioner::replay::run(&replay_config, &options, &metrics, &mut out).expect("replay");
+        String::from_utf8(out).expect("utf-8")
+    })
+    .await
+    .expect("replay thread");
+    assert_eq!(
+        output.trim(),
+        "replayed 1, skipped 0 (superseded 0, filtered 0)"
+    );
+    wait_committed(&servers, group, topic, 3).await;
+
+    let zendesk: Vec<_> = commands(&servers, &config, "zendesk")
+        .iter()
+        .map(|c| {
+            (
+                c["generation"].as_u64().unwrap(),
+                c["role"].as_str().unwrap().to_string(),
+                c["cause"]["event_id"].as_str().unwrap().to_string(),
+                c["account"]["user_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        zendesk,
+        [
+            (
+                1,
+                "light_agent".into(),
+                "evt-1".into(),
+                "ada@acme.test".into()
+            ),
+            (2, "agent".into(), "evt-2".into(), "ada@acme.test".into())
+        ]
+    );
+    assert_eq!(
+        dead_lettered(&engine.metrics.render()),
+        1.0,
+        "the replayed change was applied, not dead-lettered again"
+    );
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_its_input_topic_and_no_leave_to_create_it_the_engine_names_it_and_stops() {
     let mut config = config(1);
     config.kafka.create_topics = false;

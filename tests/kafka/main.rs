@@ -12,5 +12,6 @@ mod replay;
 mod scim_e2e;
 #[path = "../apps/scim_server.rs"]
 mod scim_server;
+mod startup;
 mod webhook_e2e;
 mod zendesk_e2e;

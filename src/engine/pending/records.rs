@@ -85,8 +85,8 @@ impl Pending {
         for _ in 0..self.stale {
             metrics.event_stale();
         }
-        for _ in 0..self.unknown_app {
-            metrics.event_dead_lettered(ErrorKind::UnknownApp.as_str());
+        for kind in &self.rejected {
+            metrics.event_dead_lettered(kind.as_str());
         }
         for (p, window) in self.windows {
             store.put_window(p, window);
