@@ -15,7 +15,7 @@ use std::io::{self, IsTerminal, Write};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::connector::http::mask_emails;
+use crate::pii::mask_emails;
 
 /// The two formats of `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
