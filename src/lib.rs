@@ -24,3 +24,4 @@ pub mod replay;
 pub mod results;
 pub mod rules;
 pub mod telemetry;
+pub mod text;

@@ -173,15 +173,17 @@ async fn bad_sources_and_arguments_are_one_clear_error() {
     let (code, stderr, _) = run(&["--from", &dlq, "--since", "yesterday"], "since");
     assert_eq!(code, Some(2));
     assert!(
-        stderr.contains("--since \"yesterday\" is not an RFC 3339 time"),
+        stderr.contains("'yesterday' for '--since <RFC3339>': not an RFC 3339 time"),
         "{stderr}"
     );
+    assert_eq!(stderr.matches("yesterday").count(), 1, "{stderr}");
     let (code, stderr, _) = run(&["--from", &dlq, "--error-kind", "oops"], "kind");
     assert_eq!(code, Some(2));
     assert!(
-        stderr.contains("--error-kind \"oops\" is not a dead-letter kind"),
+        stderr.contains("'oops' for '--error-kind <KIND>': not a dead-letter kind"),
         "{stderr}"
     );
+    assert_eq!(stderr.matches("oops").count(), 1, "{stderr}");
     let window = [
         "--from",
         &dlq,
