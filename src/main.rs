@@ -208,7 +208,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
                 let telemetry = Telemetry::new(Role::Engine);
-                let server = telemetry::server::start(&listen, &telemetry).await?;
+                let limits = (&config.metrics).into();
+                let server = telemetry::server::start(&listen, limits, &telemetry).await?;
                 let result =
                     provisioner::engine::run_with(config, rules, telemetry, shutdown.clone()).await;
                 shutdown.cancel();
@@ -429,7 +430,7 @@ fn run_connectors(
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let telemetry = Telemetry::new(Role::Connector);
-        let server = telemetry::server::start(listen, &telemetry).await?;
+        let server = telemetry::server::start(listen, (&config.metrics).into(), &telemetry).await?;
         let mut workers = tokio::task::JoinSet::new();
         for (app, connector) in connectors {
             let (config, shutdown) = (config.clone(), shutdown.clone());

@@ -1,7 +1,8 @@
 //! Telemetry: what operators, Prometheus and Kubernetes see of a running
 //! engine or connector (SPEC §8).
 //!
-//! - [`server`]: the HTTP endpoints `/metrics`, `/healthz`, `/readyz`;
+//! - [`server`]: the HTTP endpoints `/metrics`, `/healthz`, `/readyz`,
+//!   behind the [`connections`] limits (timeouts, a connection cap);
 //! - [`readiness`]: the registry `/readyz` reads, fed by the loops at state
 //!   changes (restoring partitions, rules loaded, apps paused, broker checks);
 //! - [`lag`]: consumer lag per owned partition, measured off the hot path;
@@ -10,6 +11,7 @@
 //! The metric series themselves are [`crate::metrics::Metrics`]. A process
 //! builds one [`Telemetry`] and hands clones to its loops.
 
+pub mod connections;
 pub mod lag;
 pub mod logging;
 pub mod readiness;
