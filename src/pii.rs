@@ -30,11 +30,23 @@ const AT_SIGNS: [&str; 7] = ["@", "%40", "\\u0040", "&#64;", "&#x40;", "&commat;
 /// Farthest back (in characters) the opening quote of a quoted local part is looked for.
 const QUOTED_LOCAL_MAX: usize = 64;
 
-/// Characters that may belong to an address word: RFC 5322 `atext`, the dot
-/// and `%` (for encoded forms). Generous on purpose: masking a little too
-/// much is harmless, leaving half an address is not.
+/// Characters that may belong to an address word: RFC 5322 `atext`, the dot,
+/// and `%` and `\` (for encoded and escaped forms, as in a JSON log line).
+/// Generous on purpose: masking a little too much is harmless, leaving half
+/// an address is not.
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || "._%+-'!#$&*=?^`{|}~/".contains(c)
+    c.is_alphanumeric() || "._%+-'!#$&*=?^`{|}~/\\".contains(c)
+}
+
+/// Whether `text` holds any at-sign form at all: a cheap test before
+/// [`mask_emails`], for text that rarely has one (log lines).
+pub fn has_at_sign(text: &str) -> bool {
+    text.contains('@')
+        || text.contains('＠')
+        || text.contains("%40")
+        || text.contains("\\u0040")
+        || text.contains("&#")
+        || text.contains("&commat;")
 }
 
 /// The length in characters of the at-sign starting `rest`, if one does.

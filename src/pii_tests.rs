@@ -29,10 +29,13 @@ fn partial_bare_and_encoded_addresses_are_masked() {
         ("html ada&#64;acme.test", "html ***@***"),
         ("wide ada＠acme.test", "wide ***@***"),
         ("glued xxada@acme.testyy", "glued ***@***"),
+        (r#"json log "ada\u0040acme.test""#, r#"json log "***@***""#),
     ];
     for (text, masked) in cases {
         assert_eq!(mask_emails(text), masked, "{text}");
+        assert!(has_at_sign(text), "{text}");
     }
+    assert!(!has_at_sign("no address, 40% off"));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::io::{self, IsTerminal, Write};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::pii::mask_emails;
+use crate::pii::{has_at_sign, mask_emails};
 
 /// The two formats of `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub struct Masked<W>(pub W);
 impl<W: Write> Write for Masked<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match std::str::from_utf8(buf) {
-            Ok(text) if text.contains('@') => self.0.write_all(mask_emails(text).as_bytes())?,
+            Ok(text) if has_at_sign(text) => self.0.write_all(mask_emails(text).as_bytes())?,
             _ => self.0.write_all(buf)?,
         }
         Ok(buf.len())
