@@ -86,20 +86,28 @@ pub fn mask_emails(text: &str) -> String {
             i += 1;
             continue;
         }
-        let word = &chars[start..i];
-        let Some((local_end, domain_start)) = split else {
-            out.extend(word);
-            continue;
-        };
-        let local = &chars[start..local_end];
-        let domain = &chars[domain_start..i];
-        let alnum = |s: &[char]| s.iter().any(|c| c.is_alphanumeric());
-        let quoted = local.is_empty() && unquote_local(&mut out);
-        if quoted || alnum(local) || (alnum(domain) && domain.contains(&'.')) {
-            out.push_str(MASK);
-        } else {
-            out.extend(word);
+        // Backslashes ending a word escape what follows it (`\"` in a JSON
+        // log line): they stay, or masking would break the escape.
+        let mut end = i;
+        while end > start && chars[end - 1] == '\\' {
+            end -= 1;
         }
+        let word = &chars[start..end];
+        match split.filter(|(_, domain_start)| *domain_start <= end) {
+            Some((local_end, domain_start)) => {
+                let local = &chars[start..local_end];
+                let domain = &chars[domain_start..end];
+                let alnum = |s: &[char]| s.iter().any(|c| c.is_alphanumeric());
+                let quoted = local.is_empty() && unquote_local(&mut out);
+                if quoted || alnum(local) || (alnum(domain) && domain.contains(&'.')) {
+                    out.push_str(MASK);
+                } else {
+                    out.extend(word);
+                }
+            }
+            None => out.extend(word),
+        }
+        out.extend(&chars[end..i]);
     }
     out
 }
@@ -118,6 +126,10 @@ fn unquote_local(out: &mut String) -> bool {
         return false;
     }
     out.truncate(open);
+    // An escaped quote (`\"ada lovelace\"@x` in a JSON string) goes whole.
+    if out.ends_with('\\') {
+        out.pop();
+    }
     true
 }
 

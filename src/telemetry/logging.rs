@@ -97,4 +97,25 @@ mod tests {
             r#"{"reason":"user ***@*** exists","employee_id":"E1"}"#
         );
     }
+
+    #[test]
+    fn masking_keeps_a_json_line_valid() {
+        let reasons = [
+            r#"key "ada@acme.test" does not match"#,
+            r#"quoted "ada lovelace"@acme.test here"#,
+            r"escaped ada\u0040acme.test and C:\dir\ada@acme.test\",
+            "tab\tada@acme.test\\",
+        ];
+        for reason in reasons {
+            let line = serde_json::json!({ "reason": reason }).to_string();
+            let mut out = Masked(Vec::new());
+            out.write_all(line.as_bytes()).unwrap();
+            let text = String::from_utf8(out.0).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            let masked = v["reason"].as_str().unwrap();
+            assert!(!masked.contains("ada"), "{masked}");
+            assert!(masked.contains("***@***"), "{masked}");
+        }
+    }
 }
