@@ -417,12 +417,9 @@ fn run_connectors(
                 path.display()
             );
         };
-        let connector = build::build(app, app_config).with_context(|| {
-            format!(
-                "{}: cannot build the connector of app {app:?}",
-                path.display()
-            )
-        })?;
+        // The error names the app already ("app slack: …").
+        let connector = build::build(app, app_config)
+            .with_context(|| format!("{}: cannot build a connector", path.display()))?;
         connectors.push((app.clone(), connector));
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;

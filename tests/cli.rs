@@ -213,3 +213,24 @@ fn a_bad_replay_argument_names_flag_and_value_once() {
         assert_eq!(err.matches(flag).count(), 1, "{err}");
     }
 }
+
+#[test]
+fn a_connector_without_its_token_names_app_and_variable_once() {
+    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args([
+            "connector",
+            "--app",
+            "slack",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SLACK_SCIM_TOKEN")
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = error_message(&out);
+    assert_eq!(err.matches("slack").count(), 1, "{err}");
+    assert_eq!(err.matches("SLACK_SCIM_TOKEN").count(), 1, "{err}");
+}
