@@ -5,6 +5,8 @@
 use chrono::{SecondsFormat, Utc};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 
+use crate::pii;
+
 /// The `dlq.error.kind` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -39,7 +41,8 @@ impl ErrorKind {
 pub struct Failure {
     /// The kind.
     pub kind: ErrorKind,
-    /// A human-readable reason; never a secret.
+    /// A human-readable reason; never a secret (addresses in it are masked
+    /// in the header).
     pub message: String,
     /// How many times the record was tried.
     pub attempts: u32,
@@ -146,7 +149,8 @@ fn build<M: Message>(original: &M, failure: &Failure, keep_original: bool) -> Ow
         ("dlq.original.offset", original.offset().to_string()),
         ("dlq.original.timestamp", timestamp),
         ("dlq.error.kind", failure.kind.as_str().to_string()),
-        ("dlq.error.message", failure.message.clone()),
+        // Messages quote what was wrong, which may be an address.
+        ("dlq.error.message", pii::mask_emails(&failure.message)),
         ("dlq.attempts", failure.attempts.to_string()),
         (
             "dlq.failed_at",
@@ -271,5 +275,22 @@ mod tests {
         let c = copy(&record(vec![b'k'; 5000], vec![b'x'; 10]), &failure(), 2000);
         assert_eq!((c.key, c.payload), (None, None));
         assert!(header(&c.headers, VALUE_DROPPED).unwrap().contains("key"));
+    }
+
+    #[test]
+    fn the_error_message_header_holds_no_address() {
+        let original =
+            OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, 0, None);
+        let failure = Failure {
+            kind: ErrorKind::InvalidEvent,
+            message: "data.manager_id \"ada@acme.test\" is not an employee id".into(),
+            attempts: 1,
+            app: None,
+        };
+        let h = headers(&original, &failure);
+        assert_eq!(
+            header(&h, "dlq.error.message"),
+            Some("data.manager_id \"***@***\" is not an employee id")
+        );
     }
 }

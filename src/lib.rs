@@ -8,7 +8,8 @@
 //! configuration file; `dlq` is the dead-letter format shared by every stage;
 //! `kafka` the client plumbing they all use; `metrics` the SPEC §8 series and
 //! `telemetry` what operators see of a running process (`/metrics`,
-//! `/healthz`, `/readyz`, consumer lag, logs).
+//! `/healthz`, `/readyz`, consumer lag, logs). `pii` (personal data out of
+//! outgoing text) and `text` (text shown to people) sit below them all.
 
 pub mod commands;
 pub mod config;
@@ -18,7 +19,9 @@ pub mod engine;
 pub mod events;
 pub mod kafka;
 pub mod metrics;
+pub mod pii;
 pub mod replay;
 pub mod results;
 pub mod rules;
 pub mod telemetry;
+pub mod text;

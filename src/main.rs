@@ -20,6 +20,7 @@ use provisioner::config::Config;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use provisioner::rules::{preview, RuleSet};
 use provisioner::telemetry::{self, logging, Role, Telemetry};
+use provisioner::text::{self, escape};
 
 #[derive(Parser)]
 #[command(
@@ -114,10 +115,10 @@ struct ReplayArgs {
     #[arg(long, value_name = "KIND", value_parser = parse_error_kind)]
     error_kind: Option<String>,
     /// Only records dead-lettered at or after this RFC 3339 time (dlq.failed_at).
-    #[arg(long, value_name = "RFC3339", value_parser = |v: &str| parse_time("--since", v))]
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     since: Option<chrono::DateTime<chrono::Utc>>,
     /// Only records dead-lettered before this RFC 3339 time (dlq.failed_at).
-    #[arg(long, value_name = "RFC3339", value_parser = |v: &str| parse_time("--until", v))]
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     until: Option<chrono::DateTime<chrono::Utc>>,
     /// Re-publish at most this many records; the rest wait for the next run.
     #[arg(long, value_name = "N")]
@@ -185,7 +186,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Each cause once, however many layers repeat it.
+            eprintln!("error: {}", text::error_chain(&*error));
             ExitCode::from(1)
         }
     }
@@ -206,7 +208,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
                 let telemetry = Telemetry::new(Role::Engine);
-                let server = telemetry::server::start(&listen, &telemetry).await?;
+                let limits = (&config.metrics).into();
+                let server = telemetry::server::start(&listen, limits, &telemetry).await?;
                 let result =
                     provisioner::engine::run_with(config, rules, telemetry, shutdown.clone()).await;
                 shutdown.cancel();
@@ -329,16 +332,15 @@ fn parse_error_kind(value: &str) -> Result<String, String> {
     provisioner::replay::filter::parse_error_kind(value)
 }
 
-fn parse_time(flag: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    provisioner::replay::filter::parse_time(flag, value)
+fn parse_time(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    provisioner::replay::filter::parse_time(value)
 }
 
 fn parse_rate(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
-        _ => Err(format!(
-            "--rate {value:?} is not a positive number of records per second"
-        )),
+        // clap leads with "invalid value 'X' for '--rate <N>'".
+        _ => Err("not a positive number of records per second".into()),
     }
 }
 
@@ -352,9 +354,9 @@ fn held(config: Config, command: HeldCommand) -> anyhow::Result<ExitCode> {
             for h in &held {
                 println!(
                     "{:<36} {:<14} {:<14} {}",
-                    h.hold_id,
-                    h.app,
-                    h.employee_id,
+                    escape(&h.hold_id),
+                    escape(&h.app),
+                    escape(&h.employee_id),
                     h.held_at.to_rfc3339()
                 );
             }
@@ -415,12 +417,9 @@ fn run_connectors(
                 path.display()
             );
         };
-        let connector = build::build(app, app_config).with_context(|| {
-            format!(
-                "{}: cannot build the connector of app {app:?}",
-                path.display()
-            )
-        })?;
+        // The error names the app already ("app slack: …").
+        let connector = build::build(app, app_config)
+            .with_context(|| format!("{}: cannot build a connector", path.display()))?;
         connectors.push((app.clone(), connector));
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
@@ -428,7 +427,7 @@ fn run_connectors(
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let telemetry = Telemetry::new(Role::Connector);
-        let server = telemetry::server::start(listen, &telemetry).await?;
+        let server = telemetry::server::start(listen, (&config.metrics).into(), &telemetry).await?;
         let mut workers = tokio::task::JoinSet::new();
         for (app, connector) in connectors {
             let (config, shutdown) = (config.clone(), shutdown.clone());

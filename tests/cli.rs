@@ -308,3 +308,100 @@ fn engine_start_up_refuses_the_alias_bomb_in_bounded_memory() {
         run.peak_rss_kb
     );
 }
+
+/// The `error:` line(s) of a failed run (librdkafka's own log lines, also on
+/// stderr, are not the message).
+fn error_message(out: &Output) -> String {
+    let err = text(&out.stderr);
+    let start = err
+        .find("error: ")
+        .unwrap_or_else(|| panic!("no error line in {err}"));
+    err[start..].to_string()
+}
+
+#[test]
+fn a_missing_config_file_says_why_once() {
+    let out = provisioner(&["--config", "no/such.toml", "rules", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = error_message(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(err.matches("no/such.toml").count(), 1, "{err}");
+}
+
+#[test]
+fn an_unreachable_broker_is_said_once() {
+    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["engine", "--metrics-addr", "127.0.0.1:0"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = error_message(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(err.matches("BrokerTransportFailure").count(), 1, "{err}");
+    assert_eq!(err.matches("Meta data fetch error").count(), 1, "{err}");
+}
+
+#[test]
+fn a_missing_rules_directory_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("no-rules");
+    let config = write_config(
+        dir.path(),
+        &format!("[rules]\npath = {:?}\n", rules.display().to_string()),
+    );
+    for args in [
+        vec![
+            "--config",
+            &config,
+            "engine",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        vec!["--config", &config, "rules", "preview", "--employees", "x"],
+    ] {
+        let out = provisioner(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = error_message(&out);
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+        assert_eq!(err.matches("cannot read the rules directory").count(), 1);
+    }
+}
+
+#[test]
+fn a_bad_replay_argument_names_flag_and_value_once() {
+    for (flag, value, why) in [
+        ("--since", "yesterday", "not an RFC 3339 time"),
+        ("--error-kind", "oops", "not a dead-letter kind"),
+        ("--rate", "0", "not a positive number"),
+    ] {
+        let out = provisioner(&["replay", "--from", "x", flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let err = text(&out.stderr);
+        assert!(err.contains(why), "{err}");
+        assert_eq!(err.matches(&format!("'{value}'")).count(), 1, "{err}");
+        assert_eq!(err.matches(flag).count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn a_connector_without_its_token_names_app_and_variable_once() {
+    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args([
+            "connector",
+            "--app",
+            "slack",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SLACK_SCIM_TOKEN")
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = error_message(&out);
+    assert_eq!(err.matches("slack").count(), 1, "{err}");
+    assert_eq!(err.matches("SLACK_SCIM_TOKEN").count(), 1, "{err}");
+}

@@ -208,3 +208,24 @@ fn formats_parse_from_their_names() {
     assert_eq!("table".parse(), Ok(PreviewFormat::Table));
     assert!("yaml".parse::<PreviewFormat>().is_err());
 }
+
+#[test]
+fn table_cells_show_control_characters_instead_of_obeying_them() {
+    let rule = "name: Dev Team\ntarget: { field: team, op: is, value: Development }\napps:\n  zendesk: { provisioning: true, role: light_agent }\n";
+    let rules = RuleSet::from_sources(&[(PathBuf::from("dev.yaml"), rule.into())], &catalogue())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (out, _) = run(
+        r#"{"id":"E1\u001b[2J\u0007\nE2","team":"Development"}"#,
+        &rules,
+        None,
+        PreviewFormat::Table,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let row = out.lines().nth(1).unwrap_or_default();
+    assert!(row.starts_with("E1\\x1b[2J\\x07\\nE2  zendesk"), "{out}");
+    assert!(
+        !out.replace('\n', "").chars().any(char::is_control),
+        "{out:?}"
+    );
+    assert_eq!(out.lines().count(), 3, "header, one row, summary: {out}");
+}

@@ -21,20 +21,24 @@
 #   KAFKA_BOOTSTRAP_SERVERS  use an existing broker instead of starting one
 #   KAFKA_PORT               client listener port      (default 9092)
 #   KAFKA_CONTROLLER_PORT    KRaft controller port     (default 9093)
+#   KAFKA_STATE_DIR          data, logs, pid file      (default <repo>/.local/kafka)
+#                            another dir (and ports) = another, independent broker,
+#                            e.g. one a test may stop; the jars stay shared
 #   KAFKA_HEAP_OPTS          JVM heap flags            (default "-Xmx1g -Xms256m")
 #   KAFKA_START_TIMEOUT      seconds to wait in `up`   (default 90)
 #   KAFKA_STOP_TIMEOUT       seconds before SIGKILL    (default 30)
 #   KAFKA_PROBE=java         use the Java probe even if kcat is installed
 #
-# State (jars, data, logs, pid) lives in <repo>/.local/kafka/ (gitignored).
+# State (jars, data, logs, pid) lives in <repo>/.local/kafka/ (gitignored); the
+# jars always do, the rest follows KAFKA_STATE_DIR.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 CONF_DIR=$SCRIPT_DIR/kafka
 
-STATE_DIR=$REPO_ROOT/.local/kafka
-LIBS_DIR=$STATE_DIR/libs
+STATE_DIR=${KAFKA_STATE_DIR:-$REPO_ROOT/.local/kafka}
+LIBS_DIR=$REPO_ROOT/.local/kafka/libs   # shared by every broker of this checkout
 DATA_DIR=$STATE_DIR/data
 LOG_DIR=$STATE_DIR/logs
 PID_FILE=$STATE_DIR/kafka.pid

@@ -28,9 +28,17 @@ impl Default for RulesConfig {
 pub struct MetricsConfig {
     /// `host:port`; unset means the process default (engine 9464, connector 9465).
     pub listen: Option<String>,
-    /// How often consumer lag is measured (and the broker checked for
-    /// `/readyz`), in milliseconds.
+    /// How often consumer lag is measured, in milliseconds.
     pub lag_interval_ms: u64,
+    /// How long a client may take to send a request's headers, from its
+    /// first byte; a slow or stalled client is disconnected after it.
+    pub header_timeout_ms: u64,
+    /// How long a connection may sit idle (keep-alive, or stalled mid
+    /// response) before it is closed.
+    pub idle_timeout_ms: u64,
+    /// Most connections served at once; further ones wait in the listen
+    /// backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for MetricsConfig {
@@ -38,6 +46,9 @@ impl Default for MetricsConfig {
         MetricsConfig {
             listen: None,
             lag_interval_ms: 5_000,
+            header_timeout_ms: 5_000,
+            idle_timeout_ms: 30_000,
+            max_connections: 64,
         }
     }
 }

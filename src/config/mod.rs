@@ -153,12 +153,17 @@ impl Config {
                 "is also set in [kafka.properties]; set it in one place only",
             ));
         }
-        if self.metrics.lag_interval_ms == 0 {
-            return Err(bad(
-                "metrics.lag_interval_ms".into(),
-                "0".into(),
-                "must be at least 1",
-            ));
+        let metrics = [
+            ("metrics.lag_interval_ms", self.metrics.lag_interval_ms),
+            ("metrics.header_timeout_ms", self.metrics.header_timeout_ms),
+            ("metrics.idle_timeout_ms", self.metrics.idle_timeout_ms),
+            (
+                "metrics.max_connections",
+                self.metrics.max_connections as u64,
+            ),
+        ];
+        if let Some((key, _)) = metrics.iter().find(|(_, v)| *v == 0) {
+            return Err(bad((*key).into(), "0".into(), "must be at least 1"));
         }
         if self.kafka.replication_factor < 1 {
             return Err(bad(

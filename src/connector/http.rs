@@ -16,6 +16,7 @@ use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use super::ConnectorError;
+use crate::pii;
 
 /// Longest wait for a TCP (and TLS) connection before it counts as transient.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -271,44 +272,15 @@ pub async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Connecto
 }
 
 /// `": <first 200 chars of the body>"` on one line with e-mail addresses
-/// masked, or nothing for an empty body. Error messages end up in logs and
-/// dead-letter headers, which must hold no personal data.
+/// masked (before the cut, see [`crate::pii`]), or nothing for an empty body.
+/// Error messages end up in logs and dead-letter headers, which must hold no
+/// personal data.
 fn excerpt(body: &str) -> String {
-    let one_line = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.is_empty() {
+    let short = pii::excerpt(body, BODY_EXCERPT_CHARS);
+    if short.is_empty() {
         return String::new();
     }
-    let mut short: String = one_line.chars().take(BODY_EXCERPT_CHARS).collect();
-    if short.len() < one_line.len() {
-        short.push('…');
-    }
-    format!(": {}", mask_emails(&short))
-}
-
-/// Replaces every `local@domain` token with `***@***`.
-pub fn mask_emails(text: &str) -> String {
-    let is_part = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        match word.split_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
-                out.push_str("***@***")
-            }
-            _ => out.push_str(word),
-        }
-        word.clear();
-    };
-    for c in text.chars() {
-        if is_part(c) || c == '@' {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
+    format!(": {short}")
 }
 
 #[cfg(test)]

@@ -3,15 +3,18 @@
 //! An app's error often repeats what it was sent ("user Ada Lovelace
 //! <ada@…> already exists"). Such messages reach logs, result records,
 //! dead-letter headers and `/readyz`, so before they go anywhere the
-//! command's own names and addresses are replaced by `***` (e-mails in a
-//! response body are masked where the message is built, in `http`).
+//! command's own names and addresses are replaced by `***`, and any other
+//! address by `***@***` ([`crate::pii::redact`]; a response body is also
+//! masked where the message is built, in `http`, before it is cut).
 
 use crate::commands::Command;
 use crate::connector::ConnectorError;
+use crate::pii;
 
 /// An app's error without the command's personal data. Apps echo names and
 /// addresses back ("user Ada Lovelace <ada@…> already exists"); e-mails are
-/// masked where error messages are built, names only the command can tell.
+/// masked where error messages are built and again here, names only the
+/// command can tell (also when the excerpt cut one short).
 pub fn scrub(cmd: &Command, error: ConnectorError) -> ConnectorError {
     let a = &cmd.account;
     let personal: Vec<&str> = [
@@ -23,13 +26,8 @@ pub fn scrub(cmd: &Command, error: ConnectorError) -> ConnectorError {
     ]
     .into_iter()
     .flatten()
-    .filter(|v| v.chars().count() >= 2)
     .collect();
-    let clean = |message: String| {
-        personal
-            .iter()
-            .fold(message, |m, value| m.replace(value, "***"))
-    };
+    let clean = |message: String| pii::redact(&message, &personal);
     match error {
         ConnectorError::Transient {
             message,

@@ -1,10 +1,17 @@
 //! What replay tells people and scripts: the dry-run listing (a table or one
 //! JSON object a line) and the one summary line.
+//!
+//! Every table cell comes from a dead-lettered record, which anyone able to
+//! write to a topic shaped: cells are escaped ([`crate::text::escape`]) so a
+//! key or header cannot drive the terminal, and messages are masked
+//! ([`crate::pii`]) before they are cut to the column.
 
 use serde_json::json;
 
 use super::record::DlqInfo;
 use super::select::Decision;
+use crate::pii;
+use crate::text::escape;
 
 /// How the listing and the summary are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,18 +147,19 @@ impl Row<'_> {
         self.key.map(|k| String::from_utf8_lossy(k).into_owned())
     }
 
-    /// One table line.
+    /// One table line, every cell escaped.
     pub fn table(&self) -> String {
-        let dash = |v: Option<&str>| v.unwrap_or("-").to_string();
+        let dash = |v: Option<&str>| escape(v.unwrap_or("-")).into_owned();
+        let message = pii::mask_emails(self.info.message.as_deref().unwrap_or("-"));
         format!(
             "{:<44} {:<12} {:<17} {:<10} {:<24} {:<w$} {}",
-            self.origin(),
-            self.key().unwrap_or_else(|| "-".into()),
+            escape(&self.origin()),
+            dash(self.key().as_deref()),
             dash(self.info.kind.as_deref()),
             dash(self.info.app.as_deref()),
             dash(self.info.failed_at_text.as_deref()),
-            truncate(self.info.message.as_deref().unwrap_or("-"), MESSAGE_WIDTH),
-            self.decision.describe(),
+            pii::excerpt(&escape(&message), MESSAGE_WIDTH),
+            escape(&self.decision.describe()),
             w = MESSAGE_WIDTH
         )
     }
@@ -189,17 +197,6 @@ impl Row<'_> {
         }
         value.to_string()
     }
-}
-
-/// At most `width` characters, an ellipsis marking a cut.
-fn truncate(text: &str, width: usize) -> String {
-    let text = text.replace(['\n', '\r', '\t'], " ");
-    if text.chars().count() <= width {
-        return text;
-    }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
 
 #[cfg(test)]
@@ -288,13 +285,69 @@ mod tests {
             line.ends_with(" superseded (generation 1, applied 2)"),
             "{line}"
         );
-        assert!(line.contains("3 attempts failed; last: xxx"), "{line}");
+        assert!(line.contains("3 attempts failed;\\nlast: xxx"), "{line}");
         assert!(line.contains('…') && !line.contains('\n'), "{line}");
         let header = table_header();
         // Columns in characters ('…' is three bytes).
         let col = |s: &str, p: &str| s[..s.find(p).unwrap()].chars().count();
         assert_eq!(col(&header, "KEY"), col(&line, "E1"), "{header}\n{line}");
         assert_eq!(col(&header, "DECISION"), col(&line, "superseded"));
+    }
+
+    #[test]
+    fn hostile_keys_and_headers_cannot_drive_the_terminal() {
+        let info = DlqInfo {
+            original_topic: Some("t\u{1b}]0;owned\u{7}".into()),
+            kind: Some("permanent\u{1b}[2J".into()),
+            app: Some("sl\nack".into()),
+            failed_at_text: Some("2026\r".into()),
+            message: Some("ring\u{7} \u{1b}[31mred\u{202e}".into()),
+            ..info()
+        };
+        let decision = Decision::Unroutable("bad header \u{1b}[A".into());
+        let row = Row {
+            topic: "provisioning.commands.dlq",
+            partition: 0,
+            offset: 4,
+            key: Some(b"E1\x1b[1;1H\x07\nE2"),
+            info: &info,
+            decision: &decision,
+        };
+        let line = row.table();
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        for shown in [
+            "t\\x1b]0;owned\\x07/",
+            "E1\\x1b[1;1H\\x07\\nE2",
+            "permanent\\x1b[2J",
+            "sl\\nack",
+            "2026\\r",
+            "ring\\x07 \\x1b[31mred\\u{202e}",
+            "unroutable: bad header \\x1b[A",
+        ] {
+            assert!(line.contains(shown), "{shown} not in {line}");
+        }
+    }
+
+    #[test]
+    fn messages_are_masked_before_they_are_cut_to_the_column() {
+        let info = DlqInfo {
+            message: Some(format!(
+                "{} zelda.pii.epistemology@acme.test",
+                "x".repeat(42)
+            )),
+            ..info()
+        };
+        let row = Row {
+            topic: "provisioning.commands.dlq",
+            partition: 0,
+            offset: 4,
+            key: None,
+            info: &info,
+            decision: &Decision::Filtered,
+        };
+        let line = row.table();
+        assert!(!line.contains("zel"), "{line}");
+        assert!(line.contains(" ***@…"), "{line}");
     }
 
     #[test]

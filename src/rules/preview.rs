@@ -340,19 +340,29 @@ impl Table {
     }
 
     /// Header and rows with columns padded to their widest cell; nothing
-    /// when there are no rows (the summary line says so).
+    /// when there are no rows (the summary line says so). Cells come from
+    /// the employees file and the rules, so they are escaped
+    /// ([`crate::text::escape`]): a control character is shown, not obeyed.
     fn write(&self, out: &mut impl Write, header: [&str; 4]) -> Result<(), PreviewError> {
         if self.rows.is_empty() {
             return Ok(());
         }
         let header = header.map(String::from);
+        let rows: Vec<[String; 4]> = self
+            .rows
+            .iter()
+            .map(|row| {
+                row.clone()
+                    .map(|cell| crate::text::escape(&cell).into_owned())
+            })
+            .collect();
         let mut widths = [0; 4];
-        for row in std::iter::once(&header).chain(&self.rows) {
+        for row in std::iter::once(&header).chain(&rows) {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        for row in std::iter::once(&header).chain(&self.rows) {
+        for row in std::iter::once(&header).chain(&rows) {
             let mut line = String::new();
             for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
                 if i + 1 < row.len() {

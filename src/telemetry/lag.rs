@@ -1,5 +1,4 @@
-//! Consumer lag (`provisioner_consumer_lag{topic,partition}`) and the broker
-//! check behind `/readyz`.
+//! Consumer lag (`provisioner_consumer_lag{topic,partition}`).
 //!
 //! The consuming loops only *publish* their consumers' positions
 //! ([`Positions::publish`], a local call, at most twice a second); a monitor
@@ -11,8 +10,8 @@
 //! real backlog, not zero, and a restart does not spike the gauge.
 //!
 //! Only partitions this process owns are reported, so summing the gauge over
-//! instances never counts a partition twice. A failed broker call marks the
-//! broker unreachable in the readiness registry until a later round succeeds.
+//! instances never counts a partition twice. Whether the broker answers at
+//! all is the [`super::probe`]'s business, which checks far more often.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -26,7 +25,6 @@ use tracing::warn;
 use crate::config::Config;
 use crate::kafka;
 use crate::metrics::Metrics;
-use crate::telemetry::readiness::Readiness;
 
 /// The least time between two publications of one topic's positions.
 const PUBLISH_EVERY: Duration = Duration::from_millis(500);
@@ -96,7 +94,6 @@ pub fn spawn_monitor(
     config: &Config,
     positions: Arc<Positions>,
     metrics: Arc<Metrics>,
-    readiness: Arc<Readiness>,
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let config = config.clone();
@@ -110,12 +107,8 @@ pub fn spawn_monitor(
                 reported: BTreeSet::new(),
             };
             while !shutdown.is_cancelled() {
-                match monitor.round(&positions, &metrics) {
-                    Ok(()) => readiness.broker_ok(),
-                    Err(error) => {
-                        warn!(message = "Kafka check failed.", %error);
-                        readiness.broker_failed(&error);
-                    }
+                if let Err(error) = monitor.round(&positions, &metrics) {
+                    warn!(message = "Consumer lag not measured.", %error);
                 }
                 let deadline = Instant::now() + every;
                 while !shutdown.is_cancelled() && Instant::now() < deadline {

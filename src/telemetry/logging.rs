@@ -15,7 +15,7 @@ use std::io::{self, IsTerminal, Write};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::connector::http::mask_emails;
+use crate::pii::{has_at_sign, mask_emails};
 
 /// The two formats of `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub struct Masked<W>(pub W);
 impl<W: Write> Write for Masked<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match std::str::from_utf8(buf) {
-            Ok(text) if text.contains('@') => self.0.write_all(mask_emails(text).as_bytes())?,
+            Ok(text) if has_at_sign(text) => self.0.write_all(mask_emails(text).as_bytes())?,
             _ => self.0.write_all(buf)?,
         }
         Ok(buf.len())
@@ -96,5 +96,26 @@ mod tests {
             text,
             r#"{"reason":"user ***@*** exists","employee_id":"E1"}"#
         );
+    }
+
+    #[test]
+    fn masking_keeps_a_json_line_valid() {
+        let reasons = [
+            r#"key "ada@acme.test" does not match"#,
+            r#"quoted "ada lovelace"@acme.test here"#,
+            r"escaped ada\u0040acme.test and C:\dir\ada@acme.test\",
+            "tab\tada@acme.test\\",
+        ];
+        for reason in reasons {
+            let line = serde_json::json!({ "reason": reason }).to_string();
+            let mut out = Masked(Vec::new());
+            out.write_all(line.as_bytes()).unwrap();
+            let text = String::from_utf8(out.0).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            let masked = v["reason"].as_str().unwrap();
+            assert!(!masked.contains("ada"), "{masked}");
+            assert!(masked.contains("***@***"), "{masked}");
+        }
     }
 }

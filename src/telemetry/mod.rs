@@ -1,17 +1,21 @@
 //! Telemetry: what operators, Prometheus and Kubernetes see of a running
 //! engine or connector (SPEC §8).
 //!
-//! - [`server`]: the HTTP endpoints `/metrics`, `/healthz`, `/readyz`;
+//! - [`server`]: the HTTP endpoints `/metrics`, `/healthz`, `/readyz`,
+//!   behind the [`connections`] limits (timeouts, a connection cap);
 //! - [`readiness`]: the registry `/readyz` reads, fed by the loops at state
 //!   changes (restoring partitions, rules loaded, apps paused, broker checks);
 //! - [`lag`]: consumer lag per owned partition, measured off the hot path;
+//! - [`probe`]: whether the broker answers, twice a second, for `/readyz`;
 //! - [`logging`]: the `tracing` subscriber (JSON, masked e-mails).
 //!
 //! The metric series themselves are [`crate::metrics::Metrics`]. A process
 //! builds one [`Telemetry`] and hands clones to its loops.
 
+pub mod connections;
 pub mod lag;
 pub mod logging;
+pub mod probe;
 pub mod readiness;
 pub mod server;
 
@@ -58,8 +62,8 @@ impl Telemetry {
         }
     }
 
-    /// Starts the lag monitor of this process, once (later calls do
-    /// nothing); it stops with `shutdown`.
+    /// Starts the lag monitor and the broker probe of this process, once
+    /// (later calls do nothing); they stop with `shutdown`.
     pub fn start_lag_monitor(&self, config: &Config, shutdown: &CancellationToken) {
         if self.monitor_started.swap(true, Ordering::SeqCst) {
             return;
@@ -68,11 +72,14 @@ impl Telemetry {
             config,
             Arc::clone(&self.positions),
             Arc::clone(&self.metrics),
-            Arc::clone(&self.readiness),
             shutdown.clone(),
         );
         if let Err(error) = started {
             tracing::error!(message = "Cannot start the lag monitor thread.", %error);
+        }
+        let started = probe::spawn(config, Arc::clone(&self.readiness), shutdown.clone());
+        if let Err(error) = started {
+            tracing::error!(message = "Cannot start the broker probe thread.", %error);
         }
     }
 

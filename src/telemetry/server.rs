@@ -9,7 +9,9 @@
 //!   e.g. `{"ready":false,"reasons":["restoring partitions [1,4]"],"details":{…}}`.
 //!
 //! The server is started before the process connects to Kafka, so probes
-//! answer (503, "starting") during start-up, and is stopped last.
+//! answer (503, "starting") during start-up, and is stopped last. Its
+//! connections are limited ([`super::connections`]): slow, idle or too many
+//! clients cannot hold it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +25,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
+use crate::telemetry::connections::{LimitedListener, Limits};
 use crate::telemetry::readiness::Readiness;
 
 /// The OpenMetrics text content type.
@@ -90,9 +93,10 @@ pub async fn bind(addr: &str) -> Result<TcpListener, BindError> {
     })
 }
 
-/// Serves the routes on `listener` until `shutdown` completes.
+/// Serves the routes on `listener`, within `limits`, until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
+    limits: Limits,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -102,9 +106,12 @@ pub async fn serve(
         message = "Serving /metrics, /healthz and /readyz.",
         addr = %addr.map_or_else(|| "?".to_string(), |a| a.to_string())
     );
-    axum::serve(listener, router(metrics, readiness))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        LimitedListener::new(listener, limits),
+        router(metrics, readiness),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// The server of a running process.
@@ -115,13 +122,18 @@ pub struct Running {
 }
 
 /// Binds `listen` (a busy port is an error before any Kafka work) and serves
-/// `telemetry` until [`Running::stop`].
-pub async fn start(listen: &str, telemetry: &super::Telemetry) -> Result<Running, BindError> {
+/// `telemetry` within `limits` until [`Running::stop`].
+pub async fn start(
+    listen: &str,
+    limits: Limits,
+    telemetry: &super::Telemetry,
+) -> Result<Running, BindError> {
     let listener = bind(listen).await?;
     let addr = listener.local_addr().ok();
     let stop = tokio_util::sync::CancellationToken::new();
     let handle = tokio::spawn(serve(
         listener,
+        limits,
         Arc::clone(&telemetry.metrics),
         Arc::clone(&telemetry.readiness),
         stop.clone().cancelled_owned(),
@@ -168,7 +180,9 @@ mod tests {
     #[tokio::test]
     async fn the_three_endpoints_answer() {
         let telemetry = Telemetry::new(Role::Engine);
-        let server = start("127.0.0.1:0", &telemetry).await.expect("bind");
+        let server = start("127.0.0.1:0", Limits::default(), &telemetry)
+            .await
+            .expect("bind");
         let addr = server.addr().expect("addr");
 
         let (status, _, body) = get(addr, "/readyz").await;

@@ -6,6 +6,7 @@
 //! (`deploy/local/kafka-sasl.sh up`), and need `promtool` (Debian
 //! `prometheus`) and `python3` with PyYAML. Anything missing fails loudly.
 
+mod broker_loss;
 mod deploy;
 mod env;
 mod fake_app;

@@ -64,7 +64,7 @@ async fn the_engine_is_unready_while_it_starts_and_restores() {
     let config = Config::load(&setup.config).expect("config");
     let rules = RuleSet::load_dir(&config.rules.path, &config.apps).expect("rules");
     let telemetry = Telemetry::new(Role::Engine);
-    let server = telemetry::server::start("127.0.0.1:0", &telemetry)
+    let server = telemetry::server::start("127.0.0.1:0", Default::default(), &telemetry)
         .await
         .expect("bind");
     let addr = server.addr().expect("addr").to_string();

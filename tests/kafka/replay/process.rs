@@ -173,15 +173,17 @@ async fn bad_sources_and_arguments_are_one_clear_error() {
     let (code, stderr, _) = run(&["--from", &dlq, "--since", "yesterday"], "since");
     assert_eq!(code, Some(2));
     assert!(
-        stderr.contains("--since \"yesterday\" is not an RFC 3339 time"),
+        stderr.contains("'yesterday' for '--since <RFC3339>': not an RFC 3339 time"),
         "{stderr}"
     );
+    assert_eq!(stderr.matches("yesterday").count(), 1, "{stderr}");
     let (code, stderr, _) = run(&["--from", &dlq, "--error-kind", "oops"], "kind");
     assert_eq!(code, Some(2));
     assert!(
-        stderr.contains("--error-kind \"oops\" is not a dead-letter kind"),
+        stderr.contains("'oops' for '--error-kind <KIND>': not a dead-letter kind"),
         "{stderr}"
     );
+    assert_eq!(stderr.matches("oops").count(), 1, "{stderr}");
     let window = [
         "--from",
         &dlq,
@@ -224,4 +226,47 @@ async fn bad_sources_and_arguments_are_one_clear_error() {
     .unwrap();
     assert!(matches!(error, ReplayError::Setup(_)), "{error}");
     assert!(error.to_string().contains("is unreachable"), "{error}");
+}
+
+/// A dead letter whose key and headers hold ESC sequences, BEL and a
+/// newline: the dry-run table shows them escaped, one row per record, and
+/// sends the terminal no control character.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_table_escapes_control_characters() {
+    let config = config(1);
+    let servers = config.kafka.bootstrap_servers.clone();
+    create_topics(&config).await;
+    let mut hostile = DeadLetter::command(&config, "slack", "E1", 1);
+    hostile.key = "E1\u{1b}[2J\u{7}\nE2".into();
+    hostile.kind = "permanent\u{1b}[31m";
+    hostile.app = Some("sl\u{1b}]0;owned\u{7}ack".into());
+    hostile.failed_at = "2026-11-26\nT09".into();
+    produce_dead_letters(&servers, &config.topics.commands_dlq, &[hostile]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&config, dir.path());
+    let dlq = config.topics.commands_dlq.clone();
+    let child = replay_process(
+        &path,
+        &["--from", &dlq, "--dry-run"],
+        &dir.path().join("dry"),
+    );
+    let status = child.wait_with_output().expect("run").status;
+    let stdout = std::fs::read_to_string(dir.path().join("dry.out")).expect("stdout");
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "header, one row, summary: {stdout:?}");
+    assert!(
+        !stdout.replace('\n', "").chars().any(char::is_control),
+        "{stdout:?}"
+    );
+    let row = lines[1];
+    for shown in [
+        "E1\\x1b[2J\\x07\\nE2",
+        "permanent\\x1b[31m",
+        "sl\\x1b]0;owned\\x07ack",
+        "2026-11-26\\nT09",
+    ] {
+        assert!(row.contains(shown), "{shown} not in {row}");
+    }
+    delete_topics(&config, &[]).await;
 }
