@@ -405,3 +405,30 @@ fn a_connector_without_its_token_names_app_and_variable_once() {
     assert_eq!(err.matches("slack").count(), 1, "{err}");
     assert_eq!(err.matches("SLACK_SCIM_TOKEN").count(), 1, "{err}");
 }
+
+#[test]
+fn held_commands_with_an_unreachable_broker_say_so() {
+    let list = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["held", "list"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(list.status.code(), Some(1));
+    let err = error_message(&list);
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(
+        !err.contains("UnknownTopic"),
+        "names the wrong cause: {err}"
+    );
+    // A release gives up after its send timeout instead of librdkafka's five
+    // minutes (the test's own deadline is the harness's).
+    let release = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["held", "release", "--all"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(release.status.code(), Some(1));
+    assert!(error_message(&release).contains("cannot write to"));
+}

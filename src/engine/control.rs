@@ -129,20 +129,28 @@ impl ControlReader {
 
 /// Writes an operator request to the control topic. Every request uses one
 /// key, so all land in one partition and are applied in the order given.
+///
+/// An unreachable broker fails within [`SEND_TIMEOUT`], not librdkafka's
+/// default five minutes: an operator is waiting at a terminal.
 pub async fn send(config: &Config, request: &ControlRequest) -> Result<(), KafkaError> {
+    let timeout_ms = SEND_TIMEOUT.as_millis().to_string();
     let producer: rdkafka::producer::FutureProducer = kafka::client_config(config)
         .set("enable.idempotence", "true")
+        .set("message.timeout.ms", &timeout_ms)
         .create()?;
     let payload = serde_json::to_vec(request).unwrap_or_default();
     let record = rdkafka::producer::FutureRecord::to(&config.topics.control)
         .key("control")
         .payload(&payload);
     producer
-        .send(record, Duration::from_secs(30))
+        .send(record, SEND_TIMEOUT)
         .await
         .map(|_| ())
         .map_err(|(e, _)| e)
 }
+
+/// How long an operator request may take to reach the broker.
+const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One held deprovision, as `held list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -159,9 +167,15 @@ pub struct HeldEntry {
 
 /// Every held deprovision, read from the state changelog (so it works while
 /// the engine is down), sorted by hold, app and employee.
-pub fn list_held(config: &Config) -> Result<Vec<HeldEntry>, KafkaError> {
-    let partitions = kafka::partition_count(config, &config.topics.state)
-        .map_err(|_| KafkaError::MetadataFetch(rdkafka::types::RDKafkaErrorCode::UnknownTopic))?;
+///
+/// An unreachable broker and a missing state topic are errors that say so.
+pub fn list_held(config: &Config) -> Result<Vec<HeldEntry>, super::EngineError> {
+    let partitions = kafka::partition_count(config, &config.topics.state)?;
+    if partitions == 0 {
+        return Err(super::EngineError::MissingTopic {
+            topic: config.topics.state.clone(),
+        });
+    }
     let mut held = Vec::new();
     for p in 0..partitions as i32 {
         for state in super::store::restore(config, p)? {
