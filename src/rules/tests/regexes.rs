@@ -1,7 +1,7 @@
 //! `matches` regexes: the size limit per regex, sharing across a rule set,
 //! and the budget of the whole set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -138,7 +138,7 @@ fn the_budget_spans_the_files_of_a_rule_set() {
     assert!(RuleSet::from_sources(&sources[..1], &catalogue()).is_ok());
     let errors = RuleSet::from_sources(&sources, &catalogue()).unwrap_err();
     assert!(
-        errors.0[0].file != PathBuf::from("0.yaml")
+        errors.0[0].file != Path::new("0.yaml")
             && errors.0[0].message.contains("the limit for one rule set"),
         "{errors}"
     );
