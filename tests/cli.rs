@@ -432,3 +432,60 @@ fn held_commands_with_an_unreachable_broker_say_so() {
     assert_eq!(release.status.code(), Some(1));
     assert!(error_message(&release).contains("cannot write to"));
 }
+
+/// A rules directory holding one rule file of just under 1 MiB whose target
+/// is `any` of one `{ field: id, op: matches, value: 'PATTERN' }` per line
+/// from line 4; returns it and the number of leaves.
+fn regex_bomb_dir(pattern: &str) -> (tempfile::TempDir, usize) {
+    let head = "name: Regex bomb\ntarget:\n  any:\n";
+    let tail = "apps:\n  slack: { role: member }\n";
+    let leaf = format!("    - {{ field: id, op: matches, value: '{pattern}' }}\n");
+    let leaves = (1_048_576 - head.len() - tail.len()) / leaf.len();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bomb.yaml"),
+        format!("{head}{}{tail}", leaf.repeat(leaves)),
+    )
+    .unwrap();
+    (dir, leaves)
+}
+
+#[test]
+fn rules_check_refuses_the_regex_bomb_in_bounded_memory() {
+    // ~20,000 copies of a 7-byte regex that compiles to 5.6 MB: once 1.8 GB
+    // and over a minute. Built once, refused once, reported at every leaf.
+    let (dir, leaves) = regex_bomb_dir(r"\w{100}");
+    let rules = dir.path().to_string_lossy().into_owned();
+    let run = provisioner_capped(&["rules", "check", "--rules", &rules]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let first = format!(
+        r#"{}:4: regex "\\w{{100}}" compiles to more than 1048576 bytes (1 MiB), the limit for one regex"#,
+        dir.path().join("bomb.yaml").display()
+    );
+    assert!(
+        run.stdout.starts_with(&first),
+        "{}",
+        run.stdout.lines().next().unwrap_or_default()
+    );
+    assert_eq!(run.stdout.lines().count(), leaves);
+    assert!(
+        run.peak_rss_kb < MAX_RSS_KB,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+}
+
+#[test]
+fn rules_check_accepts_a_shared_regex_repeated_in_bounded_memory() {
+    // ~21,000 copies of a half-megabyte regex: 11 GB if each were built.
+    let (dir, _) = regex_bomb_dir(r"\w{10}");
+    let rules = dir.path().to_string_lossy().into_owned();
+    let run = provisioner_capped(&["rules", "check", "--rules", &rules]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("1 rules valid"), "{}", run.stdout);
+    assert!(
+        run.peak_rss_kb < MAX_RSS_KB,
+        "peak RSS {} kB",
+        run.peak_rss_kb
+    );
+}

@@ -5,13 +5,12 @@
 
 use std::collections::HashSet;
 
-use regex::RegexBuilder;
-
 use super::check::{self, Entries};
 use super::condition::{fold, Condition, Leaf, Op, Operand, Test};
 use super::date;
 use super::field::Field;
 use super::problem::{list, Problems};
+use super::regexes::Regexes;
 use super::yaml::Node;
 
 /// The combinator keys.
@@ -31,7 +30,8 @@ const CONDITION_KEYS: [&str; 8] = [
 ];
 
 /// Compiles one condition; `None` when it had a problem (already reported).
-pub(crate) fn compile(p: &mut Problems<'_>, node: &Node) -> Option<Condition> {
+/// Its regexes come from (and are shared through) the rule set's `rx`.
+pub(crate) fn compile(p: &mut Problems<'_>, rx: &mut Regexes, node: &Node) -> Option<Condition> {
     let before = p.count();
     let entries = check::mapping(p, node, "a condition", Some(&CONDITION_KEYS))?;
     let combinators: Vec<&str> = COMBINATORS
@@ -45,8 +45,8 @@ pub(crate) fn compile(p: &mut Problems<'_>, node: &Node) -> Option<Condition> {
         .filter(|k| entries.has(k))
         .collect();
     let compiled = match (combinators.as_slice(), leaf_keys.is_empty()) {
-        ([combinator], true) => combinator_of(p, &entries, combinator),
-        ([], false) => leaf(p, &entries).map(Condition::Leaf),
+        ([combinator], true) => combinator_of(p, rx, &entries, combinator),
+        ([], false) => leaf(p, rx, &entries).map(Condition::Leaf),
         ([], true) => {
             p.report(
                 node.line,
@@ -65,7 +65,7 @@ pub(crate) fn compile(p: &mut Problems<'_>, node: &Node) -> Option<Condition> {
             );
             // Still look inside, to report problems nested deeper.
             for combinator in &combinators {
-                let _ = combinator_of(p, &entries, combinator);
+                let _ = combinator_of(p, rx, &entries, combinator);
             }
             None
         }
@@ -74,10 +74,15 @@ pub(crate) fn compile(p: &mut Problems<'_>, node: &Node) -> Option<Condition> {
 }
 
 /// `all` / `any` (a non-empty list) or `not` (one condition).
-fn combinator_of(p: &mut Problems<'_>, entries: &Entries<'_>, key: &str) -> Option<Condition> {
+fn combinator_of(
+    p: &mut Problems<'_>,
+    rx: &mut Regexes,
+    entries: &Entries<'_>,
+    key: &str,
+) -> Option<Condition> {
     let (key_node, value) = entries.entry(key)?;
     if key == "not" {
-        return compile(p, value).map(|c| Condition::Not(Box::new(c)));
+        return compile(p, rx, value).map(|c| Condition::Not(Box::new(c)));
     }
     let items = check::sequence(p, value, &format!("`{key}`"))?;
     if items.is_empty() {
@@ -88,7 +93,7 @@ fn combinator_of(p: &mut Problems<'_>, entries: &Entries<'_>, key: &str) -> Opti
         return None;
     }
     // Compile every item, even after a bad one, to report all problems.
-    let parts: Vec<Option<Condition>> = items.iter().map(|item| compile(p, item)).collect();
+    let parts: Vec<Option<Condition>> = items.iter().map(|item| compile(p, rx, item)).collect();
     let parts: Vec<Condition> = parts.into_iter().collect::<Option<_>>()?;
     Some(if key == "all" {
         Condition::All(parts)
@@ -98,7 +103,7 @@ fn combinator_of(p: &mut Problems<'_>, entries: &Entries<'_>, key: &str) -> Opti
 }
 
 /// `{ field, op, value | values, case_insensitive }`.
-fn leaf(p: &mut Problems<'_>, entries: &Entries<'_>) -> Option<Leaf> {
+fn leaf(p: &mut Problems<'_>, rx: &mut Regexes, entries: &Entries<'_>) -> Option<Leaf> {
     let before = p.count();
     let field = entries.require(p, "field", "a condition").and_then(|node| {
         let name = check::string(p, node, "`field`")?;
@@ -139,7 +144,7 @@ fn leaf(p: &mut Problems<'_>, entries: &Entries<'_>) -> Option<Leaf> {
             );
         }
     }
-    let test = test(p, entries, op, case_insensitive);
+    let test = test(p, rx, entries, op, case_insensitive);
     let field = field?;
     let test = test?;
     (p.count() == before).then_some(Leaf {
@@ -150,7 +155,13 @@ fn leaf(p: &mut Problems<'_>, entries: &Entries<'_>) -> Option<Leaf> {
 }
 
 /// Checks the operand the operator takes and builds its test.
-fn test(p: &mut Problems<'_>, entries: &Entries<'_>, op: Op, ci: bool) -> Option<Test> {
+fn test(
+    p: &mut Problems<'_>,
+    rx: &mut Regexes,
+    entries: &Entries<'_>,
+    op: Op,
+    ci: bool,
+) -> Option<Test> {
     let name = op.name();
     match op.operand() {
         Operand::Nothing => {
@@ -219,13 +230,20 @@ fn test(p: &mut Problems<'_>, entries: &Entries<'_>, op: Op, ci: bool) -> Option
                 return None;
             };
             let text = check::scalar_text(p, node, "`value`")?;
-            value_test(p, node.line, op, text, ci)
+            value_test(p, rx, node.line, op, text, ci)
         }
     }
 }
 
 /// Builds the test of an operator taking one value.
-fn value_test(p: &mut Problems<'_>, line: usize, op: Op, text: &str, ci: bool) -> Option<Test> {
+fn value_test(
+    p: &mut Problems<'_>,
+    rx: &mut Regexes,
+    line: usize,
+    op: Op,
+    text: &str,
+    ci: bool,
+) -> Option<Test> {
     let folded = || if ci { fold(text) } else { text.to_string() };
     match op {
         Op::Is => Some(Test::Is(folded())),
@@ -233,16 +251,11 @@ fn value_test(p: &mut Problems<'_>, line: usize, op: Op, text: &str, ci: bool) -
         Op::Contains => Some(Test::Contains(folded())),
         Op::StartsWith => Some(Test::StartsWith(folded())),
         Op::EndsWith => Some(Test::EndsWith(folded())),
-        Op::Matches => match RegexBuilder::new(text).case_insensitive(ci).build() {
-            Ok(regex) => Some(Test::Matches(regex)),
-            Err(err) => {
-                p.report(
-                    line,
-                    format!("invalid regex {text:?}: {}", regex_reason(&err)),
-                );
-                None
-            }
-        },
+        Op::Matches => rx
+            .build(text, ci)
+            .map(Test::Matches)
+            .map_err(|message| p.report(line, message))
+            .ok(),
         Op::Before | Op::After => match date::parse(text) {
             Some(at) if op == Op::Before => Some(Test::Before(at)),
             Some(at) => Some(Test::After(at)),
@@ -259,21 +272,5 @@ fn value_test(p: &mut Problems<'_>, line: usize, op: Op, text: &str, ci: bool) -
         },
         // Operators without a single value never reach here.
         Op::In | Op::NotIn | Op::Exists | Op::Missing => None,
-    }
-}
-
-/// The regex crate's message is several lines (pattern, caret, `error: …`);
-/// a problem is one line, so keep the `error:` part.
-fn regex_reason(err: &regex::Error) -> String {
-    let text = err.to_string();
-    let reason: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("error:"))
-        .map(str::trim)
-        .collect();
-    if reason.is_empty() {
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    } else {
-        reason.join("; ")
     }
 }

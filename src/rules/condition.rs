@@ -14,10 +14,10 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use regex::Regex;
 
 use super::date;
 use super::field::{Field, Observed};
+use super::regexes::Regex;
 use super::Snapshot;
 
 /// A compiled condition tree.
@@ -130,6 +130,7 @@ pub(crate) enum Test {
     StartsWith(String),
     EndsWith(String),
     /// Built with the leaf's case-insensitivity; matches the raw value.
+    /// Shared by every leaf of the rule set with the same pattern.
     Matches(Regex),
     Exists,
     Missing,
@@ -169,7 +170,7 @@ impl Leaf {
             return matches!(self.test, Test::IsNot(_) | Test::NotIn(_));
         };
         match &self.test {
-            Test::Matches(regex) => return regex.is_match(&raw),
+            Test::Matches(regex) => return regex.is_match(raw.as_ref()),
             Test::Before(limit) => return date::parse(&raw).is_some_and(|d| d < *limit),
             Test::After(limit) => return date::parse(&raw).is_some_and(|d| d > *limit),
             _ => {}

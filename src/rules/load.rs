@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::problem::{Problems, RuleProblem};
+use super::regexes::Regexes;
 use super::rule::{self, Rule};
 use super::yaml::{self, NodeKind};
 use crate::config::AppConfig;
@@ -105,9 +106,11 @@ pub(crate) fn compile_sources(
     let mut problems = Vec::new();
     // Rule name -> where it was first defined.
     let mut names: HashMap<String, (PathBuf, usize)> = HashMap::new();
+    // Shared by every file: one budget and one copy of each regex per set.
+    let mut regexes = Regexes::default();
     for (file, text) in sources {
         let mut p = Problems::new(file);
-        compile_file(&mut p, text, apps, &mut names, &mut rules);
+        compile_file(&mut p, &mut regexes, text, apps, &mut names, &mut rules);
         problems.extend(p.into_vec());
     }
     if problems.is_empty() {
@@ -128,6 +131,7 @@ pub(crate) fn compile_sources(
 /// One file: YAML syntax, then each rule it holds.
 fn compile_file(
     p: &mut Problems<'_>,
+    regexes: &mut Regexes,
     text: &str,
     apps: &BTreeMap<String, AppConfig>,
     names: &mut HashMap<String, (PathBuf, usize)>,
@@ -161,7 +165,7 @@ fn compile_file(
         };
         for item in items {
             seen += 1;
-            let compiled = rule::compile(p, item, apps);
+            let compiled = rule::compile(p, regexes, item, apps);
             if let Some((name, line)) = compiled.name {
                 match names.get(&name) {
                     Some((first_file, first_line)) => p.report(

@@ -12,7 +12,8 @@
 //! ([`RuleErrors`]), so a half-valid directory never becomes a version.
 //!
 //! Layout, following the data: `yaml` (marked YAML tree) → `check` (shape
-//! checks) → `compile_condition` / `rule` (compile, reporting problems) →
+//! checks) → `compile_condition` / `rule` (compile, reporting problems; `regexes`
+//! builds and shares the `matches` regexes within a budget) →
 //! `load` (files, cross-file checks) → `condition` / `grant` (matching,
 //! precedence) → `preview` (the offline report).
 
@@ -26,6 +27,7 @@ mod index;
 mod load;
 pub mod preview;
 mod problem;
+mod regexes;
 mod rule;
 mod version;
 mod yaml;

@@ -7,6 +7,7 @@ use super::check;
 use super::compile_condition;
 use super::condition::Condition;
 use super::problem::{list, Problems};
+use super::regexes::Regexes;
 use super::yaml::Node;
 use crate::config::AppConfig;
 
@@ -48,9 +49,11 @@ pub(crate) struct Compiled {
     pub rule: Option<Rule>,
 }
 
-/// Compiles one rule mapping, reporting every problem in it.
+/// Compiles one rule mapping, reporting every problem in it; its regexes
+/// come from the rule set's `rx`.
 pub(crate) fn compile(
     p: &mut Problems<'_>,
+    rx: &mut Regexes,
     node: &Node,
     apps: &BTreeMap<String, AppConfig>,
 ) -> Compiled {
@@ -75,7 +78,7 @@ pub(crate) fn compile(
     }
     let target = entries
         .require(p, "target", "a rule")
-        .and_then(|n| compile_condition::compile(p, n));
+        .and_then(|n| compile_condition::compile(p, rx, n));
     let grants = entries
         .require(p, "apps", "a rule")
         .and_then(|n| compile_apps(p, n, apps));

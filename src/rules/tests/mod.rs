@@ -6,6 +6,7 @@ mod operators;
 mod precedence;
 mod problems;
 mod props;
+mod regexes;
 mod version;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde_json::Value;
 use super::compile_condition;
 use super::condition::Condition;
 use super::problem::{Problems, RuleProblem};
+use super::regexes::Regexes;
 use super::{RuleSet, Snapshot};
 use crate::config::{AppConfig, Config};
 
@@ -74,7 +76,7 @@ pub(crate) fn cond(yaml: &str) -> Condition {
     let docs = super::yaml::parse(yaml).unwrap();
     let file = PathBuf::from("c.yaml");
     let mut p = Problems::new(&file);
-    let compiled = compile_condition::compile(&mut p, &docs[0]);
+    let compiled = compile_condition::compile(&mut p, &mut Regexes::default(), &docs[0]);
     let found = p.into_vec();
     assert!(found.is_empty(), "condition problems: {found:?}");
     compiled.unwrap()
