@@ -1,4 +1,4 @@
-//! Provisioning commands (SPEC §5): what the engine emits and connectors apply.
+//! Provisioning commands (CONTRACT §5): what the engine emits and connectors apply.
 //!
 //! A command is declarative — "this employee's account in this app must look
 //! like this now" — so applying it twice, or after a newer one, is harmless:
@@ -108,7 +108,7 @@ impl Command {
     }
 }
 
-/// RFC 3339 with milliseconds and `Z`, as in SPEC §5.
+/// RFC 3339 with milliseconds and `Z`, as in CONTRACT §5.
 mod millis {
     use super::*;
     use serde::{Deserializer, Serializer};

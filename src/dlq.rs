@@ -1,4 +1,4 @@
-//! Dead-letter records (SPEC §7): the original key and value bytes, untouched,
+//! Dead-letter records (CONTRACT §7): the original key and value bytes, untouched,
 //! plus headers saying where they came from and why they failed — enough for
 //! an operator to understand the failure and for `replay` to send them back.
 
@@ -10,7 +10,7 @@ use crate::pii;
 /// The `dlq.error.kind` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// An HR event that fails SPEC §3 validation.
+    /// An HR event that fails CONTRACT §3 validation.
     InvalidEvent,
     /// The app refused the command for good.
     Permanent,

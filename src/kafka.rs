@@ -227,7 +227,7 @@ pub struct TopicSpec {
     pub compact: bool,
 }
 
-/// Every topic of SPEC §2 for this configuration: inputs, one command topic
+/// Every topic of CONTRACT §2 for this configuration: inputs, one command topic
 /// per catalogue app, the state changelog, results and both dead-letter topics.
 pub fn all_topics(config: &Config) -> Vec<TopicSpec> {
     let t = &config.topics;

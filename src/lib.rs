@@ -6,7 +6,7 @@
 //! `commands` (what connectors apply) → `connector` (apply them to the apps'
 //! APIs) → `results` (what the connectors did). `config` is the validated
 //! configuration file; `dlq` is the dead-letter format shared by every stage;
-//! `kafka` the client plumbing they all use; `metrics` the SPEC §8 series and
+//! `kafka` the client plumbing they all use; `metrics` the CONTRACT §8 series and
 //! `telemetry` what operators see of a running process (`/metrics`,
 //! `/healthz`, `/readyz`, consumer lag, logs). `pii` (personal data out of
 //! outgoing text) and `text` (text shown to people) sit below them all.

@@ -1,4 +1,4 @@
-//! The `provisioner` binary: the command line of SPEC §1 and nothing else.
+//! The `provisioner` binary: the command line of CONTRACT §1 and nothing else.
 //! Every subcommand is a thin call into the library; errors become one line
 //! on stderr and an exit code (0 ok, 1 user error, 2 usage).
 

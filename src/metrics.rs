@@ -1,4 +1,4 @@
-//! Prometheus metrics (SPEC §8), one registry per process.
+//! Prometheus metrics (CONTRACT §8), one registry per process.
 //!
 //! Names are the contract: dashboards and alerts are written against them.
 //! `prometheus-client` appends `_total` to counters itself, so counters are
@@ -19,7 +19,7 @@ fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
     pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
 }
 
-/// Every series of SPEC §8.
+/// Every series of CONTRACT §8.
 pub struct Metrics {
     registry: Registry,
     events_consumed: Family<Labels, Counter>,
@@ -143,13 +143,13 @@ impl Metrics {
             "Dead-lettered records re-published by replay, by destination topic",
             m.replayed.clone(),
         );
-        // Not in SPEC §8: an addition, so alerts can tell "app down" from "slow".
+        // An addition to CONTRACT §8's original list, so alerts can tell "app down" from "slow".
         registry.register(
             "provisioner_app_paused",
             "1 while a connector has paused an app's commands because the app looks down",
             m.app_paused.clone(),
         );
-        // Not in SPEC §8 either: why events go to the DLQ as `unknown_app`.
+        // Also an addition (CONTRACT §8): why events go to the DLQ as `unknown_app`.
         registry.register(
             "provisioner_command_topic_missing",
             "1 while an app in the catalogue has no command topic on the broker",

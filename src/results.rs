@@ -1,4 +1,4 @@
-//! Results (SPEC §6): one record per command a connector handled, on
+//! Results (CONTRACT §6): one record per command a connector handled, on
 //! `provisioning.results`, keyed by employee id. They are the audit trail and
 //! tell which generation an app last applied: the connector worker rebuilds
 //! that at start-up and `replay` reads it to skip superseded commands, both

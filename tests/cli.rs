@@ -1,4 +1,4 @@
-//! The binary's command line (SPEC §1): exit codes and messages that name
+//! The binary's command line (CONTRACT §1): exit codes and messages that name
 //! the file, key and value at fault.
 
 use std::path::Path;

@@ -229,7 +229,7 @@ fn the_repository_rules_load_with_the_repository_catalogue() {
     assert_eq!(set.len(), 5);
     assert!(set.version().starts_with("sha256:"));
 
-    // Ada of SPEC §3 gets what the SPEC §1 preview shows, and more.
+    // Ada of CONTRACT §3 gets what the CONTRACT §1 preview shows, and more.
     let ada = json!({
         "id": "E1001", "email": "ada@acme.test", "team": "Development",
         "department": "Engineering", "location": "Barcelona", "job_title": "Engineer",

@@ -1,4 +1,4 @@
-//! `rules preview` through the library: the SPEC §1 JSON shapes, the
+//! `rules preview` through the library: the CONTRACT §1 JSON shapes, the
 //! baseline diff and its summary, the table, and errors naming FILE:LINE.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! The configuration file (SPEC §9): one TOML file, validated once at start-up.
+//! The configuration file (CONTRACT §9): one TOML file, validated once at start-up.
 //!
 //! Every key has a default except the app essentials; unknown keys are refused
 //! so a typo never silently falls back to a default. Values that parse but make

@@ -316,7 +316,7 @@ pub async fn handle_command<C: Connector>(
 }
 
 /// The `outcome` label of `provisioner_connector_requests_total`: the
-/// SPEC §6 outcome, as in the result record.
+/// CONTRACT §6 outcome, as in the result record.
 pub fn outcome_label(outcome: ResultOutcome) -> &'static str {
     match outcome {
         ResultOutcome::Applied => "applied",
@@ -327,7 +327,7 @@ pub fn outcome_label(outcome: ResultOutcome) -> &'static str {
 }
 
 /// Copies `record` (original key and value bytes) to the dead-letter topic
-/// with the SPEC §7 headers, and waits for the broker to have it.
+/// with the CONTRACT §7 headers, and waits for the broker to have it.
 pub async fn dead_letter(
     producer: &FutureProducer,
     topic: &str,

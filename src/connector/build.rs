@@ -1,4 +1,4 @@
-//! Building an app's connector from its catalogue entry (SPEC §9).
+//! Building an app's connector from its catalogue entry (CONTRACT §9).
 //!
 //! All credentials are read here, once, at start-up: a missing variable or
 //! unreadable token file stops `provisioner connector` before it consumes a

@@ -178,7 +178,7 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     Some((when - now).to_std().unwrap_or(Duration::ZERO))
 }
 
-/// Classifies a non-2xx response (SPEC §10 and docs/CONNECTORS.md):
+/// Classifies a non-2xx response (CONTRACT §10 and docs/CONNECTORS.md):
 ///
 /// | status | kind |
 /// |---|---|

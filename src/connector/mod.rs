@@ -36,7 +36,7 @@ pub struct Applied {
     pub app_account_id: Option<String>,
 }
 
-/// The outcomes of SPEC §6 a connector can report itself; the worker adds
+/// The outcomes of CONTRACT §6 a connector can report itself; the worker adds
 /// `superseded` and `dead_lettered`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -1,4 +1,4 @@
-//! The SCIM 2.0 connector (RFC 7643/7644, SPEC §10).
+//! The SCIM 2.0 connector (RFC 7643/7644, CONTRACT §10).
 //!
 //! Idempotent by lookup: every command first finds the user by `externalId`,
 //! then by `userName`, and writes only what differs — a POST when there is no

@@ -1,4 +1,4 @@
-//! The webhook connector (SPEC §10): POSTs the command itself, signed.
+//! The webhook connector (CONTRACT §10): POSTs the command itself, signed.
 //!
 //! The receiver gets exactly the bytes of `Command::to_json()` — the same
 //! declarative, generation-numbered record that is on Kafka — so it can be

@@ -1,4 +1,4 @@
-//! The Zendesk Support connector (users API v2, SPEC §10).
+//! The Zendesk Support connector (users API v2, CONTRACT §10).
 //!
 //! Idempotent by construction: upserts go through
 //! `POST /api/v2/users/create_or_update.json`, which Zendesk keys by

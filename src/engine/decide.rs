@@ -40,7 +40,7 @@ pub struct Decision {
 pub enum Outcome {
     /// Applied: the decision's state and commands are its result.
     Applied,
-    /// Not newer than the last event applied: nothing changed (SPEC §3).
+    /// Not newer than the last event applied: nothing changed (CONTRACT §3).
     Stale,
     /// A `changed` for an employee of whom nothing is known (no state at
     /// all). Applied to an empty snapshot it would make accounts from a
@@ -71,7 +71,7 @@ pub struct Trigger<'a> {
 
 /// Applies one HR event to an employee's state and decides the commands.
 ///
-/// `prev` is `None` for an employee never seen before. A stale event (SPEC §3)
+/// `prev` is `None` for an employee never seen before. A stale event (CONTRACT §3)
 /// returns the state unchanged with no commands; so does a `changed` for an
 /// employee never seen ([`Outcome::UnknownEmployee`]). A `left` for an
 /// employee never seen is applied: it deprovisions nothing, and its state

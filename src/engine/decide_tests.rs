@@ -1,4 +1,4 @@
-//! The decision, tested hard: examples for each rule of SPEC §5 and
+//! The decision, tested hard: examples for each rule of CONTRACT §5 and
 //! properties over random event streams.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! The mass-deprovision guard (SPEC §4 "Safety").
+//! The mass-deprovision guard (CONTRACT §4 "Safety").
 //!
 //! A bad rules change or a broken HR export can revoke half the company. The
 //! guard looks at the *net* deprovisions of a change — per employee and app,

@@ -101,7 +101,7 @@ impl EmployeeState {
         }
     }
 
-    /// Whether `event` is not newer than the last event applied (SPEC §3):
+    /// Whether `event` is not newer than the last event applied (CONTRACT §3):
     /// compare `sequence` when both have one, else `time` when both have one;
     /// when neither can be compared the event is taken as newer.
     pub fn is_stale(&self, event: &HrEvent) -> bool {

@@ -1,4 +1,4 @@
-//! The checks on `data.employee` that both parsers share (SPEC §3): its id,
+//! The checks on `data.employee` that both parsers share (CONTRACT §3): its id,
 //! which the record key and `subject` must match; the e-mail a hire needs;
 //! and the typed fields, so that a value the engine cannot use (a date that
 //! is a number, a name holding control characters) is refused here, with the

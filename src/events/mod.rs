@@ -1,6 +1,6 @@
-//! HR events (SPEC §3): CloudEvents 1.0 in JSON structured mode.
+//! HR events (CONTRACT §3): CloudEvents 1.0 in JSON structured mode.
 //!
-//! `parse` is the only way to get an [`HrEvent`]: every rule of SPEC §3 is
+//! `parse` is the only way to get an [`HrEvent`]: every rule of CONTRACT §3 is
 //! checked here, once, so the engine never sees a half-valid event. What fails
 //! becomes an [`InvalidEvent`] whose message names the field and value; the
 //! engine dead-letters the original bytes with that message.
@@ -191,7 +191,7 @@ fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent>
     })
 }
 
-/// Whether a `datacontenttype` says JSON (SPEC §3), parameters allowed.
+/// Whether a `datacontenttype` says JSON (CONTRACT §3), parameters allowed.
 fn is_json_content_type(ct: &str) -> bool {
     ct == "application/json" || ct.starts_with("application/json;")
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::record::DlqInfo;
 
-/// The kinds `--error-kind` accepts (SPEC §7).
+/// The kinds `--error-kind` accepts (CONTRACT §7).
 pub const ERROR_KINDS: [&str; 5] = [
     "invalid_event",
     "permanent",

@@ -1,5 +1,5 @@
 //! `provisioner replay`: sends dead-lettered records back to the topic they
-//! came from (SPEC §7), exactly once, then exits.
+//! came from (CONTRACT §7), exactly once, then exits.
 //!
 //! - **What is read.** One dead-letter topic (`--from`, either
 //!   `topics.events_dlq` or `topics.commands_dlq`), `read_committed`, by the

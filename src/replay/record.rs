@@ -1,4 +1,4 @@
-//! A dead-letter record as replay sees it: the SPEC §7 headers read once,
+//! A dead-letter record as replay sees it: the CONTRACT §7 headers read once,
 //! and the headers its replayed copy carries.
 //!
 //! The replayed copy keeps every header the original record had (tracing
@@ -28,7 +28,7 @@ pub const FAILED_AT: &str = "dlq.failed_at";
 /// How many times the record has been replayed (on replayed copies only).
 pub const REPLAY_COUNT: &str = "dlq.replay.count";
 
-/// The SPEC §7 headers of one dead-letter record. A header given twice
+/// The CONTRACT §7 headers of one dead-letter record. A header given twice
 /// counts by its last value: the dead-letter writer appends its headers after
 /// the record's own, so the last ones describe the latest failure.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

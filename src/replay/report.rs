@@ -65,7 +65,7 @@ impl Summary {
         self.unroutable += other.unroutable;
     }
 
-    /// The SPEC §7 line: `replayed N, skipped M (superseded S, filtered F)`.
+    /// The CONTRACT §7 line: `replayed N, skipped M (superseded S, filtered F)`.
     /// Unroutable records are in M (each was reported on its own line).
     pub fn line(&self) -> String {
         format!(

@@ -132,7 +132,7 @@ pub(crate) fn boolean(p: &mut Problems<'_>, node: &Node, what: &str) -> Option<b
 }
 
 /// Reads any non-null scalar as the text the author wrote, so `42` and
-/// `true` compare as the strings "42" and "true" (SPEC §4).
+/// `true` compare as the strings "42" and "true" (CONTRACT §4).
 pub(crate) fn scalar_text<'n>(p: &mut Problems<'_>, node: &'n Node, what: &str) -> Option<&'n str> {
     match &node.kind {
         NodeKind::Scalar(text, ty) if *ty != ScalarType::Null => Some(text),

@@ -6,7 +6,7 @@
 //! allocation except for folding the employee's value when a condition is
 //! case-insensitive.
 //!
-//! Missing values (absent or `null`) follow SPEC §4: every positive test is
+//! Missing values (absent or `null`) follow CONTRACT §4: every positive test is
 //! false on them, `is_not` and `not_in` are true ("not equal"), `missing` is
 //! true, and `before`/`after` are false on a missing or unparsable date.
 
@@ -45,7 +45,7 @@ impl Condition {
     }
 }
 
-/// The operators of SPEC §4.
+/// The operators of CONTRACT §4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
     Is,

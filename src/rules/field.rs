@@ -1,6 +1,6 @@
 //! Fields a condition can test, resolved once at load time.
 //!
-//! A field name is checked against the snapshot fields of SPEC §3 when the
+//! A field name is checked against the snapshot fields of CONTRACT §3 when the
 //! rule loads, so a typo (`departmnet`) is a `rules check` error instead of a
 //! condition that silently never matches.
 
@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::Snapshot;
 
-/// The top-level snapshot fields a rule may name (SPEC §3 `employee`).
+/// The top-level snapshot fields a rule may name (CONTRACT §3 `employee`).
 pub(crate) const SNAPSHOT_FIELDS: [&str; 12] = [
     "id",
     "email",

@@ -2,7 +2,7 @@
 //!
 //! Several rules may give one employee the same app. The most privileged
 //! role wins — the highest index in the app's `roles`, which the catalogue
-//! lists least privileged first (SPEC §4). Between rules giving the same
+//! lists least privileged first (CONTRACT §4). Between rules giving the same
 //! role, the earliest in load order decides, so the outcome never depends on
 //! anything but the files' names and contents.
 

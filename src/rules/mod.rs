@@ -1,4 +1,4 @@
-//! Rules: who gets which app with which role (SPEC §4).
+//! Rules: who gets which app with which role (CONTRACT §4).
 //!
 //! A rules directory holds YAML files, each with one rule or a list of rules.
 //! [`RuleSet`] loads and validates them all against the app catalogue, then
@@ -46,7 +46,7 @@ pub use preview::{preview, PreviewError, PreviewFormat, PreviewSummary};
 pub use problem::{RuleErrors, RuleProblem};
 pub use yaml::MAX_FILE_BYTES as MAX_RULE_FILE_BYTES;
 
-/// An employee snapshot: the `employee` object of an HR event (SPEC §3).
+/// An employee snapshot: the `employee` object of an HR event (CONTRACT §3).
 ///
 /// Kept as a JSON map rather than a struct so rules can test any field the
 /// HR platform sends, including free-form `attributes`, without this module

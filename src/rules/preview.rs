@@ -1,4 +1,4 @@
-//! `provisioner rules preview` (SPEC §1): what each employee of a JSON-lines
+//! `provisioner rules preview` (CONTRACT §1): what each employee of a JSON-lines
 //! file gets under a rule set, or what would change between two rule sets.
 //!
 //! Offline and pure apart from its reader and writer, so a rules change can
@@ -22,7 +22,7 @@ pub enum PreviewFormat {
     /// Aligned columns and a summary line, for people (the default).
     #[default]
     Table,
-    /// One JSON object a line, for scripts (SPEC §1 shapes).
+    /// One JSON object a line, for scripts (CONTRACT §1 shapes).
     Json,
 }
 
@@ -83,7 +83,7 @@ pub enum PreviewError {
     Write(#[source] std::io::Error),
 }
 
-/// Reads JSON-lines employee snapshots from `input` and writes the SPEC §1
+/// Reads JSON-lines employee snapshots from `input` and writes the CONTRACT §1
 /// preview of `rules` to `out`.
 ///
 /// With a `baseline` (the OLD rule set; `rules` is the NEW one) only

@@ -1,5 +1,5 @@
 //! What can be wrong with a rule set, in the `FILE:LINE: message` shape that
-//! `provisioner rules check` prints (SPEC §4).
+//! `provisioner rules check` prints (CONTRACT §4).
 //!
 //! Loading never stops at the first problem: every stage pushes into one
 //! [`Problems`] list so an operator fixes a whole directory in one pass.

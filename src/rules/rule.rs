@@ -36,7 +36,7 @@ pub(crate) struct AppRole {
     pub role: String,
     /// Index of `role` in the app's `roles` (higher = more privileged).
     pub rank: usize,
-    /// `false` keeps the entry but provisions nothing (SPEC §4).
+    /// `false` keeps the entry but provisions nothing (CONTRACT §4).
     pub provisioning: bool,
 }
 

@@ -1,5 +1,5 @@
 //! Telemetry: what operators, Prometheus and Kubernetes see of a running
-//! engine or connector (SPEC §8).
+//! engine or connector (CONTRACT §8).
 //!
 //! - [`server`]: the HTTP endpoints `/metrics`, `/healthz`, `/readyz`,
 //!   behind the [`connections`] limits (timeouts, a connection cap);
@@ -37,7 +37,7 @@ pub const CONNECTOR_LISTEN: &str = "127.0.0.1:9465";
 /// One process's metrics, readiness and consumer positions.
 #[derive(Clone)]
 pub struct Telemetry {
-    /// The SPEC §8 series.
+    /// The CONTRACT §8 series.
     pub metrics: Arc<Metrics>,
     /// What `/readyz` answers.
     pub readiness: Arc<Readiness>,

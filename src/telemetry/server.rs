@@ -1,4 +1,4 @@
-//! The HTTP server of SPEC §8: `GET /metrics`, `/healthz`, `/readyz`.
+//! The HTTP server of CONTRACT §8: `GET /metrics`, `/healthz`, `/readyz`.
 //!
 //! - `/metrics`: the registry in OpenMetrics text (what `prometheus-client`
 //!   writes; Prometheus asks for it by content type).

@@ -1,4 +1,4 @@
-//! Integration tests of the connectors (SPEC §10): SCIM against a real
+//! Integration tests of the connectors (CONTRACT §10): SCIM against a real
 //! scim2-server (`scim_server` starts one per test), Zendesk and webhooks
 //! against `wiremock`, asserting the exact requests.
 

@@ -20,7 +20,7 @@ const TOKEN_VAR: &str = "APPS_TEST_ZENDESK_TOKEN";
 const AUTH: &str = "Basic YXBpQGFjbWUudGVzdC90b2tlbjp6ZC10b2tlbg==";
 const CREATE_OR_UPDATE: &str = "/api/v2/users/create_or_update.json";
 
-/// The connector of SPEC §9's example catalogue, built from configuration.
+/// The connector of CONTRACT §9's example catalogue, built from configuration.
 fn connector(server: &MockServer, role_map: &str) -> AnyConnector {
     std::env::set_var(EMAIL_VAR, "api@acme.test");
     std::env::set_var(TOKEN_VAR, "zd-token");

@@ -1,4 +1,4 @@
-//! The SCIM path end to end (SPEC §5, §6, §7, §10): commands on a real
+//! The SCIM path end to end (CONTRACT §5, §6, §7, §10): commands on a real
 //! broker, the real connector worker with the real `ScimConnector` — built
 //! from the app's catalogue entry by `connector::build::build`, as
 //! `provisioner connector` does — and a real scim2-server, whose users and
@@ -119,7 +119,7 @@ fn deprovision(account: &Account, generation: u64, policy: LeaverPolicy) -> Comm
     cmd
 }
 
-/// The fields of a result, SPEC §6.
+/// The fields of a result, CONTRACT §6.
 const RESULT_FIELDS: [&str; 9] = [
     "app",
     "app_account_id",
@@ -132,7 +132,7 @@ const RESULT_FIELDS: [&str; 9] = [
     "outcome",
 ];
 
-/// Checks a result against its command: every SPEC §6 field and no other,
+/// Checks a result against its command: every CONTRACT §6 field and no other,
 /// the outcome and the number of calls.
 fn check_result(r: &Value, cmd: &Command, outcome: &str, attempts: u64) {
     let fields: BTreeSet<&str> = r
@@ -213,7 +213,7 @@ async fn hire_role_change_suspend_and_delete_reach_the_scim_server() {
     let ada = person("E1001", "Ada", "Lovelace");
     let grace = person("E1002", "Grace", "Hopper");
 
-    // Hire: the user is created with every SPEC §10 attribute.
+    // Hire: the user is created with every CONTRACT §10 attribute.
     let hire = upsert(&ada, 1, "member");
     env.send(std::slice::from_ref(&hire)).await;
     let results = env.results(1).await;
@@ -337,7 +337,7 @@ async fn hire_role_change_suspend_and_delete_reach_the_scim_server() {
 /// committed, and no result records the generation) reaches the app again,
 /// which already matches: `unchanged`. A duplicate the running worker knows
 /// it applied — its generation is not above the last applied — is never sent
-/// at all and reported `superseded` (SPEC §5: "applying the same command
+/// at all and reported `superseded` (CONTRACT §5: "applying the same command
 /// twice … must never create a second account"); so is an older generation.
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicates_and_older_generations_make_no_second_user() {

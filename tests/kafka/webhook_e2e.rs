@@ -1,4 +1,4 @@
-//! The webhook path end to end (SPEC §10): a command on a real broker, the
+//! The webhook path end to end (CONTRACT §10): a command on a real broker, the
 //! real worker with the real `WebhookConnector` — built from the app's
 //! catalogue entry, its secret read from the variable named in `token_env` —
 //! and a receiver (`wiremock`) that verifies the signature itself.

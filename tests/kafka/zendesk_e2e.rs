@@ -1,4 +1,4 @@
-//! Zendesk through the real worker (SPEC §10): a 429 with `Retry-After` is
+//! Zendesk through the real worker (CONTRACT §10): a 429 with `Retry-After` is
 //! honoured — the retry comes no earlier than the app said — against a
 //! `wiremock` stand-in (Zendesk cannot run here).
 

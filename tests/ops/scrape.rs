@@ -1,5 +1,5 @@
 //! `/metrics` of a real engine and a real connector after real traffic:
-//! every SPEC §8 series with its type, values that match what was sent, and
+//! every CONTRACT §8 series with its type, values that match what was sent, and
 //! every series the dashboard and the alerts use.
 
 use serde_json::json;
@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::env::*;
 use crate::fake_app::*;
 
-/// SPEC §8 by process, with the type each must have (counters without
+/// CONTRACT §8 by process, with the type each must have (counters without
 /// `_total`, as OpenMetrics names the family). `provisioner_replayed` is
 /// counted by `provisioner replay`, which serves no endpoint;
 /// `provisioner_app_paused` is our addition.

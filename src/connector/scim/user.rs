@@ -1,4 +1,4 @@
-//! The SCIM User we manage (SPEC §10), as a list of attributes, and the pure
+//! The SCIM User we manage (CONTRACT §10), as a list of attributes, and the pure
 //! comparisons behind idempotency: what to POST, which PATCH operations bring
 //! an existing user in line, and the PUT body when PATCH is not supported.
 //!
@@ -22,7 +22,7 @@ pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub struct Wanted(Vec<(&'static str, Value)>);
 
 impl Wanted {
-    /// The whole managed User of an upsert: SPEC §10's attributes, active.
+    /// The whole managed User of an upsert: CONTRACT §10's attributes, active.
     pub fn upsert(account: &Account, role: &str) -> Wanted {
         let mut attrs = vec![
             ("userName", json!(account.user_name)),

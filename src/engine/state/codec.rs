@@ -12,7 +12,7 @@
 //!   the account derived from the snapshot (the usual case);
 //! - the rules version is kept as the first 8 bytes of its SHA-256: enough to
 //!   tell whether the state was reconciled under the rules in force;
-//! - snapshot keys of SPEC §3 are one byte, other keys are spelled out.
+//! - snapshot keys of CONTRACT §3 are one byte, other keys are spelled out.
 //!
 //! The same bytes live in the store's memory, so a restore copies values
 //! instead of parsing them. The first byte is the format version

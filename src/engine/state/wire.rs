@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Number, Value};
 
-/// Snapshot keys of SPEC §3, written as one byte (their index + 1).
+/// Snapshot keys of CONTRACT §3, written as one byte (their index + 1).
 ///
 /// A frozen copy, on purpose not `rules::field::SNAPSHOT_FIELDS`: the order
 /// is the on-disk format, so it may only ever grow at the end, whatever the

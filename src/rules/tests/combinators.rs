@@ -35,7 +35,7 @@ fn not_negates() {
     assert!(!holds(double, json!({})));
 }
 
-/// The SPEC §4 example, nested three deep.
+/// The CONTRACT §4 example, nested three deep.
 const DEV_TEAM: &str = r#"
 all:
   - { field: team, op: is, value: Development }

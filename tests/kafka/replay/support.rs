@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-/// A dead letter to produce, headers as SPEC §7 (any may be left out).
+/// A dead letter to produce, headers as CONTRACT §7 (any may be left out).
 #[derive(Clone)]
 pub struct DeadLetter {
     pub key: String,

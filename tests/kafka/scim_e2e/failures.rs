@@ -8,7 +8,7 @@ use super::*;
 /// The SCIM server dies mid-stream, with a retry budget (2) smaller than
 /// the outage rule (1 000 failures in a row, which cannot trigger first).
 ///
-/// SPEC §7's `retries_exhausted` cannot happen here, by design: before
+/// CONTRACT §7's `retries_exhausted` cannot happen here, by design: before
 /// dead-lettering a command that used up its budget, the worker probes the
 /// app (`GET /Users?count=1`, apply.rs), and a dead server fails that probe
 /// too — so the app is paused instead, and every command waits in Kafka. A
@@ -198,7 +198,7 @@ async fn front_one(mut client: TcpStream, upstream_port: u16, marker: &str) -> s
 /// The server is up and answers probes, but every request about two
 /// employees fails with 503: their commands use up their budget of 2, the
 /// probe before dead-lettering answers, so they go to the dead-letter topic
-/// with the SPEC §7 headers and a `dead_lettered` result; the others are
+/// with the CONTRACT §7 headers and a `dead_lettered` result; the others are
 /// applied; the app is never paused.
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_failing_on_a_live_scim_server_are_dead_lettered_as_retries_exhausted() {
@@ -275,7 +275,7 @@ async fn commands_failing_on_a_live_scim_server_are_dead_lettered_as_retries_exh
 
 /// The SCIM server stopped mid-stream with a small retry budget and outage
 /// detection turned off (`outage.enabled = false`): every command retries,
-/// then lands in the dead-letter topic with the SPEC §7 headers and a
+/// then lands in the dead-letter topic with the CONTRACT §7 headers and a
 /// `dead_lettered` result; the records before the stop were applied.
 #[tokio::test(flavor = "multi_thread")]
 async fn scim_stopped_without_outage_detection_dead_letters_after_retries() {
