@@ -11,6 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Config;
+use crate::sync::lock;
 
 mod transient;
 pub use transient::{is_transient, is_transient_code, retry_transient, Backoff};
@@ -96,7 +97,7 @@ impl rdkafka::ClientContext for AuthWatch {
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
                 | Some(RDKafkaErrorCode::SSL)
         ) {
-            let mut first = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut first = lock(&self.0);
             first.get_or_insert_with(|| reason.to_string());
         }
     }
@@ -135,12 +136,7 @@ pub fn check_reachable(config: &Config, timeout: Duration) -> Result<(), KafkaSe
         let answer = rx.recv_timeout(Duration::from_millis(100));
         // Serves the error callback (no record can arrive: nothing is assigned).
         let _ = consumer.poll(Duration::ZERO);
-        let auth = consumer
-            .context()
-            .0
-            .lock()
-            .map(|a| a.clone())
-            .unwrap_or(None);
+        let auth = lock(&consumer.context().0).clone();
         if let Some(reason) = auth {
             return Err(KafkaSetupError::Authentication {
                 servers: servers(),

@@ -3,12 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
@@ -26,6 +23,7 @@ use super::{group_id, Options, ReplayError};
 use crate::config::Config;
 use crate::kafka::{self, KafkaSetupError};
 use crate::metrics::Metrics;
+use crate::ratelimit::{self, Limiter};
 
 /// A batch commits at this many handled records…
 const BATCH_RECORDS: u64 = 500;
@@ -33,9 +31,6 @@ const BATCH_RECORDS: u64 = 500;
 const BATCH_AGE: Duration = Duration::from_secs(1);
 /// Nothing read (no record, no end of partition) for this long: give up.
 const STALL: Duration = Duration::from_secs(60);
-
-/// The `--rate` token bucket.
-type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 
 /// The records of one batch, not yet committed.
 #[derive(Default)]
@@ -140,13 +135,6 @@ pub(super) fn replay(
     Ok(summary)
 }
 
-/// One token every `1 / rate` seconds, no burst.
-fn limiter(rate: f64) -> Limiter {
-    let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
-    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN));
-    RateLimiter::direct(quota)
-}
-
 impl Replay<'_> {
     fn read(
         &mut self,
@@ -172,7 +160,7 @@ impl Replay<'_> {
             topics: &self.config.topics,
             applied,
         };
-        let limiter = self.options.rate.map(limiter);
+        let limiter = self.options.rate.map(ratelimit::per_second);
         let (mut read, mut last_seen, mut last_error) = (0u64, Instant::now(), None);
         while !open.is_empty() && !self.limit_reached() {
             if self.batch.due() {
