@@ -23,12 +23,11 @@ use super::rebalance::{Change, EngineContext};
 use super::reload::{Reload, Watcher};
 use super::store::{self, Store};
 use super::topics::CommandTopics;
-use super::txn::Transactional;
 use super::EngineError;
 
 mod batch;
 use crate::config::Config;
-use crate::kafka::{self, KafkaSetupError};
+use crate::kafka::{self, KafkaSetupError, Tuning, TxnProducer};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::telemetry::Telemetry;
@@ -40,7 +39,7 @@ struct Engine {
     store: Store,
     requests: Vec<ControlRequest>,
     consumer: BaseConsumer<EngineContext>,
-    txn: Transactional,
+    txn: TxnProducer,
     control: ControlReader,
     telemetry: Telemetry,
     topics: CommandTopics,
@@ -51,6 +50,20 @@ struct Engine {
     /// cgroup CPU quota from files, and the decide pool keeps the size it
     /// was first given.
     threads: usize,
+}
+
+/// The engine's producer tuning (`[engine]`, each yielding to
+/// `[kafka.properties]`): large batches, compressed, a bounded send queue,
+/// and no idling between a batch's last acknowledgement and its commit.
+fn producer_tuning(config: &Config) -> Tuning {
+    let e = &config.engine;
+    Tuning {
+        linger_ms: Some(e.producer_linger_ms),
+        compression: Some(e.producer_compression.clone()),
+        queue_max_kbytes: Some(e.producer_queue_max_kbytes),
+        quick_retry: true,
+        native_flush: true,
+    }
 }
 
 pub(super) fn run_blocking(
@@ -65,7 +78,7 @@ pub(super) fn run_blocking(
     let transactional_id = format!("{}-{}", config.kafka.group_id, instance);
     let mut cc = kafka::client_config(&config);
     for (key, value) in store::consumer_bounds(&config) {
-        store::set_default(&mut cc, key, &value);
+        kafka::set_default(&mut cc, key, &value);
     }
     let consumer: BaseConsumer<EngineContext> = cc
         .set("group.id", &config.kafka.group_id)
@@ -88,7 +101,8 @@ pub(super) fn run_blocking(
     telemetry
         .readiness
         .starting("engine", "joining the consumer group");
-    let txn = Transactional::new(&config, &transactional_id).map_err(EngineError::Fatal)?;
+    let txn = TxnProducer::new(&config, &transactional_id, &producer_tuning(&config))
+        .map_err(EngineError::Fatal)?;
     let control = ControlReader::new(&config)?;
     let mut watcher = Watcher::new(&config);
     metrics.set_rules_version(None, rules.version());

@@ -14,14 +14,14 @@ use tracing::{info, warn};
 
 use super::position::{partitions_of, ranges};
 use super::progress::Progress;
-use super::publish::{PublishError, Publisher};
+use super::publish;
 use super::record::{self, DlqInfo};
 use super::report::{self, Format, Row, Summary};
 use super::select::{Decision, Selector, Source};
 use super::superseded::{self, Applied};
 use super::{group_id, Options, ReplayError};
 use crate::config::Config;
-use crate::kafka::{self, KafkaSetupError};
+use crate::kafka::{self, KafkaSetupError, TxnError, TxnProducer};
 use crate::metrics::Metrics;
 use crate::ratelimit::{self, Limiter};
 
@@ -55,7 +55,7 @@ struct Replay<'a> {
     metrics: &'a Metrics,
     out: &'a mut dyn Write,
     consumer: BaseConsumer,
-    publisher: Option<Publisher>,
+    publisher: Option<TxnProducer>,
     /// Partition counts of destination topics (0: missing).
     destinations: HashMap<String, usize>,
     committed: Summary,
@@ -97,7 +97,7 @@ pub(super) fn replay(
     // it) must be settled before we read where the group got to.
     let publisher = match options.dry_run {
         true => None,
-        false => Some(Publisher::new(config, &group)?),
+        false => Some(publish::publisher(config, &group)?),
     };
     let ranges = ranges(&consumer, topic, partitions, options.from_beginning)?;
     let applied = match (source, options.include_superseded) {
@@ -244,7 +244,7 @@ impl Replay<'_> {
             }
             let headers = record::replay_headers(m, info.replay_count);
             if let Some(publisher) = self.publisher.as_mut() {
-                let sent = publisher.send(route, m.key(), m.payload(), headers);
+                let sent = publisher.send(publish::record(route, m.key(), m.payload(), headers));
                 sent.map_err(|e| self.publish_error(e))?;
             }
         }
@@ -349,7 +349,7 @@ impl Replay<'_> {
                 .consumer
                 .group_metadata()
                 .ok_or_else(|| ReplayError::Aborted("the consumer has no group metadata".into()))?;
-            let result = publisher.commit(&tpl, &group);
+            let result = publisher.commit(Some((&tpl, &group)));
             result.map_err(|e| self.publish_error(e))?;
             for (destination, n) in &batch.by_topic {
                 self.metrics.replayed(destination, *n);
@@ -359,9 +359,9 @@ impl Replay<'_> {
         Ok(())
     }
 
-    fn publish_error(&self, error: PublishError) -> ReplayError {
+    fn publish_error(&self, error: TxnError) -> ReplayError {
         match error {
-            PublishError::Fenced(source) => ReplayError::Fenced {
+            TxnError::Fenced(source) => ReplayError::Fenced {
                 topic: self.options.from.clone(),
                 source,
             },

@@ -1,5 +1,6 @@
-//! Kafka plumbing shared by every process: client settings, start-up checks
-//! and topic creation. Nothing here knows about employees or rules.
+//! Kafka plumbing shared by every process: client settings, start-up checks,
+//! topic creation, and the transactional producer ([`txn`]). Nothing here
+//! knows about employees or rules.
 
 use std::time::Duration;
 
@@ -14,7 +15,9 @@ use crate::config::Config;
 use crate::sync::lock;
 
 mod transient;
+pub mod txn;
 pub use transient::{is_transient, is_transient_code, retry_transient, Backoff};
+pub use txn::{Tuning, TxnError, TxnProducer};
 
 /// Errors talking to the broker at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,14 @@ pub fn client_config(config: &Config) -> ClientConfig {
         cc.set(key, value.expose());
     }
     cc
+}
+
+/// Sets a librdkafka property unless `[kafka.properties]` already does: a
+/// process's tuning defaults yield to the operator's.
+pub fn set_default(cc: &mut ClientConfig, key: &str, value: &str) {
+    if cc.get(key).is_none() {
+        cc.set(key, value);
+    }
 }
 
 /// Remembers the first authentication or TLS error librdkafka reports; such
