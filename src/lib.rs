@@ -8,8 +8,11 @@
 //! configuration file; `dlq` is the dead-letter format shared by every stage;
 //! `kafka` the client plumbing they all use; `metrics` the CONTRACT §8 series and
 //! `telemetry` what operators see of a running process (`/metrics`,
-//! `/healthz`, `/readyz`, consumer lag, logs). `pii` (personal data out of
-//! outgoing text) and `text` (text shown to people) sit below them all.
+//! `/healthz`, `/readyz`, consumer lag, logs, the apps' health). `pii`
+//! (personal data out of outgoing text), `text` (text shown to people),
+//! `ratelimit` (the token bucket) and `sync` (the lock helper) sit below them
+//! all. Imports only go down: none of these bottom modules uses `rules`,
+//! `commands`, `results`, `engine`, `connector` or `replay`.
 
 pub mod commands;
 pub mod config;
@@ -20,8 +23,10 @@ pub mod events;
 pub mod kafka;
 pub mod metrics;
 pub mod pii;
+pub mod ratelimit;
 pub mod replay;
 pub mod results;
 pub mod rules;
+pub mod sync;
 pub mod telemetry;
 pub mod text;

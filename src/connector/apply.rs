@@ -24,9 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use governor::clock::DefaultClock;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::RateLimiter;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -35,15 +32,13 @@ use tracing::{info, warn};
 
 use crate::commands::Command;
 use crate::config::RetryConfig;
-use crate::connector::outage::AppHealth;
 use crate::connector::redact;
 use crate::connector::{Applied, Connector, ConnectorError, Outcome};
 use crate::dlq::{self, ErrorKind, Failure};
+use crate::ratelimit::Limiter;
 use crate::results::{CommandResult, ResultOutcome};
+use crate::telemetry::health::AppHealth;
 use crate::telemetry::Telemetry;
-
-/// The app's token bucket.
-pub type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 
 /// How long the worker waits for the broker to take a result or dead letter.
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,10 +1,7 @@
 //! Tests of `apply`: the backoff, and the retry loop against an outage.
 
 use super::*;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-
-use governor::Quota;
 
 use crate::config::OutageConfig;
 use crate::connector::outage::probe_until_healthy;
@@ -50,7 +47,7 @@ async fn a_failed_probe_before_dead_lettering_confirms_the_outage() {
     let ctx = Arc::new(AppContext {
         app: "a".into(),
         connector: ShortOutage::default(),
-        limiter: RateLimiter::direct(Quota::per_second(NonZeroU32::new(1_000).unwrap())),
+        limiter: crate::ratelimit::per_second(1_000.0),
         health: Arc::new(AppHealth::new("a", 100)),
         retry: RetryConfig {
             max_attempts: 2,

@@ -29,10 +29,11 @@ use crate::connector::apply::{self, AppContext, Done};
 use crate::connector::generations::Generations;
 use crate::connector::intake;
 use crate::connector::ordering::KeyedQueue;
-use crate::connector::rebalance::{lock, Shared, WorkerContext};
+use crate::connector::rebalance::{Shared, WorkerContext};
 use crate::connector::worker::WorkerError;
 use crate::connector::Connector;
 use crate::dlq::Failure;
+use crate::sync::lock;
 
 /// A command waiting for its turn.
 struct Work {

@@ -23,6 +23,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::connector::offsets::OffsetTracker;
+use crate::sync::lock;
 
 /// State shared between the worker loop and the rebalance hooks.
 #[derive(Debug, Default)]
@@ -55,15 +56,6 @@ impl WorkerContext {
     fn shared(&self) -> MutexGuard<'_, Shared> {
         lock(&self.shared)
     }
-}
-
-/// Locks the shared state. A panic while it was held leaves counters and
-/// sets that are still structurally valid, so poisoning is ignored rather
-/// than turned into a second panic.
-pub fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ClientContext for WorkerContext {}

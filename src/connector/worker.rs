@@ -10,11 +10,9 @@
 //! above the committed point are handled again. The generation check turns
 //! such repeats into `superseded` results rather than second app calls.
 
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::{Quota, RateLimiter};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
@@ -26,10 +24,12 @@ use crate::config::{AppConfig, Config};
 use crate::connector::apply::AppContext;
 use crate::connector::consume::{Limits, Loop};
 use crate::connector::generations;
-use crate::connector::outage::{self, AppHealth};
+use crate::connector::outage;
 use crate::connector::rebalance::{Shared, WorkerContext};
 use crate::connector::Connector;
 use crate::kafka::{self, KafkaSetupError, TopicSpec};
+use crate::ratelimit;
+use crate::telemetry::health::AppHealth;
 use crate::telemetry::{Role, Telemetry};
 
 /// Why a worker stopped with an error.
@@ -165,7 +165,7 @@ impl<C: Connector + 'static> Worker<C> {
         let ctx = Arc::new(AppContext {
             app: app.clone(),
             connector,
-            limiter: RateLimiter::direct(quota(app_config.rate_limit_per_second)),
+            limiter: ratelimit::per_second(app_config.rate_limit_per_second),
             health: Arc::clone(&health),
             retry: app_config.retry.clone(),
             outage_detection: app_config.outage.enabled,
@@ -238,12 +238,4 @@ pub async fn run<C: Connector + 'static>(
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {
     Worker::new(config, app, connector)?.run(shutdown).await
-}
-
-/// One request every `1 / rate` seconds, no burst: the app never sees more
-/// than `rate` requests in any window, even right after an idle spell.
-fn quota(rate: f64) -> Quota {
-    let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
-    // `period` is at least one nanosecond, the only case `with_period` refuses.
-    Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
 }

@@ -4,8 +4,9 @@
 //! records (or a rules change, a restore, an operator request) into the
 //! records one transaction writes. [`run`] is the Kafka loop: it restores
 //! each assigned partition's state from the changelog ([`store`]), then
-//! processes batches, each in one transaction ([`txn`]) holding the commands,
-//! the dead letters, the state writes and the input offsets. [`guard`] holds
+//! processes batches, each in one transaction (the shared
+//! [`crate::kafka::txn`] producer, with the engine's tuning) holding the
+//! commands, the dead letters, the state writes and the input offsets. [`guard`] holds
 //! mass deprovisions; [`control`] applies an operator's release or discard;
 //! [`reload`] watches the rules directory.
 
@@ -20,13 +21,13 @@ mod run;
 pub mod state;
 pub mod store;
 pub mod topics;
-pub mod txn;
 pub mod window;
 
 use std::sync::Arc;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::BaseRecord;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -102,6 +103,24 @@ impl Output {
             payload: self.payload.clone(),
             headers: self.headers.clone(),
         }
+    }
+
+    /// The record to send, borrowing this output's bytes.
+    pub fn record(&self) -> BaseRecord<'_, [u8], [u8]> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic);
+        if let Some(key) = &self.key {
+            record = record.key(key);
+        }
+        if let Some(payload) = &self.payload {
+            record = record.payload(payload);
+        }
+        if let Some(partition) = self.partition {
+            record = record.partition(partition);
+        }
+        if let Some(headers) = &self.headers {
+            record = record.headers(headers.clone());
+        }
+        record
     }
 }
 

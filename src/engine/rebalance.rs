@@ -12,6 +12,8 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use tracing::{info, warn};
 
+use crate::sync::lock;
+
 /// An assignment change of the input topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -31,10 +33,7 @@ pub struct EngineContext {
 impl EngineContext {
     /// Takes the changes recorded since the last call, oldest first.
     pub fn take(&self) -> Vec<Change> {
-        match self.changes.lock() {
-            Ok(mut changes) => std::mem::take(&mut *changes),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        std::mem::take(&mut *lock(&self.changes))
     }
 
     /// Whether the group has given this member an assignment yet (possibly
@@ -45,14 +44,11 @@ impl EngineContext {
 
     /// Whether a change is waiting.
     pub fn pending(&self) -> bool {
-        self.changes.lock().map(|c| !c.is_empty()).unwrap_or(true)
+        !lock(&self.changes).is_empty()
     }
 
     fn push(&self, change: Change) {
-        match self.changes.lock() {
-            Ok(mut changes) => changes.push(change),
-            Err(poisoned) => poisoned.into_inner().push(change),
-        }
+        lock(&self.changes).push(change);
     }
 }
 

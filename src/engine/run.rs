@@ -23,12 +23,11 @@ use super::rebalance::{Change, EngineContext};
 use super::reload::{Reload, Watcher};
 use super::store::{self, Store};
 use super::topics::CommandTopics;
-use super::txn::Transactional;
 use super::EngineError;
 
 mod batch;
 use crate::config::Config;
-use crate::kafka::{self, KafkaSetupError};
+use crate::kafka::{self, KafkaSetupError, Tuning, TxnProducer};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::telemetry::Telemetry;
@@ -40,7 +39,7 @@ struct Engine {
     store: Store,
     requests: Vec<ControlRequest>,
     consumer: BaseConsumer<EngineContext>,
-    txn: Transactional,
+    txn: TxnProducer,
     control: ControlReader,
     telemetry: Telemetry,
     topics: CommandTopics,
@@ -53,6 +52,20 @@ struct Engine {
     threads: usize,
 }
 
+/// The engine's producer tuning (`[engine]`, each yielding to
+/// `[kafka.properties]`): large batches, compressed, a bounded send queue,
+/// and no idling between a batch's last acknowledgement and its commit.
+fn producer_tuning(config: &Config) -> Tuning {
+    let e = &config.engine;
+    Tuning {
+        linger_ms: Some(e.producer_linger_ms),
+        compression: Some(e.producer_compression.clone()),
+        queue_max_kbytes: Some(e.producer_queue_max_kbytes),
+        quick_retry: true,
+        native_flush: true,
+    }
+}
+
 pub(super) fn run_blocking(
     config: Config,
     rules: RuleSet,
@@ -63,32 +76,15 @@ pub(super) fn run_blocking(
     let metrics = Arc::clone(&telemetry.metrics);
     let instance = config.engine.instance_id();
     let transactional_id = format!("{}-{}", config.kafka.group_id, instance);
-    let mut cc = kafka::client_config(&config);
-    for (key, value) in store::consumer_bounds(&config) {
-        store::set_default(&mut cc, key, &value);
-    }
-    let consumer: BaseConsumer<EngineContext> = cc
-        .set("group.id", &config.kafka.group_id)
-        // Static membership: a restarted instance takes its old place (and
-        // partitions) at once instead of waiting out the session timeout.
-        .set("group.instance.id", &instance)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        // Incremental rebalances: a member joining or leaving moves only the
-        // partitions that change owner, so the others keep their state.
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(EngineContext::default())
-        .map_err(KafkaSetupError::Client)?;
-    consumer.subscribe(&[&config.topics.events])?;
+    let consumer = input_consumer(&config, &instance)?;
     telemetry
         .positions
         .register(&config.topics.events, &config.kafka.group_id);
     telemetry
         .readiness
         .starting("engine", "joining the consumer group");
-    let txn = Transactional::new(&config, &transactional_id).map_err(EngineError::Fatal)?;
+    let txn = TxnProducer::new(&config, &transactional_id, &producer_tuning(&config))
+        .map_err(EngineError::Fatal)?;
     let control = ControlReader::new(&config)?;
     let mut watcher = Watcher::new(&config);
     metrics.set_rules_version(None, rules.version());
@@ -117,26 +113,64 @@ pub(super) fn run_blocking(
         aborts: None,
     };
     engine.set_topics(topics);
-    while !shutdown.is_cancelled() {
-        engine.apply_rebalances(&mut Vec::new())?;
-        engine.telemetry_turn();
-        engine.check_topics()?;
-        engine.check_rules(&mut watcher)?;
-        engine.check_control()?;
-        let mut batch = engine.collect(&shutdown)?;
-        engine.apply_rebalances(&mut batch)?;
-        if batch.is_empty() {
-            engine.telemetry.readiness.progressed();
-        } else {
-            engine.process(batch)?;
-        }
+    engine.serve(&mut watcher, &shutdown)
+}
+
+/// The engine's consumer of the input topic, subscribed: a static member of
+/// `kafka.group_id`, reading committed records only.
+fn input_consumer(
+    config: &Config,
+    instance: &str,
+) -> Result<BaseConsumer<EngineContext>, EngineError> {
+    let mut cc = kafka::client_config(config);
+    for (key, value) in store::consumer_bounds(config) {
+        kafka::set_default(&mut cc, key, &value);
     }
-    info!(message = "Engine stopping: no transaction open; leaving the group.");
-    engine.consumer.unsubscribe();
-    Ok(())
+    let consumer: BaseConsumer<EngineContext> = cc
+        .set("group.id", &config.kafka.group_id)
+        // Static membership: a restarted instance takes its old place (and
+        // partitions) at once instead of waiting out the session timeout.
+        .set("group.instance.id", instance)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        // Incremental rebalances: a member joining or leaving moves only the
+        // partitions that change owner, so the others keep their state.
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create_with_context(EngineContext::default())
+        .map_err(KafkaSetupError::Client)?;
+    consumer.subscribe(&[&config.topics.events])?;
+    Ok(consumer)
 }
 
 impl Engine {
+    /// The loop, one turn after another until `shutdown`; each turn ends
+    /// with nothing open, so stopping leaves no half-done batch.
+    fn serve(
+        &mut self,
+        watcher: &mut Watcher,
+        shutdown: &CancellationToken,
+    ) -> Result<(), EngineError> {
+        while !shutdown.is_cancelled() {
+            self.apply_rebalances(&mut Vec::new())?;
+            self.telemetry_turn();
+            self.check_topics()?;
+            self.check_rules(watcher)?;
+            self.check_control()?;
+            let mut batch = self.collect(shutdown)?;
+            self.apply_rebalances(&mut batch)?;
+            if batch.is_empty() {
+                self.telemetry.readiness.progressed();
+            } else {
+                self.process(batch)?;
+            }
+        }
+        info!(message = "Engine stopping: no transaction open; leaving the group.");
+        self.consumer.unsubscribe();
+        Ok(())
+    }
+
     /// Polls up to a batch of records: at most `batch_max_records`, for at
     /// most `batch_max_ms` after the first, stopping early on a rebalance.
     /// A fatal consumer error (e.g. this static member fenced by another

@@ -20,7 +20,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tracing::error;
 
 use super::state::codec::{self, Summary};
@@ -228,14 +228,6 @@ fn count(
     }
 }
 
-/// Sets a librdkafka property unless `[kafka.properties]` already does: the
-/// engine's tuning defaults yield to the operator's.
-pub(super) fn set_default(cc: &mut ClientConfig, key: &str, value: &str) {
-    if cc.get(key).is_none() {
-        cc.set(key, value);
-    }
-}
-
 /// The memory bounds of the engine's consumers (`[engine]`): librdkafka's
 /// defaults let one consumer prefetch 64 MB and fetch 50 MB at a time.
 pub(super) fn consumer_bounds(config: &Config) -> [(&'static str, String); 3] {
@@ -278,7 +270,7 @@ pub fn restore_encoded(
         // Nothing waits for more data: at the end, EOF must come at once.
         ("fetch.wait.max.ms", "10".to_string()),
     ]) {
-        set_default(&mut cc, key, &value);
+        kafka::set_default(&mut cc, key, &value);
     }
     let consumer: BaseConsumer<RestoreContext> = cc
         .set("group.id", format!("{}-restore", config.kafka.group_id))

@@ -39,7 +39,7 @@
 pub mod filter;
 mod position;
 pub mod progress;
-pub mod publish;
+mod publish;
 pub mod record;
 pub mod report;
 mod run;

@@ -3,12 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
@@ -17,15 +14,16 @@ use tracing::{info, warn};
 
 use super::position::{partitions_of, ranges};
 use super::progress::Progress;
-use super::publish::{PublishError, Publisher};
+use super::publish;
 use super::record::{self, DlqInfo};
 use super::report::{self, Format, Row, Summary};
 use super::select::{Decision, Selector, Source};
 use super::superseded::{self, Applied};
 use super::{group_id, Options, ReplayError};
 use crate::config::Config;
-use crate::kafka::{self, KafkaSetupError};
+use crate::kafka::{self, KafkaSetupError, TxnError, TxnProducer};
 use crate::metrics::Metrics;
+use crate::ratelimit::{self, Limiter};
 
 /// A batch commits at this many handled records…
 const BATCH_RECORDS: u64 = 500;
@@ -33,9 +31,6 @@ const BATCH_RECORDS: u64 = 500;
 const BATCH_AGE: Duration = Duration::from_secs(1);
 /// Nothing read (no record, no end of partition) for this long: give up.
 const STALL: Duration = Duration::from_secs(60);
-
-/// The `--rate` token bucket.
-type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 
 /// The records of one batch, not yet committed.
 #[derive(Default)]
@@ -60,7 +55,7 @@ struct Replay<'a> {
     metrics: &'a Metrics,
     out: &'a mut dyn Write,
     consumer: BaseConsumer,
-    publisher: Option<Publisher>,
+    publisher: Option<TxnProducer>,
     /// Partition counts of destination topics (0: missing).
     destinations: HashMap<String, usize>,
     committed: Summary,
@@ -102,7 +97,7 @@ pub(super) fn replay(
     // it) must be settled before we read where the group got to.
     let publisher = match options.dry_run {
         true => None,
-        false => Some(Publisher::new(config, &group)?),
+        false => Some(publish::publisher(config, &group)?),
     };
     let ranges = ranges(&consumer, topic, partitions, options.from_beginning)?;
     let applied = match (source, options.include_superseded) {
@@ -140,13 +135,6 @@ pub(super) fn replay(
     Ok(summary)
 }
 
-/// One token every `1 / rate` seconds, no burst.
-fn limiter(rate: f64) -> Limiter {
-    let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
-    let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN));
-    RateLimiter::direct(quota)
-}
-
 impl Replay<'_> {
     fn read(
         &mut self,
@@ -172,7 +160,7 @@ impl Replay<'_> {
             topics: &self.config.topics,
             applied,
         };
-        let limiter = self.options.rate.map(limiter);
+        let limiter = self.options.rate.map(ratelimit::per_second);
         let (mut read, mut last_seen, mut last_error) = (0u64, Instant::now(), None);
         while !open.is_empty() && !self.limit_reached() {
             if self.batch.due() {
@@ -256,7 +244,7 @@ impl Replay<'_> {
             }
             let headers = record::replay_headers(m, info.replay_count);
             if let Some(publisher) = self.publisher.as_mut() {
-                let sent = publisher.send(route, m.key(), m.payload(), headers);
+                let sent = publisher.send(publish::record(route, m.key(), m.payload(), headers));
                 sent.map_err(|e| self.publish_error(e))?;
             }
         }
@@ -361,7 +349,7 @@ impl Replay<'_> {
                 .consumer
                 .group_metadata()
                 .ok_or_else(|| ReplayError::Aborted("the consumer has no group metadata".into()))?;
-            let result = publisher.commit(&tpl, &group);
+            let result = publisher.commit(Some((&tpl, &group)));
             result.map_err(|e| self.publish_error(e))?;
             for (destination, n) in &batch.by_topic {
                 self.metrics.replayed(destination, *n);
@@ -371,9 +359,9 @@ impl Replay<'_> {
         Ok(())
     }
 
-    fn publish_error(&self, error: PublishError) -> ReplayError {
+    fn publish_error(&self, error: TxnError) -> ReplayError {
         match error {
-            PublishError::Fenced(source) => ReplayError::Fenced {
+            TxnError::Fenced(source) => ReplayError::Fenced {
                 topic: self.options.from.clone(),
                 source,
             },

@@ -25,6 +25,7 @@ use tracing::warn;
 use crate::config::Config;
 use crate::kafka;
 use crate::metrics::Metrics;
+use crate::sync::lock;
 
 /// The least time between two publications of one topic's positions.
 const PUBLISH_EVERY: Duration = Duration::from_millis(500);
@@ -54,7 +55,7 @@ fn offset(o: Offset) -> i64 {
 impl Positions {
     /// Declares that this process consumes `topic` in consumer group `group`.
     pub fn register(&self, topic: &str, group: &str) {
-        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        let mut topics = lock(&self.topics);
         topics.entry(topic.to_string()).or_default().group = group.to_string();
     }
 
@@ -62,7 +63,7 @@ impl Positions {
     /// topics; cheap (no network), and does nothing if called again within
     /// half a second.
     pub fn publish<C: ConsumerContext, K: Consumer<C>>(&self, consumer: &K) {
-        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        let mut topics = lock(&self.topics);
         let due = topics
             .values()
             .any(|t| t.published.is_none_or(|at| at.elapsed() >= PUBLISH_EVERY));
@@ -81,7 +82,7 @@ impl Positions {
     }
 
     fn snapshot(&self) -> Vec<(String, String, BTreeMap<i32, i64>)> {
-        let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        let topics = lock(&self.topics);
         topics
             .iter()
             .map(|(name, t)| (name.clone(), t.group.clone(), t.positions.clone()))

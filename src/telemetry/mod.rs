@@ -6,6 +6,8 @@
 //! - [`readiness`]: the registry `/readyz` reads, fed by the loops at state
 //!   changes (restoring partitions, rules loaded, apps paused, broker checks);
 //! - [`lag`]: consumer lag per owned partition, measured off the hot path;
+//! - [`health`]: each app's health (paused or not, and why), which the
+//!   connector reports and `/readyz` and `provisioner_app_paused` read;
 //! - [`probe`]: whether the broker answers, twice a second, for `/readyz`;
 //! - [`logging`]: the `tracing` subscriber (JSON, masked e-mails).
 //!
@@ -13,6 +15,7 @@
 //! builds one [`Telemetry`] and hands clones to its loops.
 
 pub mod connections;
+pub mod health;
 pub mod lag;
 pub mod logging;
 pub mod probe;
@@ -25,8 +28,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::connector::outage::AppHealth;
 use crate::metrics::Metrics;
+use health::AppHealth;
 pub use readiness::{Readiness, Report, Role};
 
 /// Where the engine serves telemetry unless `metrics.listen` or `--metrics-addr` says otherwise.

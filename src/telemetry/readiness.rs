@@ -21,13 +21,14 @@
 //! alert instead.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::connector::outage::AppHealth;
+use crate::sync::lock;
+use crate::telemetry::health::AppHealth;
 
 /// How many readiness transitions [`Readiness::history`] keeps.
 const HISTORY: usize = 64;
@@ -85,11 +86,6 @@ pub struct Readiness {
     apps: Mutex<Vec<Arc<AppHealth>>>,
     history: Mutex<VecDeque<(bool, Vec<String>)>>,
     progress: Mutex<Progress>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Plain data: a panic elsewhere cannot leave it inconsistent.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn list(partitions: &BTreeSet<i32>) -> String {

@@ -13,5 +13,6 @@ mod scim_e2e;
 #[path = "../apps/scim_server.rs"]
 mod scim_server;
 mod startup;
+mod txn;
 mod webhook_e2e;
 mod zendesk_e2e;

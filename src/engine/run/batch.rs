@@ -17,8 +17,8 @@ use crate::dlq::{ErrorKind, Failure};
 use crate::engine::guard::Scope;
 use crate::engine::parallel;
 use crate::engine::pending::{dead_letter, Context, Parsed, Pending};
-use crate::engine::txn::TxnError;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, Output};
+use crate::kafka::TxnError;
 
 /// How often an aborted maintenance transaction is retried before giving up.
 const MAINTENANCE_ATTEMPTS: u32 = 5;
@@ -38,13 +38,13 @@ impl Engine {
             let outputs = slice.outputs(&self.config);
             let mut attempt = 0;
             loop {
-                match self.txn.commit(&outputs, None) {
+                match self.transact(&outputs, None) {
                     Ok(()) => break,
                     Err(TxnError::Aborted(e)) if attempt + 1 < MAINTENANCE_ATTEMPTS => {
                         attempt += 1;
                         warn!(message = "Maintenance transaction aborted; retrying.", error = %e, attempt);
                     }
-                    Err(TxnError::Aborted(e)) | Err(TxnError::Fatal(e)) => {
+                    Err(TxnError::Aborted(e) | TxnError::Fenced(e) | TxnError::Fatal(e)) => {
                         return Err(EngineError::Fatal(e))
                     }
                 }
@@ -152,7 +152,7 @@ impl Engine {
         let output = dead_letter(record, &failure, &self.config);
         let offsets = self.next_offsets(std::slice::from_ref(record))?;
         let group = self.group()?;
-        match self.txn.commit(&[output], Some((&offsets, &group))) {
+        match self.transact(&[output], Some((&offsets, &group))) {
             Ok(()) => {
                 let kind = Parsed::of(record, &self.config)
                     .result
@@ -172,7 +172,7 @@ impl Engine {
                 warn!(message = "Dead letter of a failing record aborted too.", error = %e);
                 Ok(false)
             }
-            Err(TxnError::Fatal(e)) => {
+            Err(TxnError::Fenced(e) | TxnError::Fatal(e)) => {
                 error!(message = "Transactional producer failed; stopping.", error = %e);
                 Err(EngineError::Fatal(e))
             }
@@ -199,7 +199,7 @@ impl Engine {
         let offsets = self.next_offsets(batch)?;
         let group = self.group()?;
         let decided = started.elapsed();
-        match self.txn.commit(&outputs, Some((&offsets, &group))) {
+        match self.transact(&outputs, Some((&offsets, &group))) {
             Ok(()) => {
                 let (records, commands) = (batch.len(), pending.command_count());
                 let (held, states) = (pending.held_count(), pending.employees());
@@ -223,11 +223,24 @@ impl Engine {
                 Ok(None)
             }
             Err(TxnError::Aborted(e)) => Ok(Some(e)),
-            Err(TxnError::Fatal(e)) => {
+            Err(TxnError::Fenced(e) | TxnError::Fatal(e)) => {
                 error!(message = "Transactional producer failed; stopping.", error = %e);
                 Err(EngineError::Fatal(e))
             }
         }
+    }
+
+    /// Produces `outputs` and, when given, commits `offsets` for the
+    /// consumer group — all in one transaction.
+    fn transact(
+        &mut self,
+        outputs: &[Output],
+        offsets: Option<(&TopicPartitionList, &ConsumerGroupMetadata)>,
+    ) -> Result<(), TxnError> {
+        for output in outputs {
+            self.txn.send(output.record())?;
+        }
+        self.txn.commit(offsets)
     }
 
     /// The offsets to commit after `records`: per partition, the last one + 1.

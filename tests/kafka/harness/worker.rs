@@ -7,7 +7,7 @@ use super::*;
 /// One app's connector worker running in this process, with any connector.
 pub struct AppWorker {
     /// The app's health (paused or not), shared with the worker.
-    pub health: std::sync::Arc<provisioner::connector::outage::AppHealth>,
+    pub health: std::sync::Arc<provisioner::telemetry::health::AppHealth>,
     shutdown: CancellationToken,
     handle: JoinHandle<Result<(), provisioner::connector::worker::WorkerError>>,
 }

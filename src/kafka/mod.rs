@@ -1,5 +1,6 @@
-//! Kafka plumbing shared by every process: client settings, start-up checks
-//! and topic creation. Nothing here knows about employees or rules.
+//! Kafka plumbing shared by every process: client settings, start-up checks,
+//! topic creation, and the transactional producer ([`txn`]). Nothing here
+//! knows about employees or rules.
 
 use std::time::Duration;
 
@@ -11,9 +12,12 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Config;
+use crate::sync::lock;
 
 mod transient;
+pub mod txn;
 pub use transient::{is_transient, is_transient_code, retry_transient, Backoff};
+pub use txn::{Tuning, TxnError, TxnProducer};
 
 /// Errors talking to the broker at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,14 @@ pub fn client_config(config: &Config) -> ClientConfig {
     cc
 }
 
+/// Sets a librdkafka property unless `[kafka.properties]` already does: a
+/// process's tuning defaults yield to the operator's.
+pub fn set_default(cc: &mut ClientConfig, key: &str, value: &str) {
+    if cc.get(key).is_none() {
+        cc.set(key, value);
+    }
+}
+
 /// Remembers the first authentication or TLS error librdkafka reports; such
 /// errors arrive through the error callback, not as a request's result.
 #[derive(Default)]
@@ -96,7 +108,7 @@ impl rdkafka::ClientContext for AuthWatch {
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
                 | Some(RDKafkaErrorCode::SSL)
         ) {
-            let mut first = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut first = lock(&self.0);
             first.get_or_insert_with(|| reason.to_string());
         }
     }
@@ -135,12 +147,7 @@ pub fn check_reachable(config: &Config, timeout: Duration) -> Result<(), KafkaSe
         let answer = rx.recv_timeout(Duration::from_millis(100));
         // Serves the error callback (no record can arrive: nothing is assigned).
         let _ = consumer.poll(Duration::ZERO);
-        let auth = consumer
-            .context()
-            .0
-            .lock()
-            .map(|a| a.clone())
-            .unwrap_or(None);
+        let auth = lock(&consumer.context().0).clone();
         if let Some(reason) = auth {
             return Err(KafkaSetupError::Authentication {
                 servers: servers(),

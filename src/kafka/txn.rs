@@ -1,0 +1,275 @@
+//! The one transactional producer: the engine commits each batch with it,
+//! replay each batch of re-published dead letters. Records and the consumer
+//! group's offsets commit together, or nothing of them is visible to
+//! `read_committed` readers.
+//!
+//! librdkafka classifies transactional errors and we follow it: retriable →
+//! retry the call; abortable → abort, and the caller redoes (or gives up)
+//! the work; fatal → [`TxnError::Fenced`] when a newer producer with the same
+//! transactional id took over, else [`TxnError::Fatal`]. Every call blocks:
+//! use it from a thread of its own (the engine's loop, replay's), never on
+//! the async runtime.
+
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::TopicPartitionList;
+use tracing::warn;
+
+use super::{client_config, set_default};
+use crate::config::Config;
+
+/// How long one transactional call may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a retriable transactional call is retried.
+const RETRIES: u32 = 5;
+
+/// A producer's throughput tuning. Each property is a default:
+/// `[kafka.properties]` overrides it.
+#[derive(Debug, Clone, Default)]
+pub struct Tuning {
+    /// `linger.ms`: how long records wait to fill a request.
+    pub linger_ms: Option<u64>,
+    /// `compression.type`.
+    pub compression: Option<String>,
+    /// `queue.buffering.max.kbytes`: the send queue's bound, where
+    /// back-pressure starts.
+    pub queue_max_kbytes: Option<u64>,
+    /// Retry a transaction the broker is still closing
+    /// (`CONCURRENT_TRANSACTIONS`) after 10 ms rather than librdkafka's
+    /// 100 ms (`retry.backoff.ms`), which idles every such batch.
+    pub quick_retry: bool,
+    /// Wait for every acknowledgement with librdkafka's own flush before
+    /// committing (see [`TxnProducer::commit`]): a commit returns as soon as
+    /// the last record is acknowledged instead of up to 100 ms later.
+    pub native_flush: bool,
+}
+
+impl Tuning {
+    fn apply(&self, cc: &mut ClientConfig) {
+        let quick_retry = self.quick_retry.then(|| "10".to_string());
+        for (key, value) in [
+            ("retry.backoff.ms", quick_retry),
+            ("linger.ms", self.linger_ms.map(|v| v.to_string())),
+            ("compression.type", self.compression.clone()),
+            (
+                "queue.buffering.max.kbytes",
+                self.queue_max_kbytes.map(|v| v.to_string()),
+            ),
+        ] {
+            if let Some(value) = value {
+                set_default(cc, key, &value);
+            }
+        }
+    }
+}
+
+/// Why a transaction did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum TxnError {
+    /// A newer producer with the same transactional id took over; this one
+    /// cannot go on.
+    #[error("fenced by a newer producer with the same transactional id: {0}")]
+    Fenced(KafkaError),
+    /// Aborted: nothing of the transaction is visible and no offset moved.
+    #[error("transaction aborted, nothing of it is visible: {0}")]
+    Aborted(KafkaError),
+    /// The producer cannot go on (a fatal error, or the abort itself failed).
+    #[error("transactional producer failed fatally: {0}")]
+    Fatal(KafkaError),
+}
+
+/// A transactional producer with at most one transaction open: the first
+/// [`send`](TxnProducer::send) (or a [`commit`](TxnProducer::commit) with
+/// only offsets) opens it, `commit` closes it, any error aborts it.
+pub struct TxnProducer {
+    producer: ThreadedProducer<DefaultProducerContext>,
+    transactional_id: String,
+    native_flush: bool,
+    open: bool,
+}
+
+impl TxnProducer {
+    /// Creates the producer and initialises transactions, which fences any
+    /// older producer with the same transactional id and aborts what it
+    /// left open.
+    pub fn new(
+        config: &Config,
+        transactional_id: &str,
+        tuning: &Tuning,
+    ) -> Result<TxnProducer, KafkaError> {
+        let mut cc = client_config(config);
+        tuning.apply(&mut cc);
+        let producer: ThreadedProducer<DefaultProducerContext> = cc
+            .set("transactional.id", transactional_id)
+            .set("enable.idempotence", "true")
+            // A process that dies mid-transaction holds back read_committed
+            // readers until the broker aborts it; keep that short.
+            .set("transaction.timeout.ms", "15000")
+            .create()?;
+        retry(|| producer.init_transactions(TIMEOUT))?;
+        Ok(TxnProducer {
+            producer,
+            transactional_id: transactional_id.to_string(),
+            native_flush: tuning.native_flush,
+            open: false,
+        })
+    }
+
+    fn begin(&mut self) -> Result<(), TxnError> {
+        if !self.open {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| self.fail(e))?;
+            self.open = true;
+        }
+        Ok(())
+    }
+
+    /// Adds one record to the open transaction (opening one if needed).
+    /// When the send queue is full, waits for the producer's thread to drain
+    /// it: back-pressure, not an error.
+    pub fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), TxnError> {
+        self.begin()?;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(self.fail(e)),
+            }
+        }
+    }
+
+    /// Commits the open transaction (opening one if nothing was sent) with
+    /// `offsets`, when given, as the consumer group's position.
+    pub fn commit(
+        &mut self,
+        offsets: Option<(&TopicPartitionList, &ConsumerGroupMetadata)>,
+    ) -> Result<(), TxnError> {
+        self.begin()?;
+        if let Some((tpl, group)) = offsets {
+            retry(|| {
+                self.producer
+                    .send_offsets_to_transaction(tpl, group, TIMEOUT)
+            })
+            .map_err(|e| self.fail(e))?;
+        }
+        if self.native_flush {
+            self.flush().map_err(|e| self.fail(e))?;
+        }
+        retry(|| self.producer.commit_transaction(TIMEOUT)).map_err(|e| self.fail(e))?;
+        self.open = false;
+        Ok(())
+    }
+
+    /// Waits until every record sent is acknowledged.
+    ///
+    /// `commit_transaction` flushes first, but rdkafka's `flush` polls in a
+    /// loop that never returns before its timeout step (each transaction
+    /// idled up to 100 ms after its last acknowledgement), and short steps
+    /// spin, taking CPU from a broker on the same host. librdkafka's own
+    /// flush, with delivery reports as events (rdkafka's mode), waits on a
+    /// condition variable until the producer's polling thread has served
+    /// every report: no idling, no spinning.
+    fn flush(&self) -> Result<(), KafkaError> {
+        let timeout_ms = i32::try_from(TIMEOUT.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: the handle is the live producer's, valid for as long as
+        // `self.producer` is; rd_kafka_flush is thread-safe.
+        let code = unsafe {
+            rdkafka::bindings::rd_kafka_flush(self.producer.client().native_ptr(), timeout_ms)
+        };
+        match RDKafkaErrorCode::from(code) {
+            RDKafkaErrorCode::NoError => Ok(()),
+            other => Err(KafkaError::Flush(other)),
+        }
+    }
+
+    /// Classifies an error; for anything not fatal, aborts the transaction.
+    fn fail(&mut self, error: KafkaError) -> TxnError {
+        self.open = false;
+        if let Some(fatal) = classify_fatal(error.clone()) {
+            return fatal;
+        }
+        warn!(message = "Aborting transaction.", transactional_id = %self.transactional_id, %error);
+        match retry(|| self.producer.abort_transaction(TIMEOUT)) {
+            Ok(()) => TxnError::Aborted(error),
+            Err(abort_error) => TxnError::Fatal(abort_error),
+        }
+    }
+}
+
+/// The error as [`TxnError::Fenced`] or [`TxnError::Fatal`] when librdkafka
+/// says the producer cannot go on; `None` when aborting may recover.
+fn classify_fatal(error: KafkaError) -> Option<TxnError> {
+    let KafkaError::Transaction(e) = &error else {
+        return None;
+    };
+    if !e.is_fatal() {
+        return None;
+    }
+    Some(match e.code() {
+        RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced => TxnError::Fenced(error),
+        _ => TxnError::Fatal(error),
+    })
+}
+
+/// Retries a transactional call while librdkafka says it is retriable (at
+/// most five times, backing off from 200 ms).
+fn retry(mut op: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < RETRIES => {
+                attempt += 1;
+                warn!(message = "Retrying transactional call.", error = %e, attempt);
+                std::thread::sleep(Duration::from_millis(100 << attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_yields_to_the_operators_properties() {
+        let mut cc = ClientConfig::new();
+        cc.set("linger.ms", "100");
+        Tuning {
+            linger_ms: Some(5),
+            compression: Some("lz4".into()),
+            queue_max_kbytes: None,
+            quick_retry: true,
+            native_flush: true,
+        }
+        .apply(&mut cc);
+        assert_eq!(
+            cc.get("linger.ms"),
+            Some("100"),
+            "the operator's value wins"
+        );
+        assert_eq!(cc.get("compression.type"), Some("lz4"));
+        assert_eq!(cc.get("retry.backoff.ms"), Some("10"));
+        assert_eq!(
+            cc.get("queue.buffering.max.kbytes"),
+            None,
+            "unset stays unset"
+        );
+    }
+
+    #[test]
+    fn errors_outside_a_transaction_are_not_fatal() {
+        let flush = KafkaError::Flush(RDKafkaErrorCode::MessageTimedOut);
+        assert!(classify_fatal(flush).is_none(), "aborting may recover");
+        let queue = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert!(classify_fatal(queue).is_none());
+    }
+}
