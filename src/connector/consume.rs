@@ -30,7 +30,7 @@ use crate::connector::generations::Generations;
 use crate::connector::intake;
 use crate::connector::ordering::KeyedQueue;
 use crate::connector::rebalance::{lock, Shared, WorkerContext};
-use crate::connector::worker::WorkerError;
+use crate::connector::error::WorkerError;
 use crate::connector::Connector;
 use crate::dlq::Failure;
 

@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod build;
 mod consume;
+mod error;
 pub mod generations;
 pub mod http;
 pub mod intake;
