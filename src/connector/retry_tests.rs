@@ -111,7 +111,7 @@ fn a_failed_probe_waits_for_the_app_and_a_confirmed_outage_renews_the_budget() {
     assert_eq!(a.next(transient(None)), Step::Probe);
     assert_eq!(a.next(Event::<&str>::ProbeFailed), Step::WaitForApp);
     // The driver confirmed the outage: 4 -> 5.
-    let resumed = Event::Ready {
+    let resumed = Event::<&str>::Ready {
         confirmed_outages: 5,
     };
     assert_eq!(a.next(resumed), Step::Call);
@@ -123,7 +123,7 @@ fn a_failed_probe_waits_for_the_app_and_a_confirmed_outage_renews_the_budget() {
 fn waiting_without_a_confirmed_outage_keeps_the_spent_budget() {
     let mut a = Attempts::new(&config(1), true, 0);
     a.next(ready());
-    let paused = Event::Failed {
+    let paused = Event::<&str>::Failed {
         error: ConnectorError::Transient {
             message: "timeout".into(),
             retry_after: None,
