@@ -238,22 +238,7 @@ pub async fn handle_command<C: Connector>(
                 applied = Some(cmd.generation);
             }
             Verdict::DeadLetter(kind, message, attempts) => {
-                warn!(
-                    message = "Command dead-lettered.",
-                    kind = kind.as_str(),
-                    attempts,
-                    reason = %message
-                );
-                ctx.telemetry
-                    .metrics
-                    .command_dead_lettered(&ctx.app, kind.as_str());
-                let failure = Failure {
-                    kind,
-                    message: message.clone(),
-                    attempts,
-                    app: Some(ctx.app.clone()),
-                };
-                dead_letter(&ctx.producer, &ctx.dlq_topic, &record, &failure).await?;
+                dead_letter_command(&ctx, &record, kind, &message, attempts).await?;
                 result.outcome = ResultOutcome::DeadLettered;
                 result.attempts = attempts;
                 result.error = Some(message);
@@ -261,10 +246,43 @@ pub async fn handle_command<C: Connector>(
         }
         result.duration_ms = started.elapsed().as_millis() as u64;
     }
+    publish_result(&ctx, &result).await?;
+    Ok(Done::Finished { applied })
+}
+
+/// Dead-letters a command that failed for good, with its kind and attempts.
+async fn dead_letter_command<C>(
+    ctx: &AppContext<C>,
+    record: &OwnedMessage,
+    kind: ErrorKind,
+    message: &str,
+    attempts: u32,
+) -> Result<(), KafkaError> {
+    warn!(
+        message = "Command dead-lettered.",
+        kind = kind.as_str(),
+        attempts,
+        reason = %message
+    );
+    ctx.telemetry
+        .metrics
+        .command_dead_lettered(&ctx.app, kind.as_str());
+    let failure = Failure {
+        kind,
+        message: message.to_string(),
+        attempts,
+        app: Some(ctx.app.clone()),
+    };
+    dead_letter(&ctx.producer, &ctx.dlq_topic, record, &failure).await
+}
+
+/// Writes the command's result to `provisioning.results` (keyed by the
+/// employee) and waits for the broker to have it.
+async fn publish_result<C>(ctx: &AppContext<C>, result: &CommandResult) -> Result<(), KafkaError> {
     // A struct of strings and numbers always serialises.
-    let payload = serde_json::to_vec(&result).unwrap_or_default();
+    let payload = serde_json::to_vec(result).unwrap_or_default();
     let record = FutureRecord::to(&ctx.results_topic)
-        .key(cmd.employee_id.as_bytes())
+        .key(result.employee_id.as_bytes())
         .payload(&payload);
     ctx.producer
         .send(record, PRODUCE_TIMEOUT)
@@ -279,7 +297,7 @@ pub async fn handle_command<C: Connector>(
         attempts = result.attempts,
         duration_ms = result.duration_ms
     );
-    Ok(Done::Finished { applied })
+    Ok(())
 }
 
 /// The `outcome` label of `provisioner_connector_requests_total`: the
