@@ -387,8 +387,7 @@ fn held(config: Config, command: HeldCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// `provisioner connector`: one worker per app, all in this process, until
-/// SIGTERM/SIGINT. If one worker fails, the others are stopped cleanly and
-/// the error is reported (exit 1).
+/// SIGTERM/SIGINT (see `connector::run_all`); a failed worker is exit 1.
 fn run_connectors(
     path: &Path,
     config: Config,
@@ -396,62 +395,19 @@ fn run_connectors(
     all: bool,
     listen: &str,
 ) -> anyhow::Result<()> {
-    use provisioner::connector::{build, worker};
-
-    let mut apps = if all {
-        config.apps.keys().cloned().collect()
-    } else {
-        apps
-    };
-    apps.sort();
-    apps.dedup();
-    if apps.is_empty() {
-        anyhow::bail!("{}: the catalogue [apps] is empty", path.display());
-    }
-    let mut connectors = Vec::new();
-    for app in &apps {
-        let Some(app_config) = config.apps.get(app) else {
-            let known: Vec<&String> = config.apps.keys().collect();
-            anyhow::bail!(
-                "{}: app {app:?} is not in the catalogue (known: {known:?})",
-                path.display()
-            );
-        };
-        // The error names the app already ("app slack: …").
-        let connector = build::build(app, app_config)
-            .with_context(|| format!("{}: cannot build a connector", path.display()))?;
-        connectors.push((app.clone(), connector));
-    }
+    let apps = provisioner::connector::select(&config, apps, all)
+        .with_context(|| path.display().to_string())?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let telemetry = Telemetry::new(Role::Connector);
         let server = telemetry::server::start(listen, (&config.metrics).into(), &telemetry).await?;
-        let mut workers = tokio::task::JoinSet::new();
-        for (app, connector) in connectors {
-            let (config, shutdown) = (config.clone(), shutdown.clone());
-            let worker = worker::Worker::new(config, app.clone(), connector)
-                .with_context(|| format!("connector {app}"))?
-                .with_telemetry(telemetry.clone());
-            workers.spawn(async move { (app, worker.run(shutdown).await) });
-        }
-        let mut failure: Option<anyhow::Error> = None;
-        while let Some(joined) = workers.join_next().await {
-            let error = match joined {
-                Ok((_, Ok(()))) => continue,
-                Ok((app, Err(error))) => {
-                    anyhow::Error::new(error).context(format!("connector {app}"))
-                }
-                Err(panic) => anyhow::anyhow!("a connector worker panicked: {panic}"),
-            };
-            // One app failing stops the others cleanly; the supervisor restarts us.
-            shutdown.cancel();
-            failure.get_or_insert(error);
-        }
+        let result =
+            provisioner::connector::run_all(config, apps, telemetry, shutdown.clone()).await;
         shutdown.cancel();
         server.stop().await;
-        failure.map_or(Ok(()), Err)
+        result.map_err(anyhow::Error::from)
     })
 }
 

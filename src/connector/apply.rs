@@ -1,29 +1,22 @@
 //! One command, start to finish: call the app with retries and rate limit,
 //! then write its result (and its dead letter, when it failed for good).
 //!
-//! The retry policy, per command:
+//! What to do after each call (retry after a delay, wait for the app,
+//! probe, dead-letter) is decided by the pure state machine in `retry.rs`;
+//! this module drives it:
 //! - every call waits for the app's token bucket first (`governor`, one
 //!   request every `1 / rate_limit_per_second` seconds, no bursts, so the app
 //!   never sees more than its rate in any window);
-//! - `Transient` is retried after the app's `Retry-After` when it gave one,
-//!   else after exponential backoff with jitter (`backon`) from
-//!   `initial_delay_ms` to `max_delay_ms`, for `max_attempts` calls in all;
-//! - before dead-lettering an exhausted command the app is probed once: a
-//!   failing probe means the app is down, not the command, so the app is
-//!   paused, the outage confirmed, and the command waits with its budget
-//!   renewed (see `outage`);
-//! - `Permanent` is dead-lettered at once;
-//! - `Unavailable`, or a run of transient failures across the app, pauses the
-//!   app; the command waits and is retried after the app answers a probe, with
-//!   a fresh budget when the outage was confirmed.
-//!
-//! On shutdown a command never starts a new call; a call in progress is
-//! allowed to finish (the worker bounds how long).
+//! - each answer updates the app's health (`outage`): `Unavailable`, or a run
+//!   of transient failures across the app, pauses it, and a failed probe
+//!   before dead-lettering confirms the outage, which renews the budgets of
+//!   the commands waiting for the app;
+//! - on shutdown a command never starts a new call; a call in progress is
+//!   allowed to finish (the worker bounds how long).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -33,6 +26,9 @@ use tracing::{info, warn};
 use crate::commands::Command;
 use crate::config::RetryConfig;
 use crate::connector::redact;
+#[cfg(test)] // The backoff's own test lives with the driver's.
+use crate::connector::retry::backoff;
+use crate::connector::retry::{Attempts, Event, Step};
 use crate::connector::{Applied, Connector, ConnectorError, Outcome};
 use crate::dlq::{self, ErrorKind, Failure};
 use crate::ratelimit::Limiter;
@@ -91,138 +87,109 @@ enum Verdict {
     Abandoned,
 }
 
-/// The backoff delays of one command: exponential with jitter, capped.
-fn backoff(retry: &RetryConfig) -> impl Iterator<Item = Duration> {
-    let max = Duration::from_millis(retry.max_delay_ms);
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(retry.initial_delay_ms))
-        .with_max_delay(max)
-        .with_jitter()
-        .without_max_times()
-        .build()
-        .map(move |d| d.min(max))
+/// Calls the app until the command is applied, refused, out of budget, or
+/// shutdown intervenes: the driver of [`Attempts`], which decides each step.
+async fn call_with_retries<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> Verdict {
+    let outages = ctx.health.snapshot().confirmed_outages;
+    let mut attempts = Attempts::new(&ctx.retry, ctx.outage_detection, outages);
+    let mut step = Step::WaitForApp;
+    loop {
+        let event = match step {
+            Step::Done(applied) => return Verdict::Applied(applied, attempts.made()),
+            Step::DeadLetter(kind, message) => {
+                return Verdict::DeadLetter(kind, message, attempts.made())
+            }
+            Step::Abandon => return Verdict::Abandoned,
+            // On shutdown a command never starts a new wait or call.
+            _ if ctx.shutdown.is_cancelled() => Event::Shutdown,
+            Step::WaitForApp => wait_for_app(ctx).await,
+            Step::RetryAfter(delay) => {
+                warn!(
+                    message = "Command failed; retrying.",
+                    attempt = attempts.made(),
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %attempts.last_error()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => wait_for_app(ctx).await,
+                    _ = ctx.shutdown.cancelled() => Event::Shutdown,
+                }
+            }
+            Step::Call => call(ctx, cmd, attempts.made() + 1).await,
+            Step::Probe => probe(ctx).await,
+        };
+        step = attempts.next(event);
+    }
 }
 
-/// Calls the app until the command is applied, refused, out of budget, or
-/// shutdown intervenes.
-async fn call_with_retries<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> Verdict {
+/// Waits while the app is paused; then it is the command's turn.
+async fn wait_for_app<C>(ctx: &AppContext<C>) -> Event<Applied> {
+    if ctx.health.is_paused() {
+        tokio::select! {
+            _ = ctx.health.wait_resumed() => {}
+            _ = ctx.shutdown.cancelled() => return Event::Shutdown,
+        }
+    }
+    Event::Ready {
+        confirmed_outages: ctx.health.snapshot().confirmed_outages,
+    }
+}
+
+/// Call number `attempt`, after the rate limit; the app's health learns the
+/// answer.
+async fn call<C: Connector>(ctx: &AppContext<C>, cmd: &Command, attempt: u32) -> Event<Applied> {
+    tokio::select! {
+        _ = ctx.limiter.until_ready() => {}
+        _ = ctx.shutdown.cancelled() => return Event::Shutdown,
+    }
+    if ctx.shutdown.is_cancelled() {
+        return Event::Shutdown;
+    }
+    let metrics = &ctx.telemetry.metrics;
+    if attempt > 1 {
+        metrics.connector_retry(&ctx.app);
+    }
+    let started = Instant::now();
+    let answer = ctx.connector.apply(cmd).await;
+    metrics.observe_connector_request(&ctx.app, started.elapsed().as_secs_f64());
     let health = &ctx.health;
-    let mut attempts = 0u32; // calls made
-    let mut spent = 0u32; // calls counted against the budget
-    let mut delays = backoff(&ctx.retry);
-    let mut outages_seen = health.snapshot().confirmed_outages;
-    let mut last_error = String::new();
-    loop {
-        if health.is_paused() {
-            tokio::select! {
-                _ = health.wait_resumed() => {}
-                _ = ctx.shutdown.cancelled() => return Verdict::Abandoned,
-            }
+    // From here the message reaches logs, results, dead-letter headers and
+    // /readyz: no personal data past this point.
+    let error = match answer.map_err(|error| redact::scrub(cmd, error)) {
+        Ok(applied) => {
+            health.record_answer();
+            return Event::Applied(applied);
         }
-        let outages = health.snapshot().confirmed_outages;
-        if outages != outages_seen {
-            // An outage was confirmed since: the failures were the app's, not
-            // the command's, so it gets its whole budget back.
-            outages_seen = outages;
-            spent = 0;
-            delays = backoff(&ctx.retry);
+        Err(error) => error,
+    };
+    match &error {
+        ConnectorError::Permanent { .. } => health.record_answer(),
+        ConnectorError::Unavailable { message } => health.pause(message),
+        ConnectorError::Transient { message, .. } => {
+            health.record_transient(message);
         }
-        if spent >= ctx.retry.max_attempts {
-            // Paused, but the first probe answered: no confirmed outage, so
-            // the failures were this command's.
-            return Verdict::DeadLetter(
-                ErrorKind::RetriesExhausted,
-                format!("{attempts} attempts failed; last: {last_error}"),
-                attempts,
-            );
-        }
-        tokio::select! {
-            _ = ctx.limiter.until_ready() => {}
-            _ = ctx.shutdown.cancelled() => return Verdict::Abandoned,
-        }
-        if ctx.shutdown.is_cancelled() {
-            return Verdict::Abandoned;
-        }
-        attempts += 1;
-        let metrics = &ctx.telemetry.metrics;
-        if attempts > 1 {
-            metrics.connector_retry(&ctx.app);
-        }
-        let call = Instant::now();
-        let answer = ctx.connector.apply(cmd).await;
-        metrics.observe_connector_request(&ctx.app, call.elapsed().as_secs_f64());
-        let error = match answer {
-            Ok(applied) => {
-                health.record_answer();
-                return Verdict::Applied(applied, attempts);
-            }
-            // From here the message reaches logs, results, dead-letter
-            // headers and /readyz: no personal data past this point.
-            Err(error) => redact::scrub(cmd, error),
-        };
-        spent += 1;
-        last_error = error.to_string();
-        let retry_after = match &error {
-            ConnectorError::Permanent { message } => {
-                health.record_answer();
-                return Verdict::DeadLetter(ErrorKind::Permanent, message.clone(), attempts);
-            }
-            ConnectorError::Unavailable { message } => {
-                health.pause(message);
-                None
-            }
-            ConnectorError::Transient {
-                message,
-                retry_after,
-            } => {
-                health.record_transient(message);
-                *retry_after
-            }
-        };
-        if ctx.shutdown.is_cancelled() {
-            return Verdict::Abandoned;
-        }
-        if spent >= ctx.retry.max_attempts && !health.is_paused() && ctx.outage_detection {
-            // Is it this command, or is the app down? Ask before dead-lettering.
-            ctx.limiter.until_ready().await;
-            match ctx.connector.probe().await {
-                Ok(()) => {
-                    return Verdict::DeadLetter(
-                        ErrorKind::RetriesExhausted,
-                        format!("{attempts} attempts failed; last: {last_error}"),
-                        attempts,
-                    )
-                }
-                Err(probe_error) => {
-                    health.pause(&format!(
-                        "probe failed after a command exhausted its retries: {probe_error}"
-                    ));
-                    // A failed probe is what confirms an outage: the failures
-                    // were the app's, so the waiting commands get their
-                    // budgets back — even if the app answers the prober's
-                    // very first probe (a short outage).
-                    health.confirm();
-                }
-            }
-        }
-        if health.is_paused() {
-            continue;
-        }
-        let delay = retry_after.unwrap_or_else(|| {
-            // The backoff iterator never ends (`without_max_times`).
-            delays
-                .next()
-                .unwrap_or(Duration::from_millis(ctx.retry.max_delay_ms))
-        });
-        warn!(
-            message = "Command failed; retrying.",
-            attempt = attempts,
-            retry_in_ms = delay.as_millis() as u64,
-            %error
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = ctx.shutdown.cancelled() => return Verdict::Abandoned,
+    }
+    Event::Failed {
+        error,
+        app_paused: health.is_paused(),
+    }
+}
+
+/// Is it this command, or is the app down? Asked before dead-lettering a
+/// command out of retries. A failed probe pauses the app and confirms the
+/// outage: the failures were the app's, so the waiting commands get their
+/// budgets back, even if the app answers the prober's very first probe (a
+/// short outage).
+async fn probe<C: Connector>(ctx: &AppContext<C>) -> Event<Applied> {
+    ctx.limiter.until_ready().await;
+    match ctx.connector.probe().await {
+        Ok(()) => Event::ProbeAnswered,
+        Err(probe_error) => {
+            ctx.health.pause(&format!(
+                "probe failed after a command exhausted its retries: {probe_error}"
+            ));
+            ctx.health.confirm();
+            Event::ProbeFailed
         }
     }
 }
@@ -266,22 +233,7 @@ pub async fn handle_command<C: Connector>(
                 applied = Some(cmd.generation);
             }
             Verdict::DeadLetter(kind, message, attempts) => {
-                warn!(
-                    message = "Command dead-lettered.",
-                    kind = kind.as_str(),
-                    attempts,
-                    reason = %message
-                );
-                ctx.telemetry
-                    .metrics
-                    .command_dead_lettered(&ctx.app, kind.as_str());
-                let failure = Failure {
-                    kind,
-                    message: message.clone(),
-                    attempts,
-                    app: Some(ctx.app.clone()),
-                };
-                dead_letter(&ctx.producer, &ctx.dlq_topic, &record, &failure).await?;
+                dead_letter_command(&ctx, &record, kind, &message, attempts).await?;
                 result.outcome = ResultOutcome::DeadLettered;
                 result.attempts = attempts;
                 result.error = Some(message);
@@ -289,10 +241,43 @@ pub async fn handle_command<C: Connector>(
         }
         result.duration_ms = started.elapsed().as_millis() as u64;
     }
+    publish_result(&ctx, &result).await?;
+    Ok(Done::Finished { applied })
+}
+
+/// Dead-letters a command that failed for good, with its kind and attempts.
+async fn dead_letter_command<C>(
+    ctx: &AppContext<C>,
+    record: &OwnedMessage,
+    kind: ErrorKind,
+    message: &str,
+    attempts: u32,
+) -> Result<(), KafkaError> {
+    warn!(
+        message = "Command dead-lettered.",
+        kind = kind.as_str(),
+        attempts,
+        reason = %message
+    );
+    ctx.telemetry
+        .metrics
+        .command_dead_lettered(&ctx.app, kind.as_str());
+    let failure = Failure {
+        kind,
+        message: message.to_string(),
+        attempts,
+        app: Some(ctx.app.clone()),
+    };
+    dead_letter(&ctx.producer, &ctx.dlq_topic, record, &failure).await
+}
+
+/// Writes the command's result to `provisioning.results` (keyed by the
+/// employee) and waits for the broker to have it.
+async fn publish_result<C>(ctx: &AppContext<C>, result: &CommandResult) -> Result<(), KafkaError> {
     // A struct of strings and numbers always serialises.
-    let payload = serde_json::to_vec(&result).unwrap_or_default();
+    let payload = serde_json::to_vec(result).unwrap_or_default();
     let record = FutureRecord::to(&ctx.results_topic)
-        .key(cmd.employee_id.as_bytes())
+        .key(result.employee_id.as_bytes())
         .payload(&payload);
     ctx.producer
         .send(record, PRODUCE_TIMEOUT)
@@ -307,7 +292,7 @@ pub async fn handle_command<C: Connector>(
         attempts = result.attempts,
         duration_ms = result.duration_ms
     );
-    Ok(Done::Finished { applied })
+    Ok(())
 }
 
 /// The `outcome` label of `provisioner_connector_requests_total`: the

@@ -26,11 +26,11 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::commands::Command;
 use crate::connector::apply::{self, AppContext, Done};
+use crate::connector::error::WorkerError;
 use crate::connector::generations::Generations;
 use crate::connector::intake;
 use crate::connector::ordering::KeyedQueue;
 use crate::connector::rebalance::{Shared, WorkerContext};
-use crate::connector::worker::WorkerError;
 use crate::connector::Connector;
 use crate::dlq::Failure;
 use crate::sync::lock;

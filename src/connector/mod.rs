@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod build;
 mod consume;
+mod error;
 pub mod generations;
 pub mod http;
 pub mod intake;
@@ -17,7 +18,9 @@ pub mod ordering;
 pub mod outage;
 pub mod rebalance;
 pub mod redact;
+mod retry;
 pub mod scim;
+mod supervise;
 pub mod webhook;
 pub mod worker;
 pub mod zendesk;
@@ -26,6 +29,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::commands::Command;
+
+pub use supervise::{run_all, select, RunError, SelectError};
 
 /// What applying a command did.
 #[derive(Debug, Clone, PartialEq, Eq)]

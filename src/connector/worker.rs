@@ -1,10 +1,11 @@
 //! One app's worker: `provisioning.commands.<app>` in, app calls out,
 //! `provisioning.results` (and `provisioning.commands.dlq`) written.
 //!
-//! This module sets the worker up — checks the broker, creates its topics,
-//! restores the applied generations, builds the clients, the token bucket and
-//! the outage prober — and hands over to the loop in
-//! `consume.rs`, which reads, orders, dispatches and commits.
+//! A run is three steps: *prepare* (check the broker, create the topics,
+//! restore the applied generations, build the clients, the token bucket and
+//! the outage prober), *serve* (the loop in `consume.rs`, which reads,
+//! orders, dispatches and commits) and *stop* (finish calls in flight within
+//! the grace period, commit, leave the group, stop the helpers).
 //!
 //! Delivery is at-least-once: after a crash or a rebalance, finished records
 //! above the committed point are handled again. The generation check turns
@@ -14,15 +15,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
-use tokio::task::JoinError;
-use tokio_util::sync::CancellationToken;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::info;
 
 use crate::config::{AppConfig, Config};
 use crate::connector::apply::AppContext;
 use crate::connector::consume::{Limits, Loop};
+pub use crate::connector::error::WorkerError;
 use crate::connector::generations;
 use crate::connector::outage;
 use crate::connector::rebalance::{Shared, WorkerContext};
@@ -31,25 +32,6 @@ use crate::kafka::{self, KafkaSetupError, TopicSpec};
 use crate::ratelimit;
 use crate::telemetry::health::AppHealth;
 use crate::telemetry::{Role, Telemetry};
-
-/// Why a worker stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    /// The app is not in the catalogue.
-    #[error("app {0:?} is not in the catalogue ([apps.<name>] of the configuration)")]
-    UnknownApp(String),
-    /// Start-up: broker, clients or topics.
-    #[error(transparent)]
-    Setup(#[from] KafkaSetupError),
-    /// A Kafka operation failed while running (consuming, committing, or the
-    /// broker refusing a result or dead letter).
-    #[error("Kafka error: {0}")]
-    Kafka(#[from] KafkaError),
-    /// A command task panicked: a bug. The process stops rather than leave
-    /// an offset unfinished forever.
-    #[error("a command task failed: {0}")]
-    Task(#[from] JoinError),
-}
 
 /// One app's worker, before it runs; [`health`](Worker::health) can be
 /// handed to metrics or readiness first.
@@ -102,88 +84,96 @@ impl<C: Connector + 'static> Worker<C> {
     /// (within `connector.shutdown_timeout_ms`), commits what finished, leaves
     /// the group and returns `Ok`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
-        let Worker {
-            config,
-            app,
-            app_config,
-            connector,
-            health,
-            telemetry,
-        } = self;
-        let telemetry = telemetry.unwrap_or_else(|| Telemetry::new(Role::Connector));
+        let mut serving = self.prepare(&shutdown).await?;
+        serving.serve(&shutdown).await?;
+        serving.stop().await
+    }
+
+    /// Everything before the first record: the broker reachable, the topics
+    /// there, the applied generations restored, the clients subscribed, the
+    /// outage prober and the health follower running.
+    async fn prepare(mut self, shutdown: &CancellationToken) -> Result<Serving<C>, WorkerError> {
+        let telemetry = self
+            .telemetry
+            .take()
+            .unwrap_or_else(|| Telemetry::new(Role::Connector));
+        let (config, app) = (&self.config, &self.app);
         let component = format!("app {app}");
         let readiness = Arc::clone(&telemetry.readiness);
         readiness.starting(&component, "connecting to Kafka");
-        readiness.watch_app(Arc::clone(&health));
-        telemetry.metrics.init_connector(&app);
-        let topic = config.topics.commands(&app);
-        let blocking_config = config.clone();
-        tokio::task::spawn_blocking(move || {
-            kafka::check_reachable(&blocking_config, Duration::from_secs(10))
-        })
-        .await??;
-        if config.kafka.create_topics {
-            let topics: Vec<TopicSpec> =
-                [&topic, &config.topics.results, &config.topics.commands_dlq]
-                    .into_iter()
-                    .map(|name| TopicSpec {
-                        name: name.clone(),
-                        compact: false,
-                    })
-                    .collect();
-            kafka::ensure_topics(&config, &topics).await?;
-        }
+        readiness.watch_app(Arc::clone(&self.health));
+        telemetry.metrics.init_connector(app);
+        let topic = config.topics.commands(app);
+        ensure_broker(config, &topic).await?;
         readiness.starting(&component, "restoring applied generations");
         let (restore_config, restore_app) = (config.clone(), app.clone());
         let generations = tokio::task::spawn_blocking(move || {
             generations::restore(&restore_config, &restore_app)
         })
         .await??;
-
-        let producer: FutureProducer = kafka::client_config(&config)
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .create()
-            .map_err(KafkaSetupError::Client)?;
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let group = format!("{}-{app}", config.kafka.group_id);
-        let consumer: StreamConsumer<WorkerContext> = kafka::client_config(&config)
-            .set("group.id", &group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("isolation.level", "read_committed")
-            .create_with_context(WorkerContext::new(&app, &topic, Arc::clone(&shared)))
-            .map_err(KafkaSetupError::Client)?;
-        consumer.subscribe(&[&topic])?;
+        let (producer, consumer, group) = clients(config, app, &topic, &shared)?;
         telemetry.positions.register(&topic, &group);
-        telemetry.start_lag_monitor(&config, &shutdown);
+        telemetry.start_lag_monitor(config, shutdown);
+        let limits = Limits {
+            known_apps: config.apps.keys().cloned().collect(),
+            concurrency: self.app_config.concurrency,
+            max_buffered: config.connector.max_buffered_records,
+        };
+        let timing = Timing {
+            commit_every: Duration::from_millis(config.connector.commit_interval_ms),
+            grace: Duration::from_millis(config.connector.shutdown_timeout_ms),
+        };
+        let rate = self.app_config.rate_limit_per_second;
+        let (helpers, ctx) = self.start_helpers(producer, telemetry, shutdown);
+        readiness.started(&component);
+        info!(
+            message = "Connector worker ready.",
+            app = %ctx.app,
+            topic = %topic,
+            group = %group,
+            concurrency = limits.concurrency,
+            rate_limit_per_second = rate,
+            employees_known = generations.len()
+        );
+        let worker = Loop::new(consumer, shared, ctx, generations, limits, topic);
+        Ok(Serving {
+            worker,
+            helpers,
+            timing,
+        })
+    }
 
-        // Tasks stop with the worker, whichever way it returns.
+    /// The commands' shared context, and the tasks that run beside the loop:
+    /// the health follower (metrics) and the outage prober. Both stop with
+    /// the worker, whichever way it returns.
+    fn start_helpers(
+        self,
+        producer: FutureProducer,
+        telemetry: Telemetry,
+        shutdown: &CancellationToken,
+    ) -> (Helpers, Arc<AppContext<C>>) {
         let local = shutdown.child_token();
-        let _stop_tasks = local.clone().drop_guard();
         let ctx = Arc::new(AppContext {
-            app: app.clone(),
-            connector,
-            limiter: ratelimit::per_second(app_config.rate_limit_per_second),
-            health: Arc::clone(&health),
-            retry: app_config.retry.clone(),
-            outage_detection: app_config.outage.enabled,
+            app: self.app,
+            connector: self.connector,
+            limiter: ratelimit::per_second(self.app_config.rate_limit_per_second),
+            health: Arc::clone(&self.health),
+            retry: self.app_config.retry.clone(),
+            outage_detection: self.app_config.outage.enabled,
             producer,
-            results_topic: config.topics.results.clone(),
-            dlq_topic: config.topics.commands_dlq.clone(),
+            results_topic: self.config.topics.results.clone(),
+            dlq_topic: self.config.topics.commands_dlq.clone(),
             shutdown: local.clone(),
             telemetry: telemetry.clone(),
         });
         let follower = {
-            let (telemetry, health, token) =
-                (telemetry.clone(), Arc::clone(&health), local.clone());
-            tokio::spawn(async move { telemetry.follow_app(health, token).await })
+            let token = local.clone();
+            tokio::spawn(async move { telemetry.follow_app(self.health, token).await })
         };
         let prober = {
-            let ctx = Arc::clone(&ctx);
-            let outage_config = app_config.outage.clone();
-            let token = local.clone();
+            let (ctx, token) = (Arc::clone(&ctx), local.clone());
+            let outage_config = self.app_config.outage;
             tokio::spawn(async move {
                 let c = &ctx;
                 outage::probe_until_healthy(
@@ -196,36 +186,102 @@ impl<C: Connector + 'static> Worker<C> {
                 .await
             })
         };
-        readiness.started(&component);
-        info!(
-            message = "Connector worker ready.",
-            app = %app,
-            topic = %topic,
-            group = %group,
-            concurrency = app_config.concurrency,
-            rate_limit_per_second = app_config.rate_limit_per_second,
-            employees_known = generations.len()
-        );
-        let mut worker = Loop::new(
-            consumer,
-            shared,
-            ctx,
-            generations,
-            Limits {
-                known_apps: config.apps.keys().cloned().collect(),
-                concurrency: app_config.concurrency,
-                max_buffered: config.connector.max_buffered_records,
-            },
-            topic,
-        );
-        let commit_every = Duration::from_millis(config.connector.commit_interval_ms);
-        worker.run(&shutdown, commit_every).await?;
-        worker
-            .stop(Duration::from_millis(config.connector.shutdown_timeout_ms))
-            .await?;
-        local.cancel();
-        let _ = prober.await;
-        let _ = follower.await;
+        let helpers = Helpers {
+            stop: local.drop_guard(),
+            follower,
+            prober,
+        };
+        (helpers, ctx)
+    }
+}
+
+/// Checks the broker answers and, when `kafka.create_topics`, creates the
+/// app's command topic, the results and the dead-letter topics.
+async fn ensure_broker(config: &Config, topic: &str) -> Result<(), WorkerError> {
+    let blocking_config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        kafka::check_reachable(&blocking_config, Duration::from_secs(10))
+    })
+    .await??;
+    if config.kafka.create_topics {
+        let topics: Vec<TopicSpec> = [topic, &config.topics.results, &config.topics.commands_dlq]
+            .into_iter()
+            .map(|name| TopicSpec {
+                name: name.to_string(),
+                compact: false,
+            })
+            .collect();
+        kafka::ensure_topics(config, &topics).await?;
+    }
+    Ok(())
+}
+
+/// The producer of results and dead letters, and the consumer of the app's
+/// command topic (group `<group_id>-<app>`, subscribed), with the group id.
+fn clients(
+    config: &Config,
+    app: &str,
+    topic: &str,
+    shared: &Arc<Mutex<Shared>>,
+) -> Result<(FutureProducer, StreamConsumer<WorkerContext>, String), WorkerError> {
+    let producer: FutureProducer = kafka::client_config(config)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .map_err(KafkaSetupError::Client)?;
+    let group = format!("{}-{app}", config.kafka.group_id);
+    let consumer: StreamConsumer<WorkerContext> = kafka::client_config(config)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .create_with_context(WorkerContext::new(app, topic, Arc::clone(shared)))
+        .map_err(KafkaSetupError::Client)?;
+    consumer.subscribe(&[topic])?;
+    Ok((producer, consumer, group))
+}
+
+/// How often the loop commits, and how long in-flight calls may finish at
+/// shutdown.
+struct Timing {
+    commit_every: Duration,
+    grace: Duration,
+}
+
+/// The tasks beside the loop; dropping this (an error return) cancels them.
+struct Helpers {
+    stop: DropGuard,
+    follower: JoinHandle<()>,
+    prober: JoinHandle<()>,
+}
+
+/// A prepared worker: subscribed, restored, helpers running.
+struct Serving<C> {
+    worker: Loop<C>,
+    helpers: Helpers,
+    timing: Timing,
+}
+
+impl<C: Connector + 'static> Serving<C> {
+    /// Reads, orders, dispatches and commits until `shutdown` is cancelled
+    /// or a fatal Kafka error.
+    async fn serve(&mut self, shutdown: &CancellationToken) -> Result<(), WorkerError> {
+        self.worker.run(shutdown, self.timing.commit_every).await
+    }
+
+    /// Lets in-flight calls finish within the grace period, commits what
+    /// finished, leaves the group, then stops the helpers.
+    async fn stop(self) -> Result<(), WorkerError> {
+        let Serving {
+            worker,
+            helpers,
+            timing,
+        } = self;
+        worker.stop(timing.grace).await?;
+        helpers.stop.disarm().cancel();
+        let _ = helpers.prober.await;
+        let _ = helpers.follower.await;
         Ok(())
     }
 }
