@@ -39,6 +39,7 @@ use crate::connector::outage::AppHealth;
 use crate::connector::redact;
 use crate::connector::{Applied, Connector, ConnectorError, Outcome};
 use crate::dlq::{self, ErrorKind, Failure};
+use crate::metrics;
 use crate::results::{CommandResult, ResultOutcome};
 use crate::telemetry::Telemetry;
 
@@ -279,7 +280,7 @@ pub async fn handle_command<C: Connector>(
                 );
                 ctx.telemetry
                     .metrics
-                    .command_dead_lettered(&ctx.app, kind.as_str());
+                    .command_dead_lettered(&ctx.app, kind.into());
                 let failure = Failure {
                     kind,
                     message: message.clone(),
@@ -317,12 +318,12 @@ pub async fn handle_command<C: Connector>(
 
 /// The `outcome` label of `provisioner_connector_requests_total`: the
 /// SPEC §6 outcome, as in the result record.
-pub fn outcome_label(outcome: ResultOutcome) -> &'static str {
+pub fn outcome_label(outcome: ResultOutcome) -> metrics::Outcome {
     match outcome {
-        ResultOutcome::Applied => "applied",
-        ResultOutcome::Unchanged => "unchanged",
-        ResultOutcome::Superseded => "superseded",
-        ResultOutcome::DeadLettered => "dead_lettered",
+        ResultOutcome::Applied => metrics::Outcome::Applied,
+        ResultOutcome::Unchanged => metrics::Outcome::Unchanged,
+        ResultOutcome::Superseded => metrics::Outcome::Superseded,
+        ResultOutcome::DeadLettered => metrics::Outcome::DeadLettered,
     }
 }
 

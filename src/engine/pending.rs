@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use super::control::{self, ControlRequest};
 use super::decide::{self, Outcome, Trigger};
+use super::events::EventDecided;
 use super::guard::{self, Budget, Scope};
 use super::state::{AppState, EmployeeState, Held};
 use super::store::Store;
@@ -26,7 +27,7 @@ use crate::commands::{Action, Command};
 use crate::config::Config;
 use crate::dlq::{self, ErrorKind, Failure};
 use crate::events;
-use crate::metrics::Metrics;
+use crate::metrics::{Consumed, DeadLetterKind, Metrics};
 use crate::rules::RuleSet;
 
 /// A command with the app state it replaced.
@@ -43,12 +44,12 @@ pub struct Pending {
     states: HashMap<String, (i32, EmployeeState)>,
     emitted: Vec<Emitted>,
     dead_letters: Vec<Output>,
-    consumed: Vec<&'static str>,
+    consumed: Vec<Consumed>,
     stale: u64,
     held: u64,
     /// Events dead-lettered after their decision (`unknown_app`,
     /// `unknown_employee`), one entry each, for the metrics.
-    rejected: Vec<ErrorKind>,
+    rejected: Vec<DeadLetterKind>,
     /// Employees a re-evaluation left for later, for the same reason.
     waiting: u64,
     /// The guard's windows of the partitions whose deprovisions this unit
@@ -67,7 +68,7 @@ pub struct Context<'a> {
     pub config: &'a Config,
     /// Which apps have no command topic.
     pub topics: &'a CommandTopics,
-    /// Where decisions are counted.
+    /// Where decision times are observed.
     pub metrics: &'a Metrics,
     /// The batch's clock reading, for every command it issues.
     pub now: DateTime<Utc>,
@@ -177,15 +178,18 @@ impl Pending {
                     app: None,
                 };
                 self.dead_letter(record, &failure, config);
-                self.consumed.push("invalid");
+                self.consumed.push(Consumed::Invalid);
                 return;
             }
         };
         let partition = record.partition();
         let prev = self.current(store, partition, &event.employee_id, rules);
         let decision = decide::decide_from(prev, &mut event, rules, &config.apps, now);
-        self.consumed.push(event.kind.label());
-        metrics.observe_event_processing((started.elapsed() + parsed.took).as_secs_f64());
+        self.consumed.push(event.kind.into());
+        EventDecided {
+            took: started.elapsed() + parsed.took,
+        }
+        .emit(metrics);
         match decision.outcome {
             Outcome::Applied => {}
             Outcome::Stale => {
@@ -359,7 +363,7 @@ impl Pending {
     /// Dead-letters a valid event its decision refused, counting its kind.
     fn reject<M: Message>(&mut self, record: &M, failure: Failure, config: &Config) {
         self.dead_letter(record, &failure, config);
-        self.rejected.push(failure.kind);
+        self.rejected.push(failure.kind.into());
     }
 
     fn dead_letter<M: Message>(&mut self, record: &M, failure: &Failure, config: &Config) {
