@@ -25,7 +25,7 @@ use super::window::Window;
 use super::Output;
 use crate::commands::{Action, Command};
 use crate::config::Config;
-use crate::dlq::{self, ErrorKind, Failure};
+use crate::dlq::{self, Failure};
 use crate::events;
 use crate::metrics::{Consumed, DeadLetterKind, Metrics};
 use crate::rules::RuleSet;
@@ -164,23 +164,7 @@ impl Pending {
         let started = Instant::now();
         let mut event = match parsed.result {
             Ok(event) => event,
-            Err(reason) => {
-                warn!(
-                    message = "Invalid HR event dead-lettered.",
-                    partition = record.partition(),
-                    offset = record.offset(),
-                    reason = %reason.0
-                );
-                let failure = Failure {
-                    kind: ErrorKind::InvalidEvent,
-                    message: reason.0,
-                    attempts: 1,
-                    app: None,
-                };
-                self.dead_letter(record, &failure, config);
-                self.consumed.push(Consumed::Invalid);
-                return;
-            }
+            Err(reason) => return self.reject_invalid(record, reason, config),
         };
         let partition = record.partition();
         let prev = self.current(store, partition, &event.employee_id, rules);
@@ -203,50 +187,12 @@ impl Pending {
                 return;
             }
             Outcome::UnknownEmployee => {
-                warn!(
-                    message = "Event dead-lettered: a change for an employee never hired.",
-                    event_id = %event.id,
-                    employee_id = %event.employee_id
-                );
-                let failure = Failure {
-                    kind: ErrorKind::UnknownEmployee,
-                    message: format!(
-                        "hr.employee.changed for employee {:?}, of whom nothing is known \
-                         (no hire seen): not applied; replay this record once the hire has \
-                         arrived (provisioner replay --from {} --error-kind unknown_employee)",
-                        event.employee_id, config.topics.events_dlq
-                    ),
-                    attempts: 1,
-                    app: None,
-                };
-                self.reject(record, failure, config);
-                return;
+                return self.reject_unknown_employee(record, &event, config)
             }
         }
         let blocking = topics.blocking(&decision.commands);
-        if let Some(first) = blocking.first() {
-            let names: Vec<String> = blocking
-                .iter()
-                .map(|app| format!("{app} ({})", config.topics.commands(app)))
-                .collect();
-            warn!(
-                message = "Event dead-lettered: an app it needs has no command topic.",
-                event_id = %event.id,
-                employee_id = %event.employee_id,
-                apps = ?blocking
-            );
-            let failure = Failure {
-                kind: ErrorKind::UnknownApp,
-                message: format!(
-                    "the decision needs app(s) without a command topic on the broker: {}; \
-                     create the topic, then replay this record",
-                    names.join(", ")
-                ),
-                attempts: 1,
-                app: Some((*first).to_string()),
-            };
-            self.reject(record, failure, config);
-            return;
+        if !blocking.is_empty() {
+            return self.reject_unknown_app(record, &event, &blocking, config);
         }
         self.add_changes(
             partition,
@@ -358,16 +304,6 @@ impl Pending {
         let waits = !topics.blocking(commands).is_empty();
         self.waiting += u64::from(waits);
         waits
-    }
-
-    /// Dead-letters a valid event its decision refused, counting its kind.
-    fn reject<M: Message>(&mut self, record: &M, failure: Failure, config: &Config) {
-        self.dead_letter(record, &failure, config);
-        self.rejected.push(failure.kind.into());
-    }
-
-    fn dead_letter<M: Message>(&mut self, record: &M, failure: &Failure, config: &Config) {
-        self.dead_letters.push(dead_letter(record, failure, config));
     }
 
     fn add_changes(
@@ -494,6 +430,7 @@ impl Pending {
 }
 
 mod records;
+mod reject;
 
 #[cfg(test)]
 #[path = "pending_tests.rs"]
