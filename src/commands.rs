@@ -22,7 +22,7 @@ pub enum Action {
 }
 
 impl Action {
-    /// The wire name, also used as a metric label.
+    /// The wire name (the metric label is the same word).
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Upsert => "upsert",

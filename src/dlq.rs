@@ -24,7 +24,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The header value, also the metric label.
+    /// The header value (the metric label is the same word).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidEvent => "invalid_event",
@@ -32,6 +32,22 @@ impl ErrorKind {
             ErrorKind::RetriesExhausted => "retries_exhausted",
             ErrorKind::UnknownApp => "unknown_app",
             ErrorKind::UnknownEmployee => "unknown_employee",
+        }
+    }
+}
+
+/// The metric label of a kind: the same spelling as the header value. Here
+/// rather than in a process, as both the engine and the connector count
+/// dead letters; `metrics` sits below this module and knows no `dlq`.
+impl From<ErrorKind> for crate::metrics::DeadLetterKind {
+    fn from(kind: ErrorKind) -> Self {
+        use crate::metrics::DeadLetterKind as Label;
+        match kind {
+            ErrorKind::InvalidEvent => Label::InvalidEvent,
+            ErrorKind::Permanent => Label::Permanent,
+            ErrorKind::RetriesExhausted => Label::RetriesExhausted,
+            ErrorKind::UnknownApp => Label::UnknownApp,
+            ErrorKind::UnknownEmployee => Label::UnknownEmployee,
         }
     }
 }

@@ -12,6 +12,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+mod labels;
+pub use labels::{Action, Consumed, DeadLetterKind, Outcome, ReloadResult};
+
 /// A label set: (name, value) pairs.
 pub type Labels = Vec<(&'static str, String)>;
 
@@ -163,29 +166,29 @@ impl Metrics {
     /// first event, dead letter or refused reload (a series that appears
     /// with value 1 has no increase).
     pub fn init_engine<'a>(&self, apps: impl IntoIterator<Item = &'a String>) {
-        for kind in ["hired", "changed", "left", "invalid"] {
+        for kind in Consumed::ALL {
             drop(
                 self.events_consumed
-                    .get_or_create(&labels([("type", kind)])),
+                    .get_or_create(&labels([("type", kind.as_str())])),
             );
         }
-        for reason in ["invalid_event", "unknown_app", "unknown_employee"] {
+        for reason in DeadLetterKind::EVENTS {
             drop(
                 self.events_dead_lettered
-                    .get_or_create(&labels([("reason", reason)])),
+                    .get_or_create(&labels([("reason", reason.as_str())])),
             );
         }
-        for result in ["applied", "refused"] {
+        for result in ReloadResult::ALL {
             drop(
                 self.rules_reloads
-                    .get_or_create(&labels([("result", result)])),
+                    .get_or_create(&labels([("result", result.as_str())])),
             );
         }
         for app in apps {
-            for action in ["upsert", "deprovision"] {
+            for action in Action::ALL {
                 drop(
                     self.commands_emitted
-                        .get_or_create(&labels([("app", app), ("action", action)])),
+                        .get_or_create(&labels([("app", app), ("action", action.as_str())])),
                 );
             }
             drop(
@@ -201,16 +204,16 @@ impl Metrics {
 
     /// Creates one app's connector series at zero (see [`Metrics::init_engine`]).
     pub fn init_connector(&self, app: &str) {
-        for outcome in ["applied", "unchanged", "superseded", "dead_lettered"] {
+        for outcome in Outcome::ALL {
             drop(
                 self.connector_requests
-                    .get_or_create(&labels([("app", app), ("outcome", outcome)])),
+                    .get_or_create(&labels([("app", app), ("outcome", outcome.as_str())])),
             );
         }
-        for kind in ["permanent", "retries_exhausted", "unknown_app"] {
+        for kind in DeadLetterKind::COMMANDS {
             drop(
                 self.commands_dead_lettered
-                    .get_or_create(&labels([("app", app), ("kind", kind)])),
+                    .get_or_create(&labels([("app", app), ("kind", kind.as_str())])),
             );
         }
         drop(
@@ -232,29 +235,30 @@ impl Metrics {
         out
     }
 
-    /// One HR event consumed (`hired`, `changed`, `left`, or `invalid`).
-    pub fn event_consumed(&self, kind: &str) {
+    /// HR event records consumed (counted when their transaction committed).
+    pub fn events_consumed(&self, kind: Consumed, n: u64) {
         self.events_consumed
-            .get_or_create(&labels([("type", kind)]))
-            .inc();
+            .get_or_create(&labels([("type", kind.as_str())]))
+            .inc_by(n);
     }
 
-    /// One HR event record dead-lettered.
-    pub fn event_dead_lettered(&self, reason: &str) {
+    /// HR event records dead-lettered (counted when their transaction
+    /// committed).
+    pub fn events_dead_lettered(&self, reason: DeadLetterKind, n: u64) {
         self.events_dead_lettered
-            .get_or_create(&labels([("reason", reason)]))
-            .inc();
+            .get_or_create(&labels([("reason", reason.as_str())]))
+            .inc_by(n);
     }
 
-    /// One stale event ignored.
-    pub fn event_stale(&self) {
-        self.events_stale.inc();
+    /// Stale events ignored.
+    pub fn events_stale(&self, n: u64) {
+        self.events_stale.inc_by(n);
     }
 
     /// Commands emitted (counted when their transaction committed).
-    pub fn commands_emitted(&self, app: &str, action: &str, n: u64) {
+    pub fn commands_emitted(&self, app: &str, action: Action, n: u64) {
         self.commands_emitted
-            .get_or_create(&labels([("app", app), ("action", action)]))
+            .get_or_create(&labels([("app", app), ("action", action.as_str())]))
             .inc_by(n);
     }
 
@@ -276,10 +280,10 @@ impl Metrics {
             .set(1);
     }
 
-    /// A rules reload, `applied` or `refused`.
-    pub fn rules_reload(&self, result: &str) {
+    /// A rules reload, applied or refused.
+    pub fn rules_reload(&self, result: ReloadResult) {
         self.rules_reloads
-            .get_or_create(&labels([("result", result)]))
+            .get_or_create(&labels([("result", result.as_str())]))
             .inc();
     }
 
@@ -307,9 +311,9 @@ impl Metrics {
     }
 
     /// A command handled by a connector, with its outcome.
-    pub fn connector_request(&self, app: &str, outcome: &str) {
+    pub fn connector_request(&self, app: &str, outcome: Outcome) {
         self.connector_requests
-            .get_or_create(&labels([("app", app), ("outcome", outcome)]))
+            .get_or_create(&labels([("app", app), ("outcome", outcome.as_str())]))
             .inc();
     }
 
@@ -328,9 +332,9 @@ impl Metrics {
     }
 
     /// One command dead-lettered.
-    pub fn command_dead_lettered(&self, app: &str, kind: &str) {
+    pub fn command_dead_lettered(&self, app: &str, kind: DeadLetterKind) {
         self.commands_dead_lettered
-            .get_or_create(&labels([("app", app), ("kind", kind)]))
+            .get_or_create(&labels([("app", app), ("kind", kind.as_str())]))
             .inc();
     }
 
@@ -363,10 +367,9 @@ mod tests {
     #[test]
     fn names_and_values_render() {
         let m = Metrics::new();
-        m.event_consumed("hired");
-        m.event_consumed("hired");
-        m.event_stale();
-        m.commands_emitted("zendesk", "upsert", 3);
+        m.events_consumed(Consumed::Hired, 2);
+        m.events_stale(1);
+        m.commands_emitted("zendesk", Action::Upsert, 3);
         m.set_rules_version(None, "sha256:a");
         m.set_rules_version(Some("sha256:a"), "sha256:b");
         let text = m.render();

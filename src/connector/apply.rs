@@ -31,6 +31,7 @@ use crate::connector::retry::backoff;
 use crate::connector::retry::{Attempts, Event, Step};
 use crate::connector::{Applied, Connector, ConnectorError, Outcome};
 use crate::dlq::{self, ErrorKind, Failure};
+use crate::metrics;
 use crate::ratelimit::Limiter;
 use crate::results::{CommandResult, ResultOutcome};
 use crate::telemetry::health::AppHealth;
@@ -261,7 +262,7 @@ async fn dead_letter_command<C>(
     );
     ctx.telemetry
         .metrics
-        .command_dead_lettered(&ctx.app, kind.as_str());
+        .command_dead_lettered(&ctx.app, kind.into());
     let failure = Failure {
         kind,
         message: message.to_string(),
@@ -297,12 +298,12 @@ async fn publish_result<C>(ctx: &AppContext<C>, result: &CommandResult) -> Resul
 
 /// The `outcome` label of `provisioner_connector_requests_total`: the
 /// CONTRACT §6 outcome, as in the result record.
-pub fn outcome_label(outcome: ResultOutcome) -> &'static str {
+pub fn outcome_label(outcome: ResultOutcome) -> metrics::Outcome {
     match outcome {
-        ResultOutcome::Applied => "applied",
-        ResultOutcome::Unchanged => "unchanged",
-        ResultOutcome::Superseded => "superseded",
-        ResultOutcome::DeadLettered => "dead_lettered",
+        ResultOutcome::Applied => metrics::Outcome::Applied,
+        ResultOutcome::Unchanged => metrics::Outcome::Unchanged,
+        ResultOutcome::Superseded => metrics::Outcome::Superseded,
+        ResultOutcome::DeadLettered => metrics::Outcome::DeadLettered,
     }
 }
 

@@ -166,8 +166,8 @@ impl<C: Connector + 'static> Loop<C> {
                     reason = %refusal.reason
                 );
                 let metrics = &self.ctx.telemetry.metrics;
-                metrics.command_dead_lettered(&self.ctx.app, refusal.kind.as_str());
-                metrics.connector_request(&self.ctx.app, "dead_lettered");
+                metrics.command_dead_lettered(&self.ctx.app, refusal.kind.into());
+                metrics.connector_request(&self.ctx.app, crate::metrics::Outcome::DeadLettered);
                 let failure = Failure {
                     kind: refusal.kind,
                     message: refusal.reason,

@@ -12,6 +12,7 @@
 
 pub mod control;
 pub mod decide;
+pub mod events;
 pub mod guard;
 pub mod parallel;
 pub mod pending;

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use super::control::{self, ControlRequest};
 use super::decide::{self, Outcome, Trigger};
+use super::events::EventDecided;
 use super::guard::{self, Budget, Scope};
 use super::state::{AppState, EmployeeState, Held};
 use super::store::Store;
@@ -24,9 +25,9 @@ use super::window::Window;
 use super::Output;
 use crate::commands::{Action, Command};
 use crate::config::Config;
-use crate::dlq::{self, ErrorKind, Failure};
+use crate::dlq::{self, Failure};
 use crate::events;
-use crate::metrics::Metrics;
+use crate::metrics::{Consumed, DeadLetterKind, Metrics};
 use crate::rules::RuleSet;
 
 /// A command with the app state it replaced.
@@ -43,12 +44,12 @@ pub struct Pending {
     states: HashMap<String, (i32, EmployeeState)>,
     emitted: Vec<Emitted>,
     dead_letters: Vec<Output>,
-    consumed: Vec<&'static str>,
+    consumed: Vec<Consumed>,
     stale: u64,
     held: u64,
     /// Events dead-lettered after their decision (`unknown_app`,
     /// `unknown_employee`), one entry each, for the metrics.
-    rejected: Vec<ErrorKind>,
+    rejected: Vec<DeadLetterKind>,
     /// Employees a re-evaluation left for later, for the same reason.
     waiting: u64,
     /// The guard's windows of the partitions whose deprovisions this unit
@@ -67,7 +68,7 @@ pub struct Context<'a> {
     pub config: &'a Config,
     /// Which apps have no command topic.
     pub topics: &'a CommandTopics,
-    /// Where decisions are counted.
+    /// Where decision times are observed.
     pub metrics: &'a Metrics,
     /// The batch's clock reading, for every command it issues.
     pub now: DateTime<Utc>,
@@ -163,29 +164,16 @@ impl Pending {
         let started = Instant::now();
         let mut event = match parsed.result {
             Ok(event) => event,
-            Err(reason) => {
-                warn!(
-                    message = "Invalid HR event dead-lettered.",
-                    partition = record.partition(),
-                    offset = record.offset(),
-                    reason = %reason.0
-                );
-                let failure = Failure {
-                    kind: ErrorKind::InvalidEvent,
-                    message: reason.0,
-                    attempts: 1,
-                    app: None,
-                };
-                self.dead_letter(record, &failure, config);
-                self.consumed.push("invalid");
-                return;
-            }
+            Err(reason) => return self.reject_invalid(record, reason, config),
         };
         let partition = record.partition();
         let prev = self.current(store, partition, &event.employee_id, rules);
         let decision = decide::decide_from(prev, &mut event, rules, &config.apps, now);
-        self.consumed.push(event.kind.label());
-        metrics.observe_event_processing((started.elapsed() + parsed.took).as_secs_f64());
+        self.consumed.push(event.kind.into());
+        EventDecided {
+            took: started.elapsed() + parsed.took,
+        }
+        .emit(metrics);
         match decision.outcome {
             Outcome::Applied => {}
             Outcome::Stale => {
@@ -199,50 +187,12 @@ impl Pending {
                 return;
             }
             Outcome::UnknownEmployee => {
-                warn!(
-                    message = "Event dead-lettered: a change for an employee never hired.",
-                    event_id = %event.id,
-                    employee_id = %event.employee_id
-                );
-                let failure = Failure {
-                    kind: ErrorKind::UnknownEmployee,
-                    message: format!(
-                        "hr.employee.changed for employee {:?}, of whom nothing is known \
-                         (no hire seen): not applied; replay this record once the hire has \
-                         arrived (provisioner replay --from {} --error-kind unknown_employee)",
-                        event.employee_id, config.topics.events_dlq
-                    ),
-                    attempts: 1,
-                    app: None,
-                };
-                self.reject(record, failure, config);
-                return;
+                return self.reject_unknown_employee(record, &event, config)
             }
         }
         let blocking = topics.blocking(&decision.commands);
-        if let Some(first) = blocking.first() {
-            let names: Vec<String> = blocking
-                .iter()
-                .map(|app| format!("{app} ({})", config.topics.commands(app)))
-                .collect();
-            warn!(
-                message = "Event dead-lettered: an app it needs has no command topic.",
-                event_id = %event.id,
-                employee_id = %event.employee_id,
-                apps = ?blocking
-            );
-            let failure = Failure {
-                kind: ErrorKind::UnknownApp,
-                message: format!(
-                    "the decision needs app(s) without a command topic on the broker: {}; \
-                     create the topic, then replay this record",
-                    names.join(", ")
-                ),
-                attempts: 1,
-                app: Some((*first).to_string()),
-            };
-            self.reject(record, failure, config);
-            return;
+        if !blocking.is_empty() {
+            return self.reject_unknown_app(record, &event, &blocking, config);
         }
         self.add_changes(
             partition,
@@ -354,16 +304,6 @@ impl Pending {
         let waits = !topics.blocking(commands).is_empty();
         self.waiting += u64::from(waits);
         waits
-    }
-
-    /// Dead-letters a valid event its decision refused, counting its kind.
-    fn reject<M: Message>(&mut self, record: &M, failure: Failure, config: &Config) {
-        self.dead_letter(record, &failure, config);
-        self.rejected.push(failure.kind);
-    }
-
-    fn dead_letter<M: Message>(&mut self, record: &M, failure: &Failure, config: &Config) {
-        self.dead_letters.push(dead_letter(record, failure, config));
     }
 
     fn add_changes(
@@ -490,6 +430,7 @@ impl Pending {
 }
 
 mod records;
+mod reject;
 
 #[cfg(test)]
 #[path = "pending_tests.rs"]

@@ -2,6 +2,7 @@
 //! and that a batch decided on several threads is the batch decided on one.
 
 use super::*;
+use crate::engine::events::UnitCommitted;
 use crate::engine::topics::CommandTopics;
 use rdkafka::message::{Headers, OwnedMessage, Timestamp};
 use rdkafka::Message;
@@ -136,7 +137,7 @@ fn an_event_needing_an_app_without_topic_is_dead_lettered_whole() {
     assert_eq!(outputs[2].key.as_deref(), Some(b"E2".as_slice()));
 
     let mut store = Store::default();
-    pending.committed(outputs, &mut store, &metrics, 1);
+    UnitCommitted(pending.committed(outputs, &mut store, 1)).emit(&metrics);
     let text = metrics.render();
     assert!(text.contains("provisioner_events_dead_lettered_total{reason=\"unknown_app\"} 1"));
     assert!(text.contains("provisioner_events_consumed_total{type=\"hired\"} 2"));
@@ -214,7 +215,7 @@ fn a_change_for_an_unknown_employee_is_dead_lettered_as_unknown_employee() {
     assert_eq!(pending.command_count(), 3, "hire (2) and change (1)");
 
     let mut store = Store::default();
-    pending.committed(outputs, &mut store, &metrics, 1);
+    UnitCommitted(pending.committed(outputs, &mut store, 1)).emit(&metrics);
     let text = metrics.render();
     assert!(
         text.contains("provisioner_events_dead_lettered_total{reason=\"unknown_employee\"} 1"),

@@ -17,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::control::{ControlReader, ControlRequest};
+use super::events::{
+    CommandTopicSeen, DeprovisionsHeld, EngineStarted, PartitionsRevoked, RulesApplied,
+    RulesRefused,
+};
 use super::guard::Scope;
 use super::pending::Pending;
 use super::rebalance::{Change, EngineContext};
@@ -87,13 +91,12 @@ pub(super) fn run_blocking(
         .map_err(EngineError::Fatal)?;
     let control = ControlReader::new(&config)?;
     let mut watcher = Watcher::new(&config);
-    metrics.set_rules_version(None, rules.version());
-    info!(
-        message = "Engine started; waiting for partitions.",
-        topic = %config.topics.events,
-        transactional_id = %transactional_id,
-        rules_version = %rules.version()
-    );
+    EngineStarted {
+        topic: &config.topics.events,
+        transactional_id: &transactional_id,
+        rules_version: rules.version(),
+    }
+    .emit(&metrics);
     let threads = config.engine.decide_threads();
     telemetry
         .readiness
@@ -222,11 +225,14 @@ impl Engine {
                 Change::Revoked(partitions) => {
                     self.telemetry.readiness.revoked(&partitions);
                     batch.retain(|r| !partitions.contains(&r.partition()));
-                    for p in partitions {
+                    for &p in &partitions {
                         self.store.drop_partition(p);
-                        self.metrics
-                            .remove_consumer_lag(&self.config.topics.events, p);
                     }
+                    PartitionsRevoked {
+                        topic: &self.config.topics.events,
+                        partitions: &partitions,
+                    }
+                    .emit(&self.metrics);
                     self.update_held_gauges();
                 }
                 Change::Assigned(partitions) => {
@@ -285,27 +291,23 @@ impl Engine {
         match watcher.check(&self.config) {
             Reload::Unchanged => Ok(()),
             Reload::Refused(errors) => {
-                self.metrics.rules_reload("refused");
+                RulesRefused {
+                    version: self.rules.version(),
+                    problems: errors.to_string().trim_end(),
+                }
+                .emit(&self.metrics);
                 self.telemetry.readiness.rules_refused();
-                error!(
-                    message = "Rules change refused; the previous version stays in force.",
-                    version = %self.rules.version(),
-                    problems = %errors.to_string().trim_end()
-                );
                 Ok(())
             }
             Reload::Changed(rules) => {
                 if rules.version() == self.rules.version() {
                     return Ok(());
                 }
-                self.metrics.rules_reload("applied");
-                self.metrics
-                    .set_rules_version(Some(self.rules.version()), rules.version());
-                info!(
-                    message = "Rules changed; re-evaluating every owned employee.",
-                    from = %self.rules.version(),
-                    to = %rules.version()
-                );
+                RulesApplied {
+                    from: self.rules.version(),
+                    to: rules.version(),
+                }
+                .emit(&self.metrics);
                 self.rules = *rules;
                 self.telemetry.readiness.rules_loaded(self.rules.version());
                 let partitions = self.store.partitions();
@@ -341,21 +343,13 @@ impl Engine {
     /// Takes a new view of the command topics, saying what changed.
     fn set_topics(&mut self, topics: CommandTopics) {
         for app in self.config.apps.keys() {
-            let (was, is) = (
-                self.topics.missing().contains(app),
-                topics.missing().contains(app),
-            );
-            let topic = self.config.topics.commands(app);
-            if is && !was {
-                warn!(
-                    message = "App has no command topic; events needing it are dead-lettered as unknown_app until it exists.",
-                    app = %app,
-                    topic = %topic
-                );
-            } else if was && !is {
-                info!(message = "Command topic now exists; app served again.", app = %app, topic = %topic);
+            CommandTopicSeen {
+                app,
+                topic: &self.config.topics.commands(app),
+                was_missing: self.topics.missing().contains(app),
+                missing: topics.missing().contains(app),
             }
-            self.metrics.set_command_topic_missing(app, is);
+            .emit(&self.metrics);
         }
         self.topics = topics;
     }
@@ -412,10 +406,11 @@ impl Engine {
 
     fn update_held_gauges(&self) {
         let held = self.store.held_by_app();
-        for app in self.config.apps.keys() {
-            self.metrics
-                .set_deprovisions_held(app, held.get(app).copied().unwrap_or(0));
+        DeprovisionsHeld {
+            apps: self.config.apps.keys().map(String::as_str).collect(),
+            held,
         }
+        .emit(&self.metrics);
         self.telemetry.readiness.set_held(held);
     }
 

@@ -39,15 +39,6 @@ impl EventType {
         }
     }
 
-    /// A short label for metrics (`hired`, `changed`, `left`).
-    pub fn label(self) -> &'static str {
-        match self {
-            EventType::Hired => "hired",
-            EventType::Changed => "changed",
-            EventType::Left => "left",
-        }
-    }
-
     fn parse(s: &str) -> Option<EventType> {
         match s {
             "hr.employee.hired" => Some(EventType::Hired),

@@ -36,6 +36,7 @@
 //!   second (a token bucket); `--limit N` stops after N re-published records
 //!   (the rest stay for the next run).
 
+mod events;
 pub mod filter;
 mod position;
 pub mod progress;

@@ -12,6 +12,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
+use super::events::BatchReplayed;
 use super::position::{partitions_of, ranges};
 use super::progress::Progress;
 use super::publish;
@@ -351,9 +352,10 @@ impl Replay<'_> {
                 .ok_or_else(|| ReplayError::Aborted("the consumer has no group metadata".into()))?;
             let result = publisher.commit(Some((&tpl, &group)));
             result.map_err(|e| self.publish_error(e))?;
-            for (destination, n) in &batch.by_topic {
-                self.metrics.replayed(destination, *n);
+            BatchReplayed {
+                by_topic: &batch.by_topic,
             }
+            .emit(self.metrics);
         }
         self.committed.add(&batch.counts);
         Ok(())

@@ -198,7 +198,7 @@ mod tests {
         assert!(body.starts_with("{\"ready\":true,\"reasons\":[]"), "{body}");
 
         assert_eq!(get(addr, "/healthz").await.0, 200);
-        telemetry.metrics.event_stale();
+        telemetry.metrics.events_stale(1);
         let (status, content_type, body) = get(addr, "/metrics").await;
         assert_eq!((status, content_type.as_str()), (200, OPENMETRICS));
         assert!(body.contains("provisioner_events_stale_total 1"), "{body}");

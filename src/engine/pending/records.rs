@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use super::{Emitted, Pending};
 use crate::config::Config;
-use crate::dlq::ErrorKind;
+use crate::engine::events::{CommandEmitted, Tally};
 use crate::engine::parallel;
 use crate::engine::state::EmployeeState;
 use crate::engine::store::{self, Store};
 use crate::engine::window::WINDOW_KEY;
 use crate::engine::Output;
-use crate::metrics::Metrics;
+use crate::metrics::Action;
 
 impl Pending {
     /// The records the transaction writes: commands, dead letters, the
@@ -46,48 +46,31 @@ impl Pending {
         outputs
     }
 
-    /// After the commit: the store takes the new states, metrics count it all.
+    /// After the commit: the store takes the new states; the returned
+    /// [`Tally`] is what the unit counts, for its committed event.
     ///
     /// `outputs` are this unit's [`Pending::outputs`], now committed: the
     /// store keeps their state values rather than encoding the states again.
     /// The batch is freed on up to `threads` threads.
-    pub fn committed(
-        self,
-        outputs: Vec<Output>,
-        store: &mut Store,
-        metrics: &Metrics,
-        threads: usize,
-    ) {
-        // Counted per batch, not per record: a labelled series is a lookup.
-        let mut emitted: HashMap<(&str, &'static str), u64> = HashMap::new();
+    pub fn committed(self, outputs: Vec<Output>, store: &mut Store, threads: usize) -> Tally {
+        // Counted per app and action, not per command: a labelled series is
+        // a lookup.
+        let mut emitted: HashMap<(&str, Action), u64> = HashMap::new();
         for e in &self.emitted {
-            tracing::info!(
-                message = "Command emitted.",
-                event_id = %e.command.cause.event_id,
-                employee_id = %e.command.employee_id,
-                app = %e.command.app,
-                command_id = %e.command.command_id,
-                action = e.command.action.as_str()
-            );
+            CommandEmitted(&e.command).emit();
             *emitted
-                .entry((&e.command.app, e.command.action.as_str()))
+                .entry((&e.command.app, e.command.action.into()))
                 .or_insert(0) += 1;
         }
-        for ((app, action), n) in emitted {
-            metrics.commands_emitted(app, action, n);
-        }
-        for kind in self.consumed {
-            metrics.event_consumed(kind);
-            if kind == "invalid" {
-                metrics.event_dead_lettered(ErrorKind::InvalidEvent.as_str());
-            }
-        }
-        for _ in 0..self.stale {
-            metrics.event_stale();
-        }
-        for kind in &self.rejected {
-            metrics.event_dead_lettered(kind.as_str());
-        }
+        let tally = Tally {
+            consumed: self.consumed,
+            stale: self.stale,
+            rejected: self.rejected,
+            emitted: emitted
+                .into_iter()
+                .map(|((app, action), n)| (app.to_string(), action, n))
+                .collect(),
+        };
         for (p, window) in self.windows {
             store.put_window(p, window);
         }
@@ -116,6 +99,7 @@ impl Pending {
         // freeing cost more CPU than it saved; freeing on the engine's
         // thread took a fifth of the batch's time.)
         parallel::drop_both(self.states, (self.emitted, outputs), threads);
+        tally
     }
 }
 

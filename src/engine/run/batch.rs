@@ -10,15 +10,19 @@ use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{error, info, warn};
+use tracing::warn;
 
 use super::{hold_id, Engine};
 use crate::dlq::{ErrorKind, Failure};
+use crate::engine::events::{
+    BatchAborted, BatchCommitted, ProducerFailed, RecordIsolated, UnitCommitted,
+};
 use crate::engine::guard::Scope;
 use crate::engine::parallel;
 use crate::engine::pending::{dead_letter, Context, Parsed, Pending};
 use crate::engine::{EngineError, Output};
 use crate::kafka::TxnError;
+use crate::metrics::Consumed;
 
 /// How often an aborted maintenance transaction is retried before giving up.
 const MAINTENANCE_ATTEMPTS: u32 = 5;
@@ -49,7 +53,8 @@ impl Engine {
                     }
                 }
             }
-            slice.committed(outputs, &mut self.store, &self.metrics, self.threads);
+            let tally = slice.committed(outputs, &mut self.store, self.threads);
+            UnitCommitted(tally).emit(&self.metrics);
             self.telemetry.readiness.progressed();
         }
         self.update_held_gauges();
@@ -79,7 +84,12 @@ impl Engine {
         self.telemetry
             .readiness
             .batch_aborted(streak, &error.to_string());
-        warn!(message = "Batch aborted.", error = %error, streak, records = batch.len());
+        BatchAborted {
+            error: &error,
+            streak,
+            records: batch.len(),
+        }
+        .emit();
         // A command topic deleted under us aborts every batch that writes
         // to it: look now, so the next try dead-letters instead.
         self.refresh_topics();
@@ -154,18 +164,15 @@ impl Engine {
         let group = self.group()?;
         match self.transact(&[output], Some((&offsets, &group))) {
             Ok(()) => {
-                let kind = Parsed::of(record, &self.config)
-                    .result
-                    .map_or("invalid", |e| e.kind.label());
-                self.metrics.event_consumed(kind);
-                self.metrics
-                    .event_dead_lettered(ErrorKind::RetriesExhausted.as_str());
-                error!(
-                    message = "Record dead-lettered: its outputs fail every transaction.",
-                    partition = record.partition(),
-                    offset = record.offset(),
-                    error = %error
-                );
+                RecordIsolated {
+                    partition: record.partition(),
+                    offset: record.offset(),
+                    kind: Parsed::of(record, &self.config)
+                        .result
+                        .map_or(Consumed::Invalid, |e| e.kind.into()),
+                    error,
+                }
+                .emit(&self.metrics);
                 Ok(true)
             }
             Err(TxnError::Aborted(e)) => {
@@ -173,7 +180,7 @@ impl Engine {
                 Ok(false)
             }
             Err(TxnError::Fenced(e) | TxnError::Fatal(e)) => {
-                error!(message = "Transactional producer failed; stopping.", error = %e);
+                ProducerFailed(&e).emit();
                 Err(EngineError::Fatal(e))
             }
         }
@@ -204,27 +211,26 @@ impl Engine {
                 let (records, commands) = (batch.len(), pending.command_count());
                 let (held, states) = (pending.held_count(), pending.employees());
                 let committed = started.elapsed();
-                pending.committed(outputs, &mut self.store, &self.metrics, threads);
+                let tally = pending.committed(outputs, &mut self.store, threads);
                 if held > 0 {
                     self.update_held_gauges();
                 }
-                // Where a batch's time goes: deciding and encoding, the
-                // transaction (produce, flush, commit), the store update.
-                info!(
-                    message = "Batch committed.",
+                BatchCommitted {
+                    tally,
                     records,
                     commands,
                     states,
                     held,
-                    decide_ms = decided.as_millis() as u64,
-                    commit_ms = (committed - decided).as_millis() as u64,
-                    store_ms = (started.elapsed() - committed).as_millis() as u64
-                );
+                    decide: decided,
+                    commit: committed - decided,
+                    store: started.elapsed() - committed,
+                }
+                .emit(&self.metrics);
                 Ok(None)
             }
             Err(TxnError::Aborted(e)) => Ok(Some(e)),
             Err(TxnError::Fenced(e) | TxnError::Fatal(e)) => {
-                error!(message = "Transactional producer failed; stopping.", error = %e);
+                ProducerFailed(&e).emit();
                 Err(EngineError::Fatal(e))
             }
         }
