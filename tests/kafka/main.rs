@@ -10,8 +10,8 @@ mod hostile_rules;
 mod poison;
 mod replay;
 mod scim_e2e;
-#[path = "../apps/scim_server.rs"]
-mod scim_server;
 mod startup;
+#[path = "../support/mod.rs"]
+mod support;
 mod webhook_e2e;
 mod zendesk_e2e;

@@ -14,3 +14,5 @@ mod logs;
 mod readiness;
 mod sasl;
 mod scrape;
+#[path = "../support/mod.rs"]
+mod support;
