@@ -18,7 +18,6 @@ use provisioner::connector::Connector;
 use provisioner::rules::RuleSet;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,8 +26,8 @@ mod worker;
 pub use worker::*;
 
 pub use crate::support::{
-    binary, bootstrap, closed_port, metric, root, tool, unique, wait_for, wait_until, Namespace,
-    ScimServer, DEADLINE,
+    binary, bootstrap, closed_port, event, metric, produce_with, root, tool, unique, wait_for,
+    wait_until, Namespace, ScimServer, DEADLINE,
 };
 
 /// The app catalogue of the tests: a SCIM app and a Zendesk-like app.
@@ -122,22 +121,7 @@ impl RunningEngine {
 
 /// Produces records (key, value) to a topic and waits for their delivery.
 pub async fn produce(servers: &str, topic: &str, records: &[(Option<&str>, Vec<u8>)]) {
-    // Idempotence keeps each key's records in order while all are in flight.
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("enable.idempotence", "true")
-        .create()
-        .expect("producer");
-    let sends = records.iter().map(|(key, value)| {
-        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(value);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        producer.send(record, Duration::from_secs(30))
-    });
-    for result in futures::future::join_all(sends).await {
-        result.map_err(|(e, _)| e).expect("produce");
-    }
+    produce_with(servers, &[], topic, records).await;
 }
 
 /// Waits until `group` has committed, summed over the topic's partitions,
@@ -234,23 +218,6 @@ pub fn header(m: &OwnedMessage, key: &str) -> Option<String> {
         .find(|h| h.key == key)
         .and_then(|h| h.value)
         .map(|v| String::from_utf8_lossy(v).into_owned())
-}
-
-/// An HR event as bytes.
-pub fn event(id: &str, kind: &str, seq: i64, employee: serde_json::Value) -> Vec<u8> {
-    let employee_id = employee["id"].as_str().expect("employee id").to_string();
-    serde_json::json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": "hris://test",
-        "type": format!("hr.employee.{kind}"),
-        "time": "2026-11-26T09:00:00Z",
-        "subject": employee_id,
-        "datacontenttype": "application/json",
-        "data": { "sequence": seq, "employee": employee }
-    })
-    .to_string()
-    .into_bytes()
 }
 
 /// The commands of one app, as JSON, in partition and offset order.

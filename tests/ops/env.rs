@@ -6,13 +6,10 @@
 //! failure, never a skip: `deploy/local/kafka.sh up` starts the broker.
 
 use std::path::PathBuf;
-use std::time::Duration;
-
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 
 pub use crate::support::{
-    binary, bootstrap, metric, root, unique, wait_for, Namespace, Process, DEADLINE,
+    binary, bootstrap, event, metric, produce_with, root, unique, wait_for, Namespace, Process,
+    DEADLINE,
 };
 
 /// The rules of these tests: developers read the wiki; support edits it and
@@ -130,39 +127,9 @@ pub async fn produce(
     topic: &str,
     records: &[(&str, Vec<u8>)],
 ) {
-    let mut cc = ClientConfig::new();
-    cc.set("bootstrap.servers", servers)
-        .set("enable.idempotence", "true");
-    for (k, v) in extra {
-        cc.set(*k, *v);
-    }
-    let producer: FutureProducer = cc.create().expect("producer");
-    for (key, value) in records {
-        producer
-            .send(
-                FutureRecord::to(topic).key(*key).payload(value),
-                Duration::from_secs(30),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("produce");
-    }
-}
-
-/// An HR event as bytes.
-pub fn event(id: &str, kind: &str, seq: i64, employee: serde_json::Value) -> Vec<u8> {
-    serde_json::json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": "hris://ops-test",
-        "type": format!("hr.employee.{kind}"),
-        "time": "2026-11-26T09:00:00Z",
-        "subject": employee["id"],
-        "datacontenttype": "application/json",
-        "data": { "sequence": seq, "employee": employee }
-    })
-    .to_string()
-    .into_bytes()
+    let keyed: Vec<(Option<&str>, Vec<u8>)> =
+        records.iter().map(|(k, v)| (Some(*k), v.clone())).collect();
+    produce_with(servers, extra, topic, &keyed).await;
 }
 
 /// A new hire's snapshot.

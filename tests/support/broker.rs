@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
 /// The broker under test (`KAFKA_BOOTSTRAP_SERVERS`, default
@@ -52,4 +53,49 @@ impl Namespace {
     pub fn group(&self, role: &str) -> String {
         unique(role)
     }
+}
+
+/// Produces `(key, value)` records to `topic` and waits for their delivery;
+/// `properties` are extra client properties (e.g. SASL).
+pub async fn produce_with(
+    servers: &str,
+    properties: &[(&str, &str)],
+    topic: &str,
+    records: &[(Option<&str>, Vec<u8>)],
+) {
+    let mut client = ClientConfig::new();
+    // Idempotence keeps each key's records in order while all are in flight.
+    client
+        .set("bootstrap.servers", servers)
+        .set("enable.idempotence", "true");
+    for (k, v) in properties {
+        client.set(*k, *v);
+    }
+    let producer: FutureProducer = client.create().expect("producer");
+    let sends = records.iter().map(|(key, value)| {
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(value);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        producer.send(record, Duration::from_secs(30))
+    });
+    for result in futures::future::join_all(sends).await {
+        result.map_err(|(e, _)| e).expect("produce");
+    }
+}
+
+/// An HR event (SPEC §2, a CloudEvent) as bytes.
+pub fn event(id: &str, kind: &str, seq: i64, employee: serde_json::Value) -> Vec<u8> {
+    serde_json::json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "hris://test",
+        "type": format!("hr.employee.{kind}"),
+        "time": "2026-11-26T09:00:00Z",
+        "subject": employee["id"],
+        "datacontenttype": "application/json",
+        "data": { "sequence": seq, "employee": employee }
+    })
+    .to_string()
+    .into_bytes()
 }

@@ -17,7 +17,7 @@ pub mod scim;
 pub mod tools;
 pub mod wait;
 
-pub use broker::{bootstrap, unique, Namespace};
+pub use broker::{bootstrap, event, produce_with, unique, Namespace};
 pub use metrics::{metric, metric_or_zero};
 pub use ports::{closed_port, stable_port};
 pub use process::{binary, root, Process};
