@@ -84,7 +84,7 @@ pub async fn produce_with(
     }
 }
 
-/// An HR event (SPEC §2, a CloudEvent) as bytes.
+/// An HR event (a CloudEvent) as bytes.
 pub fn event(id: &str, kind: &str, seq: i64, employee: serde_json::Value) -> Vec<u8> {
     serde_json::json!({
         "specversion": "1.0",
