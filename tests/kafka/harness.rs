@@ -63,9 +63,9 @@ pub const RULES: &str = r#"
 pub fn config(partitions: i32) -> Config {
     let mut config = Config::parse(Path::new("test.toml"), CATALOGUE).expect("catalogue");
     config.kafka.bootstrap_servers = bootstrap();
-    config.kafka.group_id = unique("engine");
-    config.kafka.partitions = partitions;
     let ns = Namespace::new();
+    config.kafka.group_id = ns.group("engine");
+    config.kafka.partitions = partitions;
     let t = &mut config.topics;
     t.events = ns.topic("events");
     t.commands_prefix = ns.topic("commands.");

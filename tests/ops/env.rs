@@ -8,8 +8,7 @@
 use std::path::PathBuf;
 
 pub use crate::support::{
-    binary, bootstrap, event, metric, produce_with, root, unique, wait_for, Namespace, Process,
-    DEADLINE,
+    binary, bootstrap, event, metric, produce_with, root, wait_for, Namespace, Process, DEADLINE,
 };
 
 /// The rules of these tests: developers read the wiki; support edits it and
@@ -33,8 +32,8 @@ pub struct Setup {
     pub dir: tempfile::TempDir,
     /// The configuration file.
     pub config: PathBuf,
-    /// Topic prefix (`t-<id>`).
-    pub prefix: String,
+    /// Its topics and group on the broker.
+    pub ns: Namespace,
 }
 
 impl Setup {
@@ -45,7 +44,7 @@ impl Setup {
         let rules = dir.path().join("rules");
         std::fs::create_dir(&rules).expect("rules dir");
         std::fs::write(rules.join("rules.yaml"), RULES).expect("rules");
-        let prefix = Namespace::new().prefix;
+        let ns = Namespace::new();
         let text = format!(
             r#"[kafka]
 bootstrap_servers = "{servers}"
@@ -86,20 +85,17 @@ rate_limit_per_second = 1000
 retry = {{ max_attempts = 3, initial_delay_ms = 10, max_delay_ms = 50 }}
 outage = {{ consecutive_failures = 3, probe_initial_delay_ms = 100, probe_max_delay_ms = 200 }}
 "#,
-            group = unique("engine"),
+            group = ns.group("engine"),
+            prefix = ns.prefix,
         );
         let config = dir.path().join("provisioner.toml");
         std::fs::write(&config, text).expect("config");
-        Setup {
-            dir,
-            config,
-            prefix,
-        }
+        Setup { dir, config, ns }
     }
 
     /// A topic of this setup, e.g. `events` or `commands.wiki`.
     pub fn topic(&self, name: &str) -> String {
-        format!("{}.{name}", self.prefix)
+        self.ns.topic(name)
     }
 
     /// The rules directory.

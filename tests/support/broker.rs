@@ -30,7 +30,8 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// A test's own corner of the shared broker: every topic is `t-<id>.<name>`
-/// and every group id starts `<role>-`, so tests run in parallel.
+/// and every consumer group `t-<id>.<role>`, so tests run in parallel and a
+/// leftover is traced to its test.
 pub struct Namespace {
     /// `t-<id>`.
     pub prefix: String,
@@ -49,9 +50,9 @@ impl Namespace {
         format!("{}.{name}", self.prefix)
     }
 
-    /// A consumer group id of this test (unique per call).
+    /// The consumer group id of this test's `role`, e.g. `engine`.
     pub fn group(&self, role: &str) -> String {
-        unique(role)
+        format!("{}.{role}", self.prefix)
     }
 }
 
