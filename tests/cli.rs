@@ -2,15 +2,15 @@
 //! the file, key and value at fault.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod support;
+
+use support::process::{binary, root};
+use support::tools::tool;
 
 fn provisioner(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_provisioner"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-        .output()
-        .expect("run provisioner")
+    binary().args(args).output().expect("run provisioner")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -86,9 +86,8 @@ fn broken_rules_exit_one_with_file_and_line() {
 
 #[test]
 fn unreachable_broker_at_start_up_is_a_user_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+    let out = binary()
         .args(["engine"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         .output()
         .unwrap();
@@ -168,7 +167,7 @@ rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"code": code, "stdout": out.decode(errors="replace"),
                   "stderr": err.decode(errors="replace"), "rss": rss}))
 "#;
-    let out = Command::new("python3")
+    let out = tool("python3", "Debian's `python3` package")
         .args([
             "-c",
             RUN,
@@ -176,10 +175,10 @@ print(json.dumps({"code": code, "stdout": out.decode(errors="replace"),
             env!("CARGO_BIN_EXE_provisioner"),
         ])
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(root())
         .env_remove("KAFKA_BOOTSTRAP_SERVERS")
         .output()
-        .expect("python3 is needed to measure peak memory");
+        .expect("run python3");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // A negative code is a signal (python's convention): no exit code.
@@ -198,8 +197,7 @@ const MAX_RSS_KB: u64 = 100 * 1024;
 /// A rules directory holding the alias bomb fixture.
 fn bomb_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let bomb =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules/alias_bomb/bomb.yaml");
+    let bomb = root().join("tests/fixtures/rules/alias_bomb/bomb.yaml");
     std::fs::copy(bomb, dir.path().join("bomb.yaml")).unwrap();
     dir
 }
@@ -330,9 +328,8 @@ fn a_missing_config_file_says_why_once() {
 
 #[test]
 fn an_unreachable_broker_is_said_once() {
-    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+    let out = binary()
         .args(["engine", "--metrics-addr", "127.0.0.1:0"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         .output()
         .unwrap();
@@ -387,7 +384,7 @@ fn a_bad_replay_argument_names_flag_and_value_once() {
 
 #[test]
 fn a_connector_without_its_token_names_app_and_variable_once() {
-    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+    let out = binary()
         .args([
             "connector",
             "--app",
@@ -395,7 +392,6 @@ fn a_connector_without_its_token_names_app_and_variable_once() {
             "--metrics-addr",
             "127.0.0.1:0",
         ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("SLACK_SCIM_TOKEN")
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         .output()
@@ -408,9 +404,8 @@ fn a_connector_without_its_token_names_app_and_variable_once() {
 
 #[test]
 fn held_commands_with_an_unreachable_broker_say_so() {
-    let list = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+    let list = binary()
         .args(["held", "list"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         .output()
         .unwrap();
@@ -423,9 +418,8 @@ fn held_commands_with_an_unreachable_broker_say_so() {
     );
     // A release gives up after its send timeout instead of librdkafka's five
     // minutes (the test's own deadline is the harness's).
-    let release = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+    let release = binary()
         .args(["held", "release", "--all"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         .output()
         .unwrap();

@@ -9,6 +9,8 @@ use provisioner::config::{AppConfig, Config};
 use provisioner::rules::{RuleErrors, RuleProblem, RuleSet};
 use serde_json::json;
 
+mod support;
+
 /// The catalogue the fixtures are written against.
 fn catalogue() -> BTreeMap<String, AppConfig> {
     let toml = r#"
@@ -33,9 +35,7 @@ roles = ["reader", "editor"]
 }
 
 fn fixture(case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/rules")
-        .join(case)
+    support::root().join("tests/fixtures/rules").join(case)
 }
 
 fn errors(case: &str) -> RuleErrors {
@@ -221,7 +221,7 @@ fn only_visible_yaml_files_load_in_name_order() {
 
 #[test]
 fn the_repository_rules_load_with_the_repository_catalogue() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = support::root();
     let config =
         Config::load(&root.join("config/provisioner.toml")).unwrap_or_else(|e| panic!("{e}"));
     let set = RuleSet::load_dir(&root.join(&config.rules.path), &config.apps)

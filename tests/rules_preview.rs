@@ -8,15 +8,17 @@ use std::path::{Path, PathBuf};
 use provisioner::config::{AppConfig, Config};
 use provisioner::rules::{preview, PreviewError, PreviewFormat, PreviewSummary, RuleSet};
 
+mod support;
+
 fn catalogue() -> BTreeMap<String, AppConfig> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = support::root();
     Config::load(&root.join("config/provisioner.toml"))
         .unwrap_or_else(|e| panic!("{e}"))
         .apps
 }
 
 fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    support::root()
         .join("tests/fixtures/rules/preview")
         .join(path)
 }

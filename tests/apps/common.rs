@@ -82,12 +82,3 @@ pub fn unchanged(id: Option<&str>) -> Result<Applied, ConnectorError> {
         app_account_id: id.map(String::from),
     })
 }
-
-/// A port nothing listens on (bound, then released).
-pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}

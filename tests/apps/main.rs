@@ -1,11 +1,12 @@
 //! Integration tests of the connectors (CONTRACT §10): SCIM against a real
-//! scim2-server (`scim_server` starts one per test), Zendesk and webhooks
+//! scim2-server (`support::ScimServer` starts one per test), Zendesk and webhooks
 //! against `wiremock`, asserting the exact requests.
 
 mod build;
 mod common;
 mod scim;
 mod scim_mock;
-mod scim_server;
+#[path = "../support/mod.rs"]
+mod support;
 mod webhook;
 mod zendesk;

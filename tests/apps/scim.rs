@@ -7,7 +7,7 @@ use provisioner::connector::{Connector, ConnectorError, Outcome};
 use serde_json::{json, Value};
 
 use crate::common::{account, applied, deprovision, unchanged, upsert};
-use crate::scim_server::ScimServer;
+use crate::support::ScimServer;
 
 fn id_of(user: &Value) -> String {
     user["id"].as_str().expect("id").to_string()

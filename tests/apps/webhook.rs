@@ -12,7 +12,8 @@ use sha2::Sha256;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{account, closed_port, deprovision, upsert};
+use crate::common::{account, deprovision, upsert};
+use crate::support::closed_port;
 
 const SECRET: &str = "wiki-webhook-secret";
 

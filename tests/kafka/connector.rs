@@ -519,19 +519,14 @@ async fn a_rebalance_loses_no_command() {
     env.send(&upserts(&batch(3))).await;
     env.send(&upserts(&batch(4))).await;
     let expected = employees.len() * 4;
-    let deadline = Instant::now() + DEADLINE;
-    let results = loop {
-        let results = by_command(&env.results(1).await);
-        if results.len() == expected {
-            break results;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {expected} commands have a result",
-            results.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let results = wait_for(
+        &format!("all {expected} commands have a result"),
+        || async {
+            let results = by_command(&env.results(1).await);
+            (results.len() == expected).then_some(results)
+        },
+    )
+    .await;
     env.wait_committed(expected as i64).await;
     first.stop().await;
     second.stop().await;

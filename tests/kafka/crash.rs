@@ -27,7 +27,7 @@ impl EngineProcess {
             .append(true)
             .open(log)
             .expect("log file");
-        let child = Process::new(env!("CARGO_BIN_EXE_provisioner"))
+        let child = binary()
             .args([
                 "--config",
                 &config.to_string_lossy(),
@@ -36,7 +36,6 @@ impl EngineProcess {
                 "engine",
             ])
             .env("PROVISIONER_INSTANCE_ID", instance)
-            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -57,21 +56,14 @@ impl EngineProcess {
             .status()
             .expect("kill");
         assert!(status.success());
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.0.try_wait().expect("wait") {
-                assert!(
-                    status.success(),
-                    "engine exited with {status} after SIGTERM"
-                );
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "engine ignored SIGTERM"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let status = wait_for("the engine exits after SIGTERM", || {
+            std::future::ready(self.0.try_wait().expect("wait"))
+        })
+        .await;
+        assert!(
+            status.success(),
+            "engine exited with {status} after SIGTERM"
+        );
     }
 }
 

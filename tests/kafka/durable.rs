@@ -99,7 +99,7 @@ async fn live_rules_change_emits_exactly_the_diff_and_invalid_change_is_refused(
         metric(
             &engine.metrics.render(),
             "provisioner_rules_reloads_total{result=\"applied\"}",
-        ) == 1.0
+        ) == Some(1.0)
     })
     .await;
     wait_until("three role changes appear", || {
@@ -129,7 +129,7 @@ async fn live_rules_change_emits_exactly_the_diff_and_invalid_change_is_refused(
         metric(
             &engine.metrics.render(),
             "provisioner_rules_reloads_total{result=\"refused\"}",
-        ) == 1.0
+        ) == Some(1.0)
     })
     .await;
     let version = provisioner::rules::RuleSet::from_sources(
@@ -144,7 +144,7 @@ async fn live_rules_change_emits_exactly_the_diff_and_invalid_change_is_refused(
             &engine.metrics.render(),
             &format!("provisioner_rules_version_info{{version=\"{version}\"}}")
         ),
-        1.0
+        Some(1.0)
     );
     produce(
         &servers,
@@ -180,8 +180,8 @@ async fn hold_ten(config: &mut provisioner::config::Config) -> (RunningEngine, t
     std::fs::write(dir.path().join("rules.yaml"), without_dev).unwrap();
     wait_until("ten deprovisions are held", || {
         let text = engine.metrics.render();
-        metric(&text, "provisioner_deprovisions_held{app=\"slack\"}") == 5.0
-            && metric(&text, "provisioner_deprovisions_held{app=\"zendesk\"}") == 5.0
+        metric(&text, "provisioner_deprovisions_held{app=\"slack\"}") == Some(5.0)
+            && metric(&text, "provisioner_deprovisions_held{app=\"zendesk\"}") == Some(5.0)
     })
     .await;
     (engine, dir)
@@ -213,7 +213,7 @@ async fn guard_holds_and_release_emits_once_even_after_a_restart() {
         metric(
             &engine.metrics.render(),
             "provisioner_deprovisions_held{app=\"zendesk\"}",
-        ) == 5.0
+        ) == Some(5.0)
     })
     .await;
     let request = ControlRequest {
@@ -227,7 +227,7 @@ async fn guard_holds_and_release_emits_once_even_after_a_restart() {
         metric(
             &engine.metrics.render(),
             "provisioner_deprovisions_held{app=\"zendesk\"}",
-        ) == 0.0
+        ) == Some(0.0)
     })
     .await;
     // Releasing again, and restarting (which re-reads every request), emits nothing more.
@@ -263,8 +263,8 @@ async fn discard_emits_nothing() {
     control::send(&config, &request).await.unwrap();
     wait_until("discarded", || {
         let text = engine.metrics.render();
-        metric(&text, "provisioner_deprovisions_held{app=\"zendesk\"}") == 0.0
-            && metric(&text, "provisioner_deprovisions_held{app=\"slack\"}") == 0.0
+        metric(&text, "provisioner_deprovisions_held{app=\"zendesk\"}") == Some(0.0)
+            && metric(&text, "provisioner_deprovisions_held{app=\"slack\"}") == Some(0.0)
     })
     .await;
     assert!(control::list_held(&config).unwrap().is_empty());

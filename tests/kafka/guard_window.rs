@@ -87,7 +87,7 @@ async fn assert_fifty_emitted(config: &Config, engine: &RunningEngine) {
     let listed = control::list_held(config).expect("held list");
     assert_eq!(
         (deprovisions, held, listed.len()),
-        (50, 150.0, 150),
+        (50, Some(150.0), 150),
         "(emitted, held gauge, held list)"
     );
 }

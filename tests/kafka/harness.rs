@@ -1,4 +1,7 @@
-//! The test harness: a real broker, isolated topics, the engine in-process.
+//! The Kafka suite's harness: the engine and connector workers in-process,
+//! their configuration on a fresh [`Namespace`], and reading the topics.
+//! What every suite shares (the broker, waiting, metrics, the SCIM server)
+//! is `tests/support`, re-exported here.
 //!
 //! Every test gets its own topic names and consumer groups (random suffix), so
 //! tests share one broker and run in parallel. A missing broker is a loud
@@ -15,7 +18,6 @@ use provisioner::connector::Connector;
 use provisioner::rules::RuleSet;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -23,30 +25,10 @@ use tokio_util::sync::CancellationToken;
 mod worker;
 pub use worker::*;
 
-/// How long any wait in a test may take before it fails.
-pub const DEADLINE: Duration = Duration::from_secs(120);
-
-/// The broker under test; fails the test loudly when it does not answer.
-pub fn bootstrap() -> String {
-    let servers =
-        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &servers)
-        .create()
-        .expect("client");
-    if let Err(e) = consumer.fetch_metadata(None, Duration::from_secs(10)) {
-        panic!(
-            "no Kafka broker at {servers} ({e}). These tests need a real broker: \
-             run `deploy/local/kafka.sh up` or set KAFKA_BOOTSTRAP_SERVERS."
-        );
-    }
-    servers
-}
-
-/// A name no other test uses.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
+pub use crate::support::{
+    binary, bootstrap, closed_port, event, metric, produce_with, root, tool, unique, wait_for,
+    wait_until, Namespace, ScimServer, DEADLINE,
+};
 
 /// The app catalogue of the tests: a SCIM app and a Zendesk-like app.
 pub const CATALOGUE: &str = r#"
@@ -81,17 +63,17 @@ pub const RULES: &str = r#"
 pub fn config(partitions: i32) -> Config {
     let mut config = Config::parse(Path::new("test.toml"), CATALOGUE).expect("catalogue");
     config.kafka.bootstrap_servers = bootstrap();
-    config.kafka.group_id = unique("engine");
+    let ns = Namespace::new();
+    config.kafka.group_id = ns.group("engine");
     config.kafka.partitions = partitions;
-    let id = uuid::Uuid::new_v4().simple().to_string();
     let t = &mut config.topics;
-    t.events = format!("t-{id}.events");
-    t.commands_prefix = format!("t-{id}.commands.");
-    t.state = format!("t-{id}.state");
-    t.results = format!("t-{id}.results");
-    t.control = format!("t-{id}.control");
-    t.events_dlq = format!("t-{id}.events.dlq");
-    t.commands_dlq = format!("t-{id}.commands.dlq");
+    t.events = ns.topic("events");
+    t.commands_prefix = ns.topic("commands.");
+    t.state = ns.topic("state");
+    t.results = ns.topic("results");
+    t.control = ns.topic("control");
+    t.events_dlq = ns.topic("events.dlq");
+    t.commands_dlq = ns.topic("commands.dlq");
     config
 }
 
@@ -139,22 +121,7 @@ impl RunningEngine {
 
 /// Produces records (key, value) to a topic and waits for their delivery.
 pub async fn produce(servers: &str, topic: &str, records: &[(Option<&str>, Vec<u8>)]) {
-    // Idempotence keeps each key's records in order while all are in flight.
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("enable.idempotence", "true")
-        .create()
-        .expect("producer");
-    let sends = records.iter().map(|(key, value)| {
-        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(value);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        producer.send(record, Duration::from_secs(30))
-    });
-    for result in futures::future::join_all(sends).await {
-        result.map_err(|(e, _)| e).expect("produce");
-    }
+    produce_with(servers, &[], topic, records).await;
 }
 
 /// Waits until `group` has committed, summed over the topic's partitions,
@@ -251,48 +218,6 @@ pub fn header(m: &OwnedMessage, key: &str) -> Option<String> {
         .find(|h| h.key == key)
         .and_then(|h| h.value)
         .map(|v| String::from_utf8_lossy(v).into_owned())
-}
-
-/// An HR event as bytes.
-pub fn event(id: &str, kind: &str, seq: i64, employee: serde_json::Value) -> Vec<u8> {
-    let employee_id = employee["id"].as_str().expect("employee id").to_string();
-    serde_json::json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": "hris://test",
-        "type": format!("hr.employee.{kind}"),
-        "time": "2026-11-26T09:00:00Z",
-        "subject": employee_id,
-        "datacontenttype": "application/json",
-        "data": { "sequence": seq, "employee": employee }
-    })
-    .to_string()
-    .into_bytes()
-}
-
-/// Polls `check` every 50 ms until it holds; fails the test after [`DEADLINE`].
-pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The value of one series in a metrics text exposition (0 when absent).
-pub fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
 }
 
 /// The commands of one app, as JSON, in partition and offset order.

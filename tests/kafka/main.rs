@@ -10,9 +10,9 @@ mod hostile_rules;
 mod poison;
 mod replay;
 mod scim_e2e;
-#[path = "../apps/scim_server.rs"]
-mod scim_server;
 mod startup;
+#[path = "../support/mod.rs"]
+mod support;
 mod txn;
 mod webhook_e2e;
 mod zendesk_e2e;

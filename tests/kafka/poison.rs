@@ -124,11 +124,11 @@ async fn records_too_large_to_copy_are_dead_lettered_without_their_value() {
             &text,
             "provisioner_events_dead_lettered_total{reason=\"invalid_event\"}"
         ),
-        2.0
+        Some(2.0)
     );
     assert_eq!(
         metric(&text, "provisioner_events_consumed_total{type=\"hired\"}"),
-        3.0
+        Some(3.0)
     );
     engine.stop().await;
 }
@@ -184,11 +184,11 @@ async fn a_record_whose_outputs_are_refused_is_isolated_and_dead_lettered_alone(
             &text,
             "provisioner_events_dead_lettered_total{reason=\"retries_exhausted\"}"
         ),
-        1.0
+        Some(1.0)
     );
     assert_eq!(
         metric(&text, "provisioner_events_consumed_total{type=\"hired\"}"),
-        41.0
+        Some(41.0)
     );
     engine.stop().await;
 }

@@ -164,7 +164,7 @@ async fn filters_and_dry_run_select_exactly_and_change_nothing() {
         ["replayed 2, skipped 3 (superseded 1, filtered 1)"]
     );
     let series = format!("provisioner_replayed_total{{topic=\"{slack}\"}}");
-    assert_eq!(metric(&ran.metrics, &series), 2.0);
+    assert_eq!(metric(&ran.metrics, &series), Some(2.0));
     let sent = read_all(&servers, &slack);
     assert_eq!(sent.len(), 2);
     for (m, original, partition) in [(&sent[0], &e3, 1), (&sent[1], &e1, 2)] {
@@ -293,11 +293,11 @@ async fn an_event_dead_lettered_for_an_app_without_topic_yields_its_commands_onc
     let series = |name: &str| metric(&text, name);
     assert_eq!(
         series("provisioner_events_dead_lettered_total{reason=\"unknown_app\"}"),
-        1.0
+        Some(1.0)
     );
     assert_eq!(
         series("provisioner_command_topic_missing{app=\"jira\"}"),
-        1.0
+        Some(1.0)
     );
 
     // The operator creates the topic; the running engine notices it.
@@ -306,7 +306,7 @@ async fn an_event_dead_lettered_for_an_app_without_topic_yields_its_commands_onc
         .expect("jira topic");
     let missing = "provisioner_command_topic_missing{app=\"jira\"}";
     wait_until("the engine sees jira's topic", || {
-        metric(&engine.metrics.render(), missing) == 0.0
+        metric(&engine.metrics.render(), missing) == Some(0.0)
     })
     .await;
     let mut options = Options::new(config.topics.events_dlq.clone());
@@ -349,7 +349,7 @@ async fn an_event_dead_lettered_for_an_app_without_topic_yields_its_commands_onc
             &consumed,
             "provisioner_events_consumed_total{type=\"hired\"}"
         ),
-        3.0,
+        Some(3.0),
         "E1 twice (dead-lettered, then replayed) and E3 once"
     );
     let all = read_all(&servers, &events);

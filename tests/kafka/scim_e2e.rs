@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::harness::ScimServer;
 use crate::harness::*;
-use crate::scim_server::ScimServer;
 
 mod failures;
 

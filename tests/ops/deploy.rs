@@ -1,14 +1,17 @@
-//! The files under `deploy/`: Kubernetes manifests parse (and build with
-//! kustomize when `kubectl` is installed), their configuration and rules are
-//! valid, the alert rules pass `promtool check` and `promtool test`, the
+//! The files under `deploy/`: Kubernetes manifests parse, build with
+//! kustomize and validate against the Kubernetes schemas (both tools
+//! installed by `deploy/local/tools.sh`; missing, the test fails), their
+//! configuration and rules are valid, the alert rules pass `promtool check` and `promtool test`, the
 //! dashboard is sound JSON. (That every metric they name exists is checked
 //! against a real scrape in `scrape.rs`.)
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::Stdio;
 
-use crate::env::root;
+use crate::env::{binary, root};
+use crate::support::tools::tool;
 
 /// Every `provisioner_*` series name in a text (PromQL in JSON or YAML).
 pub fn metric_names(text: &str) -> BTreeSet<String> {
@@ -86,17 +89,7 @@ fn the_kustomize_base_builds_and_keeps_its_promises() {
     }
     let monitor = std::fs::read_to_string(base.join("servicemonitor.yaml")).expect("monitor");
     assert!(monitor.contains("apiVersion: monitoring.coreos.com/v1"));
-    // kubectl is optional: CI machines may not have it.
-    let Ok(out) = Command::new("kubectl").arg("kustomize").arg(&base).output() else {
-        eprintln!("kubectl not installed: kustomize build not checked");
-        return;
-    };
-    assert!(
-        out.status.success(),
-        "kubectl kustomize failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let built = String::from_utf8_lossy(&out.stdout);
+    let built = kustomize_build(&base);
     for kind in [
         "StatefulSet",
         "Deployment",
@@ -112,15 +105,90 @@ fn the_kustomize_base_builds_and_keeps_its_promises() {
     );
 }
 
+/// `kustomize build <dir>`: the manifests as one YAML stream.
+fn kustomize_build(dir: &Path) -> String {
+    let out = tool("kustomize", "built from its Go module into .local/bin")
+        .arg("build")
+        .arg(dir)
+        .output()
+        .expect("run kustomize");
+    assert!(
+        out.status.success(),
+        "kustomize build {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 manifests")
+}
+
+/// The resources the Kubernetes schemas cannot know: custom resources of
+/// operators (checked by hand below).
+const CUSTOM_KINDS: &[&str] = &["ServiceMonitor"];
+
+#[test]
+fn the_built_manifests_validate_against_the_kubernetes_schemas() {
+    let built = kustomize_build(&root().join("deploy/k8s/base"));
+    let mut child = tool("kubernetes-validate", "PyPI, in the venv .local/k8s/venv")
+        // Strict: a misspelt or misplaced field is an error, not ignored.
+        .args(["--strict", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubernetes-validate");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(built.as_bytes())
+        .expect("write manifests");
+    let out = child.wait_with_output().expect("kubernetes-validate");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "manifests do not validate:\n{report}");
+    // Every built resource was validated, except the custom ones.
+    let resources = built.matches("\nkind: ").count() + usize::from(built.starts_with("kind: "));
+    let passed = report.matches(" passed for resource ").count();
+    assert_eq!(
+        passed + CUSTOM_KINDS.len(),
+        resources,
+        "not every resource was validated:\n{report}"
+    );
+    for kind in CUSTOM_KINDS {
+        assert!(
+            report.contains(&format!("Couldn't find schema for kind {kind} ")),
+            "{report}"
+        );
+    }
+    // The ServiceMonitor, by hand: it selects the Services and scrapes their
+    // metrics port.
+    let monitor = std::fs::read_to_string(root().join("deploy/k8s/base/servicemonitor.yaml"))
+        .expect("monitor");
+    for needle in [
+        "apiVersion: monitoring.coreos.com/v1",
+        "matchLabels:",
+        "app.kubernetes.io/name: provisioner",
+        "- port: metrics",
+        "path: /metrics",
+    ] {
+        assert!(
+            monitor.contains(needle),
+            "servicemonitor.yaml lacks {needle:?}"
+        );
+    }
+}
+
 #[test]
 fn the_kubernetes_configuration_and_rules_are_valid() {
     let base = root().join("deploy/k8s/base");
-    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+    let out = binary()
         .arg("--config")
         .arg(base.join("provisioner.toml"))
         .args(["rules", "check", "--rules"])
         .arg(base.join("rules"))
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
         .output()
         .expect("provisioner");
     assert_eq!(
@@ -133,16 +201,11 @@ fn the_kubernetes_configuration_and_rules_are_valid() {
 }
 
 fn promtool(args: &[&str]) -> String {
-    let out = Command::new("promtool")
+    let out = tool("promtool", "Debian's `prometheus` package")
         .args(args)
         .current_dir(root().join("deploy/prometheus"))
         .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "promtool is required ({e}); install Debian's `prometheus` package \
-                 (deploy/local/tools.sh does)"
-            )
-        });
+        .expect("run promtool");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -4,7 +4,8 @@
 //! They need the local broker (`deploy/local/kafka.sh up`, or
 //! `KAFKA_BOOTSTRAP_SERVERS`), start the SASL broker themselves
 //! (`deploy/local/kafka-sasl.sh up`), and need `promtool` (Debian
-//! `prometheus`) and `python3` with PyYAML. Anything missing fails loudly.
+//! `prometheus`), `kustomize` and `kubernetes-validate` (all installed by
+//! `deploy/local/tools.sh`). Anything missing fails loudly.
 
 mod broker_loss;
 mod deploy;
@@ -14,3 +15,5 @@ mod logs;
 mod readiness;
 mod sasl;
 mod scrape;
+#[path = "../support/mod.rs"]
+mod support;

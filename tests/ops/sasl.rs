@@ -130,11 +130,10 @@ fn a_missing_secret_variable_is_named_before_connecting() {
         "http://127.0.0.1:1",
         &kafka_extra("{ env = \"OPS_TEST_NEVER_SET_PASSWORD\" }"),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+    let out = binary()
         .arg("--config")
         .arg(&setup.config)
         .arg("engine")
-        .current_dir(root())
         .output()
         .expect("provisioner");
     assert_eq!(out.status.code(), Some(1));

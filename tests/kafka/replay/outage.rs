@@ -48,7 +48,7 @@ impl Running {
     /// attempts per command, no outage pause; the worker started.
     async fn start() -> Running {
         let mut config = worker_config(3);
-        let port = free_port();
+        let port = closed_port();
         let app = config.apps.get_mut(APP).expect("slack");
         app.base_url = format!("http://127.0.0.1:{port}");
         fast_app(app);
@@ -114,7 +114,7 @@ fn slack_only(config: &Config) -> Options {
 }
 
 /// Each user's role, by externalId.
-async fn roles(scim: &Scim) -> Vec<(String, Value)> {
+async fn roles(scim: &ScimServer) -> Vec<(String, Value)> {
     let mut roles: Vec<(String, Value)> = scim
         .users()
         .await
@@ -163,7 +163,7 @@ async fn dead_lettered_during_an_outage_then_replayed_and_applied() {
     )
     .await;
 
-    let scim = Scim::start(w.port).await;
+    let scim = ScimServer::on_port(w.port).await;
     let ran = run_replay(&w.config, slack_only(&w.config)).await;
     assert_eq!(
         ran.lines,
@@ -174,7 +174,7 @@ async fn dead_lettered_during_an_outage_then_replayed_and_applied() {
         "provisioner_replayed_total{{topic=\"{}\"}}",
         w.config.topics.commands(APP)
     );
-    assert_eq!(metric(&ran.metrics, &series), 5.0, "{}", ran.metrics);
+    assert_eq!(metric(&ran.metrics, &series), Some(5.0), "{}", ran.metrics);
 
     let applied = w.results("applied", hires.len()).await;
     assert_eq!(applied.len(), hires.len(), "{applied:#?}");
@@ -205,7 +205,7 @@ async fn a_command_superseded_by_a_newer_applied_one_is_skipped() {
     let w = Running::start().await;
     w.send(&[("E1", 1, "member")]).await;
     w.results("dead_lettered", 1).await;
-    let scim = Scim::start(w.port).await;
+    let scim = ScimServer::on_port(w.port).await;
     // The employee changed since; the newer command goes through.
     w.send(&[("E1", 2, "admin")]).await;
     let applied = w.results("applied", 1).await;

@@ -2,7 +2,7 @@
 //! run again, and the command line's one-line errors.
 
 use std::collections::BTreeMap;
-use std::process::{Command as Process, Stdio};
+use std::process::Stdio;
 
 use provisioner::replay::{self, Options, ReplayError};
 use rdkafka::message::Message;
@@ -16,12 +16,11 @@ fn replay_process(
     args: &[&str],
     out: &std::path::Path,
 ) -> std::process::Child {
-    Process::new(env!("CARGO_BIN_EXE_provisioner"))
+    binary()
         .arg("--config")
         .arg(config_path)
         .arg("replay")
         .args(args)
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(out.with_extension("out")).expect("stdout file"))
         .stderr(std::fs::File::create(out.with_extension("err")).expect("stderr file"))
@@ -102,11 +101,11 @@ async fn a_replay_killed_mid_way_and_run_again_publishes_each_record_once() {
     assert!(text.contains(&format!(
         "provisioner_replay_last_success_timestamp_seconds{{from=\"{dlq}\"}}"
     )));
-    let checked = Process::new("promtool")
+    let checked = tool("promtool", "Debian's `prometheus` package")
         .args(["check", "metrics"])
         .stdin(std::fs::File::open(&prom).expect("metrics file"))
         .output()
-        .expect("promtool is required (Debian's `prometheus` package; deploy/local/tools.sh)");
+        .expect("run promtool");
     assert!(
         checked.status.success(),
         "promtool check metrics: {}{}",
@@ -217,7 +216,7 @@ async fn bad_sources_and_arguments_are_one_clear_error() {
     );
 
     // In-process: the same errors as values.
-    config.kafka.bootstrap_servers = format!("127.0.0.1:{}", free_port());
+    config.kafka.bootstrap_servers = format!("127.0.0.1:{}", closed_port());
     let error = tokio::task::spawn_blocking(move || {
         let metrics = provisioner::metrics::Metrics::new();
         replay::run(&config, &Options::new(dlq), &metrics, &mut Vec::new()).unwrap_err()

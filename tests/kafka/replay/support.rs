@@ -1,11 +1,8 @@
-//! Helpers of the replay tests: dead letters with chosen headers, replay run
-//! in-process, and a scim2-server on a port chosen before it starts (so a
-//! connector can be pointed at it while it is still down).
+//! Helpers of the replay tests: dead letters with chosen headers and replay
+//! run in-process.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command as Process, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use provisioner::commands::Command;
 use provisioner::config::Config;
@@ -14,7 +11,6 @@ use provisioner::replay::{self, Options, Summary};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
-use serde_json::Value;
 
 use crate::harness::*;
 
@@ -164,82 +160,6 @@ pub fn header_pairs(m: &OwnedMessage) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A scim2-server (users in memory), killed when dropped.
-pub struct Scim {
-    child: Child,
-    pub base_url: String,
-}
-
-impl Scim {
-    /// Starts scim2-server on `port` and waits until it answers.
-    pub async fn start(port: u16) -> Scim {
-        let bin =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".local/scim/venv/bin/scim2-server");
-        assert!(
-            bin.is_file(),
-            "scim2-server not found at {}: run `deploy/local/scim.sh install`",
-            bin.display()
-        );
-        let child = Process::new(&bin)
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start scim2-server");
-        let mut scim = Scim {
-            child,
-            base_url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + DEADLINE;
-        let client = reqwest::Client::new();
-        loop {
-            if let Some(status) = scim.child.try_wait().expect("try_wait") {
-                panic!("scim2-server exited at start-up ({status}); is port {port} taken?");
-            }
-            if client
-                .get(format!("{}/Users", scim.base_url))
-                .send()
-                .await
-                .is_ok()
-            {
-                return scim;
-            }
-            assert!(Instant::now() < deadline, "scim2-server did not answer");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Every user the server holds (read directly, not through the connector).
-    pub async fn users(&self) -> Vec<Value> {
-        let list: Value = reqwest::Client::new()
-            .get(format!("{}/Users", self.base_url))
-            .send()
-            .await
-            .expect("GET /Users")
-            .json()
-            .await
-            .expect("ListResponse");
-        list["Resources"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-impl Drop for Scim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A result record's JSON, as a connector writes it.

@@ -1,15 +1,10 @@
-//! The test harness: a real scim2-server per test, on a free port.
+//! A real scim2-server per test, on a free port.
 //!
 //! The server comes from the venv `deploy/local/scim.sh install` creates in
 //! `<repo>/.local/scim/venv`. When it is missing the test fails loudly with
 //! that instruction — it never skips. Each test gets its own server (users
 //! live in its memory), so tests run in parallel without sharing state; the
 //! process is killed when the `ScimServer` is dropped.
-//!
-//! Self-contained so that other test crates can include it too
-//! (`#[path = "../apps/scim_server.rs"] mod scim_server;` in `tests/kafka`),
-//! each using the part it needs.
-#![allow(dead_code)]
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -21,8 +16,8 @@ use provisioner::connector::build::{build, AnyConnector};
 use serde_json::{json, Value};
 use tempfile::NamedTempFile;
 
-/// How long a server may take to answer after it was started.
-const START_DEADLINE: Duration = Duration::from_secs(30);
+use super::ports::{closed_port, stable_port};
+use super::wait::DEADLINE;
 
 /// A running scim2-server.
 pub struct ScimServer {
@@ -32,33 +27,6 @@ pub struct ScimServer {
     port: u16,
     token: Option<String>,
     log: NamedTempFile,
-}
-
-/// A port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A free port below the kernel's ephemeral range, for a server that is
-/// stopped and restarted on the same port: while it is down, no outgoing
-/// connection of this machine can be given that port as its own.
-fn stable_port() -> u16 {
-    let first_ephemeral: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768);
-    let low = 10_000.min(first_ephemeral / 2);
-    for _ in 0..100 {
-        let port = rand::random_range(low..first_ephemeral);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port below {first_ephemeral}");
 }
 
 /// Starts the server process on `port`, its output appended to `log`.
@@ -114,11 +82,17 @@ impl ScimServer {
         ScimServer::launch_on(token, stable_port).await
     }
 
+    /// A server on `port`, chosen beforehand (e.g. so a connector can be
+    /// pointed at it while it is still down).
+    pub async fn on_port(port: u16) -> ScimServer {
+        ScimServer::launch_on(None, || port).await
+    }
+
     async fn spawn(token: Option<&str>) -> ScimServer {
         ScimServer::launch_on(token, closed_port).await
     }
 
-    async fn launch_on(token: Option<&str>, free_port: fn() -> u16) -> ScimServer {
+    async fn launch_on(token: Option<&str>, free_port: impl Fn() -> u16) -> ScimServer {
         let bin = server_binary();
         // A port found free can be taken before the server binds it; try again then.
         for attempt in 1..=3 {
@@ -145,7 +119,7 @@ impl ScimServer {
     /// the deadline passes.
     async fn wait_ready(&mut self) -> Result<(), String> {
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + START_DEADLINE;
+        let deadline = Instant::now() + DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return Err(format!("exited during start-up ({status})"));
@@ -159,7 +133,7 @@ impl ScimServer {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("did not answer within {START_DEADLINE:?}"));
+                return Err(format!("did not answer within {DEADLINE:?}"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
