@@ -21,17 +21,19 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
 
 use crate::commands::Command;
 use crate::config::RetryConfig;
+use crate::connector::events::{
+    CallAnswered, CallStarted, CommandAbandoned, CommandDeadLettered, CommandHandled,
+    CommandSuperseded, RetryScheduled,
+};
 use crate::connector::redact;
 #[cfg(test)] // The backoff's own test lives with the driver's.
 use crate::connector::retry::backoff;
 use crate::connector::retry::{Attempts, Event, Step};
 use crate::connector::{Applied, Connector, ConnectorError, Outcome};
 use crate::dlq::{self, ErrorKind, Failure};
-use crate::metrics;
 use crate::ratelimit::Limiter;
 use crate::results::{CommandResult, ResultOutcome};
 use crate::telemetry::health::AppHealth;
@@ -105,12 +107,12 @@ async fn call_with_retries<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> 
             _ if ctx.shutdown.is_cancelled() => Event::Shutdown,
             Step::WaitForApp => wait_for_app(ctx).await,
             Step::RetryAfter(delay) => {
-                warn!(
-                    message = "Command failed; retrying.",
-                    attempt = attempts.made(),
-                    retry_in_ms = delay.as_millis() as u64,
-                    error = %attempts.last_error()
-                );
+                RetryScheduled {
+                    attempt: attempts.made(),
+                    delay,
+                    error: attempts.last_error(),
+                }
+                .emit();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => wait_for_app(ctx).await,
                     _ = ctx.shutdown.cancelled() => Event::Shutdown,
@@ -146,13 +148,12 @@ async fn call<C: Connector>(ctx: &AppContext<C>, cmd: &Command, attempt: u32) ->
     if ctx.shutdown.is_cancelled() {
         return Event::Shutdown;
     }
-    let metrics = &ctx.telemetry.metrics;
-    if attempt > 1 {
-        metrics.connector_retry(&ctx.app);
-    }
+    let (app, metrics) = (ctx.app.as_str(), &ctx.telemetry.metrics);
+    CallStarted { app, attempt }.emit(metrics);
     let started = Instant::now();
     let answer = ctx.connector.apply(cmd).await;
-    metrics.observe_connector_request(&ctx.app, started.elapsed().as_secs_f64());
+    let took = started.elapsed();
+    CallAnswered { app, took }.emit(metrics);
     let health = &ctx.health;
     // From here the message reaches logs, results, dead-letter headers and
     // /readyz: no personal data past this point.
@@ -217,11 +218,11 @@ pub async fn handle_command<C: Connector>(
     };
     let mut applied = None;
     if superseded {
-        info!(message = "Command superseded by a newer generation; not sent.");
+        CommandSuperseded.emit();
     } else {
         match call_with_retries(&ctx, &cmd).await {
             Verdict::Abandoned => {
-                info!(message = "Command abandoned at shutdown; the next owner redoes it.");
+                CommandAbandoned.emit();
                 return Ok(Done::Abandoned);
             }
             Verdict::Applied(done, attempts) => {
@@ -254,15 +255,13 @@ async fn dead_letter_command<C>(
     message: &str,
     attempts: u32,
 ) -> Result<(), KafkaError> {
-    warn!(
-        message = "Command dead-lettered.",
-        kind = kind.as_str(),
+    CommandDeadLettered {
+        app: &ctx.app,
+        kind,
         attempts,
-        reason = %message
-    );
-    ctx.telemetry
-        .metrics
-        .command_dead_lettered(&ctx.app, kind.into());
+        reason: message,
+    }
+    .emit(&ctx.telemetry.metrics);
     let failure = Failure {
         kind,
         message: message.to_string(),
@@ -284,27 +283,8 @@ async fn publish_result<C>(ctx: &AppContext<C>, result: &CommandResult) -> Resul
         .send(record, PRODUCE_TIMEOUT)
         .await
         .map_err(|(error, _)| error)?;
-    ctx.telemetry
-        .metrics
-        .connector_request(&ctx.app, outcome_label(result.outcome));
-    info!(
-        message = "Command handled.",
-        outcome = ?result.outcome,
-        attempts = result.attempts,
-        duration_ms = result.duration_ms
-    );
+    CommandHandled(result).emit(&ctx.telemetry.metrics);
     Ok(())
-}
-
-/// The `outcome` label of `provisioner_connector_requests_total`: the
-/// CONTRACT §6 outcome, as in the result record.
-pub fn outcome_label(outcome: ResultOutcome) -> metrics::Outcome {
-    match outcome {
-        ResultOutcome::Applied => metrics::Outcome::Applied,
-        ResultOutcome::Unchanged => metrics::Outcome::Unchanged,
-        ResultOutcome::Superseded => metrics::Outcome::Superseded,
-        ResultOutcome::DeadLettered => metrics::Outcome::DeadLettered,
-    }
 }
 
 /// Copies `record` (original key and value bytes) to the dead-letter topic

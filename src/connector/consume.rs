@@ -27,6 +27,7 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::commands::Command;
 use crate::connector::apply::{self, AppContext, Done};
 use crate::connector::error::WorkerError;
+use crate::connector::events::RecordRefused;
 use crate::connector::generations::Generations;
 use crate::connector::intake;
 use crate::connector::ordering::KeyedQueue;
@@ -157,17 +158,14 @@ impl<C: Connector + 'static> Loop<C> {
                 );
             }
             Err(refusal) => {
-                warn!(
-                    message = "Record is not a command of this app; dead-lettered.",
-                    app = %self.ctx.app,
+                RecordRefused {
+                    app: &self.ctx.app,
                     partition,
                     offset,
-                    kind = refusal.kind.as_str(),
-                    reason = %refusal.reason
-                );
-                let metrics = &self.ctx.telemetry.metrics;
-                metrics.command_dead_lettered(&self.ctx.app, refusal.kind.into());
-                metrics.connector_request(&self.ctx.app, crate::metrics::Outcome::DeadLettered);
+                    kind: refusal.kind,
+                    reason: &refusal.reason,
+                }
+                .emit(&self.ctx.telemetry.metrics);
                 let failure = Failure {
                     kind: refusal.kind,
                     message: refusal.reason,

@@ -10,6 +10,7 @@ pub mod apply;
 pub mod build;
 mod consume;
 mod error;
+mod events;
 pub mod generations;
 pub mod http;
 pub mod intake;
