@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::LeaverPolicy;
+use crate::ids::RulesVersion;
 
 /// What the account must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +63,7 @@ pub struct Cause {
     /// The rules granting the app, the deciding one first; empty on deprovision.
     pub rules: Vec<String>,
     /// The rules version the decision was made under.
-    pub rules_version: String,
+    pub rules_version: RulesVersion,
 }
 
 /// One command, as serialised onto `provisioning.commands.<app>`.

@@ -171,7 +171,7 @@ pub fn reconcile(
     trigger: &Trigger<'_>,
     now: DateTime<Utc>,
 ) -> Changes {
-    state.rules_version = rules.version().to_string();
+    state.rules_version = rules.version().clone();
     let grants = if state.employed {
         rules.grants(&state.snapshot)
     } else {
@@ -234,7 +234,7 @@ pub fn reconcile(
                 event_id: trigger.event_id.to_string(),
                 event_type: trigger.event_type.to_string(),
                 rules: rule_names,
-                rules_version: rules.version().to_string(),
+                rules_version: rules.version().clone(),
             },
             now,
         ));

@@ -140,7 +140,7 @@ fn hire_grants_every_matching_app_at_generation_one() {
     assert_eq!(z.command_id, "zendesk:E1:1");
     assert_eq!(z.cause.rules, vec!["Dev".to_string()]);
     assert_eq!(z.cause.event_type, "hr.employee.hired");
-    assert_eq!(z.cause.rules_version, rules().version());
+    assert_eq!(&z.cause.rules_version, rules().version());
     assert_eq!(z.account.display_name.as_deref(), Some("Ada L"));
     assert_eq!(z.issued_at, now());
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::{Account, Command};
 use crate::events::{HrEvent, Snapshot};
+use crate::ids::RulesVersion;
 
 /// One employee's state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +41,7 @@ pub struct EmployeeState {
     /// The rules version this state was last reconciled under; an employee
     /// whose version is not the current one is re-evaluated after a restore.
     #[serde(default)]
-    pub rules_version: String,
+    pub rules_version: RulesVersion,
     /// Deprovisions held by the mass-deprovision guard, per app, waiting for
     /// an operator to release or discard them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -96,7 +97,7 @@ impl EmployeeState {
             last_sequence: None,
             last_time: None,
             apps: BTreeMap::new(),
-            rules_version: String::new(),
+            rules_version: RulesVersion::default(),
             held: BTreeMap::new(),
         }
     }
