@@ -96,7 +96,7 @@ pub fn read_to_end(
             // NotLeaderForPartition for a while: retried, not fatal.
             let (low, high) = kafka::retry_transient(
                 "reading a results partition's offsets",
-                config.kafka.startup_timeout(),
+                config.kafka.startup_timeout,
                 || consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30)),
             )?;
             if high > low {

@@ -121,8 +121,8 @@ impl<C: Connector + 'static> Worker<C> {
             max_buffered: config.connector.max_buffered_records,
         };
         let timing = Timing {
-            commit_every: Duration::from_millis(config.connector.commit_interval_ms),
-            grace: Duration::from_millis(config.connector.shutdown_timeout_ms),
+            commit_every: config.connector.commit_interval,
+            grace: config.connector.shutdown_timeout,
         };
         let rate = self.app_config.rate_limit_per_second;
         let (helpers, ctx) = self.start_helpers(producer, telemetry, shutdown);

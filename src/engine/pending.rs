@@ -350,7 +350,7 @@ impl Pending {
         }
         let safety = &config.safety;
         let now_ms = now.timestamp_millis();
-        let recent = store.recent_deprovisions(now_ms, safety.window_ms);
+        let recent = store.recent_deprovisions(now_ms, crate::config::millis::of(safety.window));
         let budget = Budget::new(&recent, store.active_by_app(), safety);
         let apps: Vec<&str> = net.iter().map(|&i| commands[i].app.as_str()).collect();
         let verdict = guard::judge(&apps, &budget, scope, safety);
@@ -383,7 +383,7 @@ impl Pending {
                 self.windows
                     .entry(*p)
                     .or_insert_with(|| store.window(*p))
-                    .add(now_ms, safety.window_ms, &c.app, 1);
+                    .add(now_ms, crate::config::millis::of(safety.window), &c.app, 1);
             }
         }
         if held_indexes.is_empty() {

@@ -299,7 +299,7 @@ pub fn restore_encoded(
         // answers NotLeaderForPartition for a while: retried, not fatal.
         let (low, high) = kafka::retry_transient(
             "reading a state partition's offsets",
-            config.kafka.startup_timeout(),
+            config.kafka.startup_timeout,
             || consumer.fetch_watermarks(topic, p, Duration::from_secs(10)),
         )?;
         if high > low {

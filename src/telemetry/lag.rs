@@ -98,7 +98,7 @@ pub fn spawn_monitor(
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let config = config.clone();
-    let every = Duration::from_millis(config.metrics.lag_interval_ms);
+    let every = config.metrics.lag_interval;
     std::thread::Builder::new()
         .name("lag-monitor".into())
         .spawn(move || {
