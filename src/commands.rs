@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::LeaverPolicy;
-use crate::ids::RulesVersion;
+use crate::ids::{EmployeeId, RulesVersion};
 
 /// What the account must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ pub struct Command {
     /// The app (catalogue name).
     pub app: String,
     /// The employee, also the record key.
-    pub employee_id: String,
+    pub employee_id: EmployeeId,
     /// Rises by one with each command of one employee in one app.
     pub generation: u64,
     /// Upsert or deprovision.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::config::Config;
+use crate::ids::EmployeeId;
 use crate::kafka;
 
 /// What became of a command.
@@ -38,7 +39,7 @@ pub struct CommandResult {
     /// The app.
     pub app: String,
     /// The employee.
-    pub employee_id: String,
+    pub employee_id: EmployeeId,
     /// The command's generation.
     pub generation: u64,
     /// What became of it.

@@ -183,7 +183,7 @@ pub fn list_held(config: &Config) -> Result<Vec<HeldEntry>, super::EngineError> 
                 held.push(HeldEntry {
                     hold_id: h.hold_id.clone(),
                     app: app.clone(),
-                    employee_id: state.employee_id.clone(),
+                    employee_id: state.employee_id.to_string(),
                     held_at: h.held_at,
                 });
             }

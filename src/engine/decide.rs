@@ -15,6 +15,7 @@ use super::state::{AppState, Desired, EmployeeState};
 use crate::commands::{Action, Cause, Command};
 use crate::config::AppConfig;
 use crate::events::{merge_patch, EventType, HrEvent};
+use crate::ids::EmployeeId;
 use crate::rules::{Grant, RuleSet};
 
 /// `cause.event_type` of commands issued because the rules changed.
@@ -251,7 +252,7 @@ pub fn reconcile(
 
 fn command(
     app: &str,
-    employee_id: &str,
+    employee_id: &EmployeeId,
     generation: u64,
     desired: &Desired,
     app_config: &AppConfig,
@@ -272,7 +273,7 @@ fn command(
     Command {
         command_id: Command::id_for(app, employee_id, generation),
         app: app.to_string(),
-        employee_id: employee_id.to_string(),
+        employee_id: employee_id.clone(),
         generation,
         action,
         deprovision,

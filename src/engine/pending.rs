@@ -27,6 +27,7 @@ use crate::commands::{Action, Command};
 use crate::config::Config;
 use crate::dlq::{self, Failure};
 use crate::events;
+use crate::ids::EmployeeId;
 use crate::metrics::{Consumed, DeadLetterKind, Metrics};
 use crate::rules::RuleSet;
 
@@ -41,7 +42,7 @@ struct Emitted {
 #[derive(Debug, Default)]
 pub struct Pending {
     /// Final state per employee, with its partition.
-    states: HashMap<String, (i32, EmployeeState)>,
+    states: HashMap<EmployeeId, (i32, EmployeeState)>,
     emitted: Vec<Emitted>,
     dead_letters: Vec<Output>,
     consumed: Vec<Consumed>,
@@ -265,7 +266,7 @@ impl Pending {
     /// Splits into units of at most `max` employees, each employee's commands
     /// staying with its state (and in order).
     pub fn split(self, max: usize) -> Vec<Pending> {
-        let mut by_employee: HashMap<String, Vec<Emitted>> = HashMap::new();
+        let mut by_employee: HashMap<EmployeeId, Vec<Emitted>> = HashMap::new();
         for e in self.emitted {
             by_employee
                 .entry(e.command.employee_id.clone())

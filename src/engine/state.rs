@@ -18,13 +18,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::{Account, Command};
 use crate::events::{HrEvent, Snapshot};
-use crate::ids::RulesVersion;
+use crate::ids::{EmployeeId, RulesVersion};
 
 /// One employee's state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmployeeState {
     /// The employee id (the record key).
-    pub employee_id: String,
+    pub employee_id: EmployeeId,
     /// The snapshot with every applied event merged in.
     pub snapshot: Snapshot,
     /// False after `left`, until a new `hired`.
@@ -91,7 +91,7 @@ impl EmployeeState {
     /// A state for an employee we have never seen.
     pub fn new(employee_id: &str) -> EmployeeState {
         EmployeeState {
-            employee_id: employee_id.to_string(),
+            employee_id: employee_id.into(),
             snapshot: Snapshot::new(),
             employed: false,
             last_sequence: None,
@@ -135,8 +135,10 @@ impl EmployeeState {
             (None, None) => None,
         };
         Arc::new(Account {
-            external_id: self.employee_id.clone(),
-            user_name: email.clone().unwrap_or_else(|| self.employee_id.clone()),
+            external_id: self.employee_id.to_string(),
+            user_name: email
+                .clone()
+                .unwrap_or_else(|| self.employee_id.to_string()),
             email,
             given_name,
             family_name,

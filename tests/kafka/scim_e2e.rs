@@ -89,7 +89,7 @@ fn command(account: &Account, generation: u64, action: Action) -> Command {
     Command {
         command_id: Command::id_for(APP, &account.external_id, generation),
         app: APP.into(),
-        employee_id: account.external_id.clone(),
+        employee_id: account.external_id.clone().into(),
         generation,
         action,
         deprovision: None,

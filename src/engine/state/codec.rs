@@ -39,7 +39,7 @@ use serde_json::Value;
 use super::wire::{bad, put_bytes, put_int, put_object, put_str, put_uint, Reader};
 use super::{AppState, Desired, EmployeeState, Held};
 use crate::commands::Account;
-use crate::ids::RulesVersion;
+use crate::ids::{EmployeeId, RulesVersion};
 
 pub use super::wire::DecodeError;
 
@@ -240,7 +240,7 @@ pub fn decode(
         return Err(bad("trailing bytes"));
     }
     let mut state = EmployeeState {
-        employee_id: employee_id.to_string(),
+        employee_id: EmployeeId::from(employee_id),
         snapshot,
         employed: flags & EMPLOYED != 0,
         last_sequence,
@@ -284,7 +284,7 @@ pub fn decode_any(
     if bytes.first() == Some(&b'{') {
         let mut state: EmployeeState =
             serde_json::from_slice(bytes).map_err(|e| DecodeError(e.to_string()))?;
-        state.employee_id = employee_id.to_string();
+        state.employee_id = EmployeeId::from(employee_id);
         return Ok(state);
     }
     decode(employee_id, bytes, rules_version)
