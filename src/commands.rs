@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::LeaverPolicy;
-use crate::ids::{EmployeeId, RulesVersion};
+use crate::ids::{AppName, EmployeeId, RulesVersion};
 
 /// What the account must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +72,7 @@ pub struct Command {
     /// `<app>:<employee id>:<generation>`, unique and stable.
     pub command_id: String,
     /// The app (catalogue name).
-    pub app: String,
+    pub app: AppName,
     /// The employee, also the record key.
     pub employee_id: EmployeeId,
     /// Rises by one with each command of one employee in one app.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::config::Config;
-use crate::ids::EmployeeId;
+use crate::ids::{AppName, EmployeeId};
 use crate::kafka;
 
 /// What became of a command.
@@ -37,7 +37,7 @@ pub struct CommandResult {
     /// The command's id.
     pub command_id: String,
     /// The app.
-    pub app: String,
+    pub app: AppName,
     /// The employee.
     pub employee_id: EmployeeId,
     /// The command's generation.

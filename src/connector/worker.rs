@@ -28,6 +28,7 @@ use crate::connector::generations;
 use crate::connector::outage;
 use crate::connector::rebalance::{Shared, WorkerContext};
 use crate::connector::Connector;
+use crate::ids::AppName;
 use crate::kafka::{self, KafkaSetupError, TopicSpec};
 use crate::ratelimit;
 use crate::telemetry::health::AppHealth;
@@ -37,7 +38,7 @@ use crate::telemetry::{Role, Telemetry};
 /// handed to metrics or readiness first.
 pub struct Worker<C> {
     config: Config,
-    app: String,
+    app: AppName,
     app_config: AppConfig,
     connector: C,
     health: Arc<AppHealth>,
@@ -46,12 +47,12 @@ pub struct Worker<C> {
 
 impl<C: Connector + 'static> Worker<C> {
     /// A worker for `app` of the catalogue.
-    pub fn new(config: Config, app: String, connector: C) -> Result<Self, WorkerError> {
+    pub fn new(config: Config, app: AppName, connector: C) -> Result<Self, WorkerError> {
         let app_config = config
             .apps
-            .get(&app)
+            .get(app.as_str())
             .cloned()
-            .ok_or_else(|| WorkerError::UnknownApp(app.clone()))?;
+            .ok_or_else(|| WorkerError::UnknownApp(app.to_string()))?;
         let threshold = if app_config.outage.enabled {
             app_config.outage.consecutive_failures
         } else {
@@ -289,7 +290,7 @@ impl<C: Connector + 'static> Serving<C> {
 /// Runs one app's worker until `shutdown` is cancelled; see [`Worker::run`].
 pub async fn run<C: Connector + 'static>(
     config: Config,
-    app: String,
+    app: AppName,
     connector: C,
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {

@@ -15,7 +15,7 @@ use super::state::{AppState, Desired, EmployeeState};
 use crate::commands::{Action, Cause, Command};
 use crate::config::AppConfig;
 use crate::events::{merge_patch, EventType, HrEvent};
-use crate::ids::EmployeeId;
+use crate::ids::{AppName, EmployeeId};
 use crate::rules::{Grant, RuleSet};
 
 /// `cause.event_type` of commands issued because the rules changed.
@@ -31,7 +31,7 @@ pub struct Decision {
     pub commands: Vec<Command>,
     /// The app states the commands replaced (`None`: the app was new to the
     /// employee), so a guard holding a command can put the old one back.
-    pub before: BTreeMap<String, Option<AppState>>,
+    pub before: BTreeMap<AppName, Option<AppState>>,
     /// What became of the event.
     pub outcome: Outcome,
 }
@@ -58,7 +58,7 @@ pub struct Changes {
     /// The commands to emit, in app-name order.
     pub commands: Vec<Command>,
     /// The app states the commands replaced.
-    pub before: BTreeMap<String, Option<AppState>>,
+    pub before: BTreeMap<AppName, Option<AppState>>,
 }
 
 /// What triggered a re-evaluation, for the commands' `cause`.
@@ -181,17 +181,21 @@ pub fn reconcile(
     let account = state.account();
     // Every granted app and every app the employee has, in name order; the
     // grants are taken apart rather than cloned (this runs per event).
-    let mut apps_seen: Vec<(String, Option<Grant>)> = state
+    let mut apps_seen: Vec<(AppName, Option<Grant>)> = state
         .apps
         .keys()
-        .filter(|app| !grants.contains_key(*app))
+        .filter(|app| !grants.contains_key(app.as_str()))
         .map(|app| (app.clone(), None))
         .collect();
-    apps_seen.extend(grants.into_iter().map(|(app, grant)| (app, Some(grant))));
+    apps_seen.extend(
+        grants
+            .into_iter()
+            .map(|(app, grant)| (AppName::from(app), Some(grant))),
+    );
     apps_seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut changes = Changes::default();
     for (app, grant) in apps_seen {
-        let Some(app_config) = apps.get(&app) else {
+        let Some(app_config) = apps.get(app.as_str()) else {
             continue;
         };
         let prev = state.apps.get(&app);
@@ -251,7 +255,7 @@ pub fn reconcile(
 }
 
 fn command(
-    app: &str,
+    app: &AppName,
     employee_id: &EmployeeId,
     generation: u64,
     desired: &Desired,
@@ -272,7 +276,7 @@ fn command(
     };
     Command {
         command_id: Command::id_for(app, employee_id, generation),
-        app: app.to_string(),
+        app: app.clone(),
         employee_id: employee_id.clone(),
         generation,
         action,

@@ -27,7 +27,7 @@ use crate::commands::{Action, Command};
 use crate::config::Config;
 use crate::dlq::{self, Failure};
 use crate::events;
-use crate::ids::EmployeeId;
+use crate::ids::{AppName, EmployeeId};
 use crate::metrics::{Consumed, DeadLetterKind, Metrics};
 use crate::rules::RuleSet;
 
@@ -312,7 +312,7 @@ impl Pending {
         partition: i32,
         state: EmployeeState,
         commands: Vec<Command>,
-        mut before: BTreeMap<String, Option<AppState>>,
+        mut before: BTreeMap<AppName, Option<AppState>>,
     ) {
         for command in commands {
             let before = before.remove(&command.app).flatten();

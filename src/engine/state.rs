@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::{Account, Command};
 use crate::events::{HrEvent, Snapshot};
-use crate::ids::{EmployeeId, RulesVersion};
+use crate::ids::{AppName, EmployeeId, RulesVersion};
 
 /// One employee's state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub struct EmployeeState {
     pub last_time: Option<DateTime<Utc>>,
     /// Per app: the last desired state and its generation.
     #[serde(default)]
-    pub apps: BTreeMap<String, AppState>,
+    pub apps: BTreeMap<AppName, AppState>,
     /// The rules version this state was last reconciled under; an employee
     /// whose version is not the current one is re-evaluated after a restore.
     #[serde(default)]
@@ -45,7 +45,7 @@ pub struct EmployeeState {
     /// Deprovisions held by the mass-deprovision guard, per app, waiting for
     /// an operator to release or discard them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub held: BTreeMap<String, Held>,
+    pub held: BTreeMap<AppName, Held>,
 }
 
 /// A deprovision the guard held instead of emitting.
@@ -147,7 +147,7 @@ impl EmployeeState {
     }
 
     /// The apps in which this employee holds an active account.
-    pub fn active_apps(&self) -> impl Iterator<Item = (&String, &AppState)> {
+    pub fn active_apps(&self) -> impl Iterator<Item = (&AppName, &AppState)> {
         self.apps
             .iter()
             .filter(|(_, s)| matches!(s.desired, Desired::Active { .. }))

@@ -232,7 +232,7 @@ fn count(
     if summary.held {
         if let Some(state) = decode_logged(employee_id, bytes, None) {
             for app in state.held.keys() {
-                bump(held.entry(app.clone()).or_insert(0));
+                bump(held.entry(app.to_string()).or_insert(0));
             }
         }
     }

@@ -39,7 +39,7 @@ use serde_json::Value;
 use super::wire::{bad, put_bytes, put_int, put_object, put_str, put_uint, Reader};
 use super::{AppState, Desired, EmployeeState, Held};
 use crate::commands::Account;
-use crate::ids::{EmployeeId, RulesVersion};
+use crate::ids::{AppName, EmployeeId, RulesVersion};
 
 pub use super::wire::DecodeError;
 
@@ -227,7 +227,7 @@ pub fn decode(
             .transpose()?;
         raw_apps.push((name, generation, role, account));
     }
-    let held: BTreeMap<String, Held> = if flags & HELD != 0 {
+    let held: BTreeMap<AppName, Held> = if flags & HELD != 0 {
         serde_json::from_slice(r.bytes()?).map_err(|e| DecodeError(e.to_string()))?
     } else {
         BTreeMap::new()
@@ -265,7 +265,7 @@ pub fn decode(
             None => Desired::Deprovisioned { account },
         };
         state.apps.insert(
-            name.to_string(),
+            AppName::from(name),
             AppState {
                 generation,
                 desired,
