@@ -80,7 +80,7 @@ impl RateLimitedApp {
 impl Connector for RateLimitedApp {
     fn apply(&self, cmd: &Command) -> impl Future<Output = Result<Applied, ConnectorError>> + Send {
         let admitted = self.admit();
-        let id = cmd.employee_id.clone();
+        let id = cmd.employee_id.to_string();
         async move {
             tokio::time::sleep(LATENCY).await;
             if admitted {

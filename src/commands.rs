@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::LeaverPolicy;
+use crate::ids::{AppName, EmployeeId, RulesVersion};
 
 /// What the account must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +63,7 @@ pub struct Cause {
     /// The rules granting the app, the deciding one first; empty on deprovision.
     pub rules: Vec<String>,
     /// The rules version the decision was made under.
-    pub rules_version: String,
+    pub rules_version: RulesVersion,
 }
 
 /// One command, as serialised onto `provisioning.commands.<app>`.
@@ -71,9 +72,9 @@ pub struct Command {
     /// `<app>:<employee id>:<generation>`, unique and stable.
     pub command_id: String,
     /// The app (catalogue name).
-    pub app: String,
+    pub app: AppName,
     /// The employee, also the record key.
-    pub employee_id: String,
+    pub employee_id: EmployeeId,
     /// Rises by one with each command of one employee in one app.
     pub generation: u64,
     /// Upsert or deprovision.

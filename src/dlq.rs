@@ -5,6 +5,7 @@
 use chrono::{SecondsFormat, Utc};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 
+use crate::ids::AppName;
 use crate::pii;
 
 /// The `dlq.error.kind` values.
@@ -63,7 +64,7 @@ pub struct Failure {
     /// How many times the record was tried.
     pub attempts: u32,
     /// The app, for commands.
-    pub app: Option<String>,
+    pub app: Option<AppName>,
 }
 
 /// What a dead letter may weigh when nothing better is known: librdkafka's

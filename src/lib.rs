@@ -20,6 +20,7 @@ pub mod connector;
 pub mod dlq;
 pub mod engine;
 pub mod events;
+pub mod ids;
 pub mod kafka;
 pub mod metrics;
 pub mod pii;

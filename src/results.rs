@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::config::Config;
+use crate::ids::{AppName, EmployeeId};
 use crate::kafka;
 
 /// What became of a command.
@@ -36,9 +37,9 @@ pub struct CommandResult {
     /// The command's id.
     pub command_id: String,
     /// The app.
-    pub app: String,
+    pub app: AppName,
     /// The employee.
-    pub employee_id: String,
+    pub employee_id: EmployeeId,
     /// The command's generation.
     pub generation: u64,
     /// What became of it.
@@ -96,7 +97,7 @@ pub fn read_to_end(
             // NotLeaderForPartition for a while: retried, not fatal.
             let (low, high) = kafka::retry_transient(
                 "reading a results partition's offsets",
-                config.kafka.startup_timeout(),
+                config.kafka.startup_timeout,
                 || consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30)),
             )?;
             if high > low {

@@ -10,6 +10,7 @@ const LAYERS: &[(&str, u8)] = &[
     // Formats, config and plumbing that use nothing else of the crate...
     ("config", 0),
     ("events", 0),
+    ("ids", 0),
     ("metrics", 0),
     ("pii", 0),
     ("ratelimit", 0),

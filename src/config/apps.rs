@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -88,17 +89,25 @@ pub struct RetryConfig {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
     /// First backoff delay.
-    pub initial_delay_ms: u64,
+    #[serde(
+        rename = "initial_delay_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub initial_delay: Duration,
     /// Longest backoff delay.
-    pub max_delay_ms: u64,
+    #[serde(
+        rename = "max_delay_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub max_delay: Duration,
 }
 
 impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
             max_attempts: 5,
-            initial_delay_ms: 200,
-            max_delay_ms: 30_000,
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_millis(30_000),
         }
     }
 }
@@ -117,9 +126,17 @@ pub struct OutageConfig {
     /// count as an outage (an `Unavailable` answer is one at once).
     pub consecutive_failures: u32,
     /// First delay between probes of a paused app.
-    pub probe_initial_delay_ms: u64,
+    #[serde(
+        rename = "probe_initial_delay_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub probe_initial_delay: Duration,
     /// Longest delay between probes of a paused app.
-    pub probe_max_delay_ms: u64,
+    #[serde(
+        rename = "probe_max_delay_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub probe_max_delay: Duration,
 }
 
 impl Default for OutageConfig {
@@ -127,8 +144,8 @@ impl Default for OutageConfig {
         OutageConfig {
             enabled: true,
             consecutive_failures: 5,
-            probe_initial_delay_ms: 1_000,
-            probe_max_delay_ms: 60_000,
+            probe_initial_delay: Duration::from_millis(1_000),
+            probe_max_delay: Duration::from_millis(60_000),
         }
     }
 }
@@ -194,10 +211,10 @@ pub(super) fn validate_app(name: &str, app: &AppConfig) -> Result<(), (String, S
             "must be at least 1".into(),
         ));
     }
-    if app.retry.initial_delay_ms > app.retry.max_delay_ms {
+    if app.retry.initial_delay > app.retry.max_delay {
         return Err((
             "retry.initial_delay_ms".into(),
-            app.retry.initial_delay_ms.to_string(),
+            super::millis::of(app.retry.initial_delay).to_string(),
             "must not exceed retry.max_delay_ms".into(),
         ));
     }
@@ -215,12 +232,12 @@ pub(super) fn validate_app(name: &str, app: &AppConfig) -> Result<(), (String, S
             "must be at least 1".into(),
         ));
     }
-    if app.outage.probe_initial_delay_ms == 0
-        || app.outage.probe_initial_delay_ms > app.outage.probe_max_delay_ms
+    if app.outage.probe_initial_delay.is_zero()
+        || app.outage.probe_initial_delay > app.outage.probe_max_delay
     {
         return Err((
             "outage.probe_initial_delay_ms".into(),
-            app.outage.probe_initial_delay_ms.to_string(),
+            super::millis::of(app.outage.probe_initial_delay).to_string(),
             "must be at least 1 and not exceed outage.probe_max_delay_ms".into(),
         ));
     }

@@ -3,6 +3,7 @@
 //! defaults; per-app settings live in `apps.rs`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -29,13 +30,25 @@ pub struct MetricsConfig {
     /// `host:port`; unset means the process default (engine 9464, connector 9465).
     pub listen: Option<String>,
     /// How often consumer lag is measured, in milliseconds.
-    pub lag_interval_ms: u64,
+    #[serde(
+        rename = "lag_interval_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub lag_interval: Duration,
     /// How long a client may take to send a request's headers, from its
     /// first byte; a slow or stalled client is disconnected after it.
-    pub header_timeout_ms: u64,
+    #[serde(
+        rename = "header_timeout_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub header_timeout: Duration,
     /// How long a connection may sit idle (keep-alive, or stalled mid
     /// response) before it is closed.
-    pub idle_timeout_ms: u64,
+    #[serde(
+        rename = "idle_timeout_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub idle_timeout: Duration,
     /// Most connections served at once; further ones wait in the listen
     /// backlog until one closes.
     pub max_connections: usize,
@@ -45,9 +58,9 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             listen: None,
-            lag_interval_ms: 5_000,
-            header_timeout_ms: 5_000,
-            idle_timeout_ms: 30_000,
+            lag_interval: Duration::from_millis(5_000),
+            header_timeout: Duration::from_millis(5_000),
+            idle_timeout: Duration::from_millis(30_000),
             max_connections: 64,
         }
     }
@@ -68,7 +81,8 @@ pub struct SafetyConfig {
     /// The rolling window the thresholds apply to, in milliseconds: what the
     /// guard let through in the last `window_ms` counts against them, so a
     /// trickle of leavers is judged like a flood.
-    pub window_ms: u64,
+    #[serde(rename = "window_ms", deserialize_with = "super::millis::deserialize")]
+    pub window: Duration,
 }
 
 impl Default for SafetyConfig {
@@ -77,7 +91,7 @@ impl Default for SafetyConfig {
             max_deprovisions: 50,
             max_deprovision_ratio: 0.2,
             ratio_min_accounts: 20,
-            window_ms: 3_600_000,
+            window: Duration::from_millis(3_600_000),
         }
     }
 }
@@ -112,13 +126,21 @@ pub struct EngineConfig {
     /// Most records handled in one batch (one commit).
     pub batch_max_records: usize,
     /// Longest a batch stays open, in milliseconds.
-    pub batch_max_ms: u64,
+    #[serde(
+        rename = "batch_max_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub batch_max: Duration,
     /// This instance's name, unique in the group and stable across restarts:
     /// the transactional id is `<group_id>-<instance_id>`, so a restarted
     /// instance fences its previous self at once. Default: the host name.
     pub instance_id: Option<String>,
     /// How often the rules directory is checked for changes, in milliseconds.
-    pub rules_reload_ms: u64,
+    #[serde(
+        rename = "rules_reload_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub rules_reload: Duration,
     /// Employees re-evaluated per transaction after a rules change.
     pub reconcile_chunk: usize,
     /// Threads that decide and serialise a batch (split by employee); 0,
@@ -128,10 +150,15 @@ pub struct EngineConfig {
     /// While some app has no command topic on the broker, how often the
     /// engine looks again, in milliseconds (events needing that app are
     /// dead-lettered as `unknown_app` until it appears).
-    pub topic_refresh_ms: u64,
+    #[serde(
+        rename = "topic_refresh_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub topic_refresh: Duration,
     /// How long the engine may hold partitions without committing a batch
     /// (while input waits) before `/readyz` says it is stuck, in milliseconds.
-    pub stall_ms: u64,
+    #[serde(rename = "stall_ms", deserialize_with = "super::millis::deserialize")]
+    pub stall: Duration,
     /// Most records the engine's consumers prefetch, in kilobytes
     /// (librdkafka `queued.max.messages.kbytes`, whose own default is 64 MB).
     pub consumer_queue_max_kbytes: u64,
@@ -145,7 +172,11 @@ pub struct EngineConfig {
     /// How long the producer waits to fill a batch (librdkafka `linger.ms`).
     /// A transaction's commit flushes whatever is waiting, so this trades
     /// nothing but request count.
-    pub producer_linger_ms: u64,
+    #[serde(
+        rename = "producer_linger_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub producer_linger: Duration,
     /// Compression of what the engine writes (librdkafka `compression.type`:
     /// `none`, `gzip`, `snappy`, `lz4`, `zstd`). `lz4` costs little CPU and
     /// shrinks the JSON commands several times, on the wire and on disk.
@@ -159,17 +190,17 @@ impl Default for EngineConfig {
             // partition written, whatever its size: thousands of records
             // amortise that (500 gave a third of the throughput).
             batch_max_records: 5000,
-            batch_max_ms: 200,
+            batch_max: Duration::from_millis(200),
             instance_id: None,
-            rules_reload_ms: 2000,
+            rules_reload: Duration::from_millis(2000),
             reconcile_chunk: 1000,
             decide_threads: 0,
-            topic_refresh_ms: 30_000,
-            stall_ms: 60_000,
+            topic_refresh: Duration::from_millis(30_000),
+            stall: Duration::from_millis(60_000),
             consumer_queue_max_kbytes: 16 * 1024,
             consumer_fetch_max_bytes: 16 * 1024 * 1024,
             producer_queue_max_kbytes: 256 * 1024,
-            producer_linger_ms: 20,
+            producer_linger: Duration::from_millis(20),
             producer_compression: "lz4".into(),
         }
     }
@@ -213,21 +244,29 @@ pub struct ConnectorConfig {
     /// On SIGTERM, how long in-flight app calls may take to finish before
     /// they are abandoned (their commands stay uncommitted and are redone by
     /// the next owner), in milliseconds.
-    pub shutdown_timeout_ms: u64,
+    #[serde(
+        rename = "shutdown_timeout_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub shutdown_timeout: Duration,
     /// Records read ahead and held in memory per app before consumption is
     /// paused (back-pressure); consumption resumes at half this number.
     pub max_buffered_records: usize,
     /// How often finished offsets are committed, in milliseconds. A crash
     /// redoes at most this much work (harmless: commands are idempotent).
-    pub commit_interval_ms: u64,
+    #[serde(
+        rename = "commit_interval_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub commit_interval: Duration,
 }
 
 impl Default for ConnectorConfig {
     fn default() -> Self {
         ConnectorConfig {
-            shutdown_timeout_ms: 10_000,
+            shutdown_timeout: Duration::from_millis(10_000),
             max_buffered_records: 1_000,
-            commit_interval_ms: 1_000,
+            commit_interval: Duration::from_millis(1_000),
         }
     }
 }

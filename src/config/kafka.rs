@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -27,7 +28,11 @@ pub struct KafkaConfig {
     /// what clears by itself — a topic just created without a leader yet, a
     /// coordinator loading, a broker restarting — before it gives up, in
     /// milliseconds. Refusals (authentication, invalid settings) fail at once.
-    pub startup_timeout_ms: u64,
+    #[serde(
+        rename = "startup_timeout_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub startup_timeout: Duration,
     /// Passed to librdkafka as-is (TLS, SASL, tuning).
     pub properties: BTreeMap<String, String>,
     /// librdkafka properties whose values are secrets, read from an
@@ -55,13 +60,6 @@ impl KafkaConfig {
     }
 }
 
-impl KafkaConfig {
-    /// [`KafkaConfig::startup_timeout_ms`] as a duration.
-    pub fn startup_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.startup_timeout_ms)
-    }
-}
-
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
@@ -70,7 +68,7 @@ impl Default for KafkaConfig {
             create_topics: true,
             partitions: 6,
             replication_factor: 1,
-            startup_timeout_ms: 30_000,
+            startup_timeout: Duration::from_millis(30_000),
             properties: BTreeMap::new(),
             secret_properties: BTreeMap::new(),
             secrets: BTreeMap::new(),

@@ -13,6 +13,7 @@
 mod apps;
 mod engine;
 mod kafka;
+pub mod millis;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -154,9 +155,18 @@ impl Config {
             ));
         }
         let metrics = [
-            ("metrics.lag_interval_ms", self.metrics.lag_interval_ms),
-            ("metrics.header_timeout_ms", self.metrics.header_timeout_ms),
-            ("metrics.idle_timeout_ms", self.metrics.idle_timeout_ms),
+            (
+                "metrics.lag_interval_ms",
+                millis::of(self.metrics.lag_interval),
+            ),
+            (
+                "metrics.header_timeout_ms",
+                millis::of(self.metrics.header_timeout),
+            ),
+            (
+                "metrics.idle_timeout_ms",
+                millis::of(self.metrics.idle_timeout),
+            ),
             (
                 "metrics.max_connections",
                 self.metrics.max_connections as u64,
@@ -172,7 +182,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.kafka.startup_timeout_ms == 0 {
+        if self.kafka.startup_timeout.is_zero() {
             return Err(bad(
                 "kafka.startup_timeout_ms".into(),
                 "0".into(),
@@ -187,7 +197,7 @@ impl Config {
                 "must be in (0, 1]",
             ));
         }
-        if self.safety.window_ms == 0 {
+        if self.safety.window.is_zero() {
             return Err(bad(
                 "safety.window_ms".into(),
                 "0".into(),
@@ -215,7 +225,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.connector.commit_interval_ms == 0 {
+        if self.connector.commit_interval.is_zero() {
             return Err(bad(
                 "connector.commit_interval_ms".into(),
                 "0".into(),

@@ -61,7 +61,10 @@ fn zero_partitions_refused() {
 
 #[test]
 fn startup_timeout_defaults_to_30_s_and_zero_is_refused() {
-    assert_eq!(parse("").unwrap().kafka.startup_timeout_ms, 30_000);
+    assert_eq!(
+        parse("").unwrap().kafka.startup_timeout,
+        std::time::Duration::from_millis(30_000)
+    );
     let err = parse("[kafka]\nstartup_timeout_ms = 0\n")
         .unwrap_err()
         .to_string();
@@ -97,11 +100,23 @@ fn connector_defaults() {
     let app = &c.apps["a"];
     assert_eq!(app.concurrency, 8);
     assert_eq!(app.outage.consecutive_failures, 5);
-    assert_eq!(app.outage.probe_initial_delay_ms, 1_000);
-    assert_eq!(app.outage.probe_max_delay_ms, 60_000);
-    assert_eq!(c.connector.shutdown_timeout_ms, 10_000);
+    assert_eq!(
+        app.outage.probe_initial_delay,
+        std::time::Duration::from_millis(1_000)
+    );
+    assert_eq!(
+        app.outage.probe_max_delay,
+        std::time::Duration::from_millis(60_000)
+    );
+    assert_eq!(
+        c.connector.shutdown_timeout,
+        std::time::Duration::from_millis(10_000)
+    );
     assert_eq!(c.connector.max_buffered_records, 1_000);
-    assert_eq!(c.connector.commit_interval_ms, 1_000);
+    assert_eq!(
+        c.connector.commit_interval,
+        std::time::Duration::from_millis(1_000)
+    );
 }
 
 #[test]
@@ -173,4 +188,31 @@ fn example_config_is_valid() {
     let text = include_str!("../../config/provisioner.toml");
     let c = parse(text).unwrap();
     assert!(!c.apps.is_empty());
+}
+
+#[test]
+fn durations_are_read_as_milliseconds_once() {
+    let c = parse(
+        "[engine]\nbatch_max_ms = 250\n[connector]\ncommit_interval_ms = 7\n\
+         [metrics]\nidle_timeout_ms = 1500\n",
+    )
+    .unwrap();
+    assert_eq!(c.engine.batch_max, std::time::Duration::from_millis(250));
+    assert_eq!(
+        c.connector.commit_interval,
+        std::time::Duration::from_millis(7)
+    );
+    assert_eq!(
+        c.metrics.idle_timeout,
+        std::time::Duration::from_millis(1_500)
+    );
+    let err = parse("[engine]\nstall_ms = \"1s\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("test.toml") && err.contains("stall_ms"),
+        "{err}"
+    );
+    let err = parse("[engine]\nstall_ms = -1\n").unwrap_err().to_string();
+    assert!(err.contains("stall_ms"), "{err}");
 }

@@ -34,6 +34,7 @@ use crate::connector::retry::backoff;
 use crate::connector::retry::{Attempts, Event, Step};
 use crate::connector::{Applied, Connector, ConnectorError, Outcome};
 use crate::dlq::{self, ErrorKind, Failure};
+use crate::ids::AppName;
 use crate::ratelimit::Limiter;
 use crate::results::{CommandResult, ResultOutcome};
 use crate::telemetry::health::AppHealth;
@@ -45,7 +46,7 @@ const PRODUCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// What one app's commands share.
 pub struct AppContext<C> {
     /// The app.
-    pub app: String,
+    pub app: AppName,
     /// Its API client.
     pub connector: C,
     /// Its token bucket.

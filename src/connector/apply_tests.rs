@@ -51,8 +51,8 @@ async fn a_failed_probe_before_dead_lettering_confirms_the_outage() {
         health: Arc::new(AppHealth::new("a", 100)),
         retry: RetryConfig {
             max_attempts: 2,
-            initial_delay_ms: 1,
-            max_delay_ms: 2,
+            initial_delay: std::time::Duration::from_millis(1),
+            max_delay: std::time::Duration::from_millis(2),
         },
         outage_detection: true,
         producer: rdkafka::ClientConfig::new()
@@ -70,8 +70,8 @@ async fn a_failed_probe_before_dead_lettering_confirms_the_outage() {
             let outage = OutageConfig {
                 enabled: true,
                 consecutive_failures: 100,
-                probe_initial_delay_ms: 1,
-                probe_max_delay_ms: 2,
+                probe_initial_delay: std::time::Duration::from_millis(1),
+                probe_max_delay: std::time::Duration::from_millis(2),
             };
             let c = &ctx;
             probe_until_healthy(
@@ -111,8 +111,8 @@ async fn a_failed_probe_before_dead_lettering_confirms_the_outage() {
 fn backoff_is_bounded_by_the_config() {
     let retry = RetryConfig {
         max_attempts: 5,
-        initial_delay_ms: 10,
-        max_delay_ms: 50,
+        initial_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(50),
     };
     let delays: Vec<_> = backoff(&retry).take(10).collect();
     assert_eq!(delays.len(), 10);

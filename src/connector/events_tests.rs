@@ -3,7 +3,7 @@ use super::*;
 fn result(app: &str, outcome: ResultOutcome) -> CommandResult {
     CommandResult {
         command_id: format!("{app}:E1:1"),
-        app: app.to_string(),
+        app: app.into(),
         employee_id: "E1".into(),
         generation: 1,
         outcome,

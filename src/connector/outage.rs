@@ -37,9 +37,9 @@ use crate::telemetry::health::AppHealth;
 /// The probe delays of an outage: exponential with jitter, from
 /// `probe_initial_delay_ms` to `probe_max_delay_ms`, never ending.
 fn probe_delays(config: &OutageConfig) -> impl Iterator<Item = Duration> {
-    let max = Duration::from_millis(config.probe_max_delay_ms);
+    let max = config.probe_max_delay;
     ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(config.probe_initial_delay_ms))
+        .with_min_delay(config.probe_initial_delay)
         .with_max_delay(max)
         .with_jitter()
         .without_max_times()
@@ -104,8 +104,8 @@ mod tests {
         let config = OutageConfig {
             enabled: true,
             consecutive_failures: 1,
-            probe_initial_delay_ms: 10,
-            probe_max_delay_ms: 100,
+            probe_initial_delay: std::time::Duration::from_millis(10),
+            probe_max_delay: std::time::Duration::from_millis(100),
         };
         let delays: Vec<_> = probe_delays(&config).take(20).collect();
         assert!(delays.iter().all(|d| *d >= Duration::from_millis(10)));

@@ -163,9 +163,7 @@ impl Attempts {
         // this wait dead-letters, unless an outage was confirmed meanwhile.
         let delay = retry_after.unwrap_or_else(|| {
             // The backoff iterator never ends (`without_max_times`).
-            self.delays
-                .next()
-                .unwrap_or(Duration::from_millis(self.retry.max_delay_ms))
+            self.delays.next().unwrap_or(self.retry.max_delay)
         });
         Step::RetryAfter(delay)
     }
@@ -180,9 +178,9 @@ impl Attempts {
 
 /// The backoff delays of one command: exponential with jitter, capped.
 pub(crate) fn backoff(retry: &RetryConfig) -> impl Iterator<Item = Duration> {
-    let max = Duration::from_millis(retry.max_delay_ms);
+    let max = retry.max_delay;
     ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(retry.initial_delay_ms))
+        .with_min_delay(retry.initial_delay)
         .with_max_delay(max)
         .with_jitter()
         .without_max_times()

@@ -5,8 +5,8 @@ use super::*;
 fn config(max_attempts: u32) -> RetryConfig {
     RetryConfig {
         max_attempts,
-        initial_delay_ms: 10,
-        max_delay_ms: 50,
+        initial_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(50),
     }
 }
 

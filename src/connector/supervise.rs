@@ -98,7 +98,7 @@ pub async fn run_all<C: Connector + 'static>(
     // Every worker is built before any starts: a refusal leaves nothing running.
     let mut workers = Vec::with_capacity(apps.len());
     for (app, connector) in apps {
-        let worker = Worker::new(config.clone(), app.clone(), connector)
+        let worker = Worker::new(config.clone(), app.as_str().into(), connector)
             .map_err(|source| RunError::Worker {
                 app: app.clone(),
                 source,

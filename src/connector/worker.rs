@@ -28,6 +28,7 @@ use crate::connector::generations;
 use crate::connector::outage;
 use crate::connector::rebalance::{Shared, WorkerContext};
 use crate::connector::Connector;
+use crate::ids::AppName;
 use crate::kafka::{self, KafkaSetupError, TopicSpec};
 use crate::ratelimit;
 use crate::telemetry::health::AppHealth;
@@ -37,7 +38,7 @@ use crate::telemetry::{Role, Telemetry};
 /// handed to metrics or readiness first.
 pub struct Worker<C> {
     config: Config,
-    app: String,
+    app: AppName,
     app_config: AppConfig,
     connector: C,
     health: Arc<AppHealth>,
@@ -46,12 +47,12 @@ pub struct Worker<C> {
 
 impl<C: Connector + 'static> Worker<C> {
     /// A worker for `app` of the catalogue.
-    pub fn new(config: Config, app: String, connector: C) -> Result<Self, WorkerError> {
+    pub fn new(config: Config, app: AppName, connector: C) -> Result<Self, WorkerError> {
         let app_config = config
             .apps
-            .get(&app)
+            .get(app.as_str())
             .cloned()
-            .ok_or_else(|| WorkerError::UnknownApp(app.clone()))?;
+            .ok_or_else(|| WorkerError::UnknownApp(app.to_string()))?;
         let threshold = if app_config.outage.enabled {
             app_config.outage.consecutive_failures
         } else {
@@ -121,8 +122,8 @@ impl<C: Connector + 'static> Worker<C> {
             max_buffered: config.connector.max_buffered_records,
         };
         let timing = Timing {
-            commit_every: Duration::from_millis(config.connector.commit_interval_ms),
-            grace: Duration::from_millis(config.connector.shutdown_timeout_ms),
+            commit_every: config.connector.commit_interval,
+            grace: config.connector.shutdown_timeout,
         };
         let rate = self.app_config.rate_limit_per_second;
         let (helpers, ctx) = self.start_helpers(producer, telemetry, shutdown);
@@ -289,7 +290,7 @@ impl<C: Connector + 'static> Serving<C> {
 /// Runs one app's worker until `shutdown` is cancelled; see [`Worker::run`].
 pub async fn run<C: Connector + 'static>(
     config: Config,
-    app: String,
+    app: AppName,
     connector: C,
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {

@@ -21,6 +21,7 @@ use tracing::warn;
 use super::state::{AppState, Desired, EmployeeState};
 use crate::commands::Command;
 use crate::config::Config;
+use crate::ids::{AppName, EmployeeId};
 use crate::kafka;
 
 /// What to do with held deprovisions.
@@ -55,7 +56,7 @@ impl ControlRequest {
 
 /// Applies a request to one employee; returns the commands a release emits.
 pub fn apply(state: &mut EmployeeState, request: &ControlRequest) -> Vec<Command> {
-    let apps: Vec<String> = state
+    let apps: Vec<AppName> = state
         .held
         .iter()
         .filter(|(_, h)| request.matches(&h.hold_id, h.held_at))
@@ -158,9 +159,9 @@ pub struct HeldEntry {
     /// The hold.
     pub hold_id: String,
     /// The app.
-    pub app: String,
+    pub app: AppName,
     /// The employee.
-    pub employee_id: String,
+    pub employee_id: EmployeeId,
     /// When it was held.
     pub held_at: DateTime<Utc>,
 }

@@ -15,6 +15,7 @@ use super::state::{AppState, Desired, EmployeeState};
 use crate::commands::{Action, Cause, Command};
 use crate::config::AppConfig;
 use crate::events::{merge_patch, EventType, HrEvent};
+use crate::ids::{AppName, EmployeeId};
 use crate::rules::{Grant, RuleSet};
 
 /// `cause.event_type` of commands issued because the rules changed.
@@ -30,7 +31,7 @@ pub struct Decision {
     pub commands: Vec<Command>,
     /// The app states the commands replaced (`None`: the app was new to the
     /// employee), so a guard holding a command can put the old one back.
-    pub before: BTreeMap<String, Option<AppState>>,
+    pub before: BTreeMap<AppName, Option<AppState>>,
     /// What became of the event.
     pub outcome: Outcome,
 }
@@ -57,7 +58,7 @@ pub struct Changes {
     /// The commands to emit, in app-name order.
     pub commands: Vec<Command>,
     /// The app states the commands replaced.
-    pub before: BTreeMap<String, Option<AppState>>,
+    pub before: BTreeMap<AppName, Option<AppState>>,
 }
 
 /// What triggered a re-evaluation, for the commands' `cause`.
@@ -171,7 +172,7 @@ pub fn reconcile(
     trigger: &Trigger<'_>,
     now: DateTime<Utc>,
 ) -> Changes {
-    state.rules_version = rules.version().to_string();
+    state.rules_version = rules.version().clone();
     let grants = if state.employed {
         rules.grants(&state.snapshot)
     } else {
@@ -180,17 +181,21 @@ pub fn reconcile(
     let account = state.account();
     // Every granted app and every app the employee has, in name order; the
     // grants are taken apart rather than cloned (this runs per event).
-    let mut apps_seen: Vec<(String, Option<Grant>)> = state
+    let mut apps_seen: Vec<(AppName, Option<Grant>)> = state
         .apps
         .keys()
-        .filter(|app| !grants.contains_key(*app))
+        .filter(|app| !grants.contains_key(app.as_str()))
         .map(|app| (app.clone(), None))
         .collect();
-    apps_seen.extend(grants.into_iter().map(|(app, grant)| (app, Some(grant))));
+    apps_seen.extend(
+        grants
+            .into_iter()
+            .map(|(app, grant)| (AppName::from(app), Some(grant))),
+    );
     apps_seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut changes = Changes::default();
     for (app, grant) in apps_seen {
-        let Some(app_config) = apps.get(&app) else {
+        let Some(app_config) = apps.get(app.as_str()) else {
             continue;
         };
         let prev = state.apps.get(&app);
@@ -234,7 +239,7 @@ pub fn reconcile(
                 event_id: trigger.event_id.to_string(),
                 event_type: trigger.event_type.to_string(),
                 rules: rule_names,
-                rules_version: rules.version().to_string(),
+                rules_version: rules.version().clone(),
             },
             now,
         ));
@@ -250,8 +255,8 @@ pub fn reconcile(
 }
 
 fn command(
-    app: &str,
-    employee_id: &str,
+    app: &AppName,
+    employee_id: &EmployeeId,
     generation: u64,
     desired: &Desired,
     app_config: &AppConfig,
@@ -271,8 +276,8 @@ fn command(
     };
     Command {
         command_id: Command::id_for(app, employee_id, generation),
-        app: app.to_string(),
-        employee_id: employee_id.to_string(),
+        app: app.clone(),
+        employee_id: employee_id.clone(),
         generation,
         action,
         deprovision,

@@ -117,7 +117,7 @@ fn keep(state: &mut Option<EmployeeState>, d: Decision) {
 
 fn summary(cmds: &[Command]) -> Vec<(String, u64, Action, Option<String>)> {
     cmds.iter()
-        .map(|c| (c.app.clone(), c.generation, c.action, c.role.clone()))
+        .map(|c| (c.app.to_string(), c.generation, c.action, c.role.clone()))
         .collect()
 }
 
@@ -140,7 +140,7 @@ fn hire_grants_every_matching_app_at_generation_one() {
     assert_eq!(z.command_id, "zendesk:E1:1");
     assert_eq!(z.cause.rules, vec!["Dev".to_string()]);
     assert_eq!(z.cause.event_type, "hr.employee.hired");
-    assert_eq!(z.cause.rules_version, rules().version());
+    assert_eq!(&z.cause.rules_version, rules().version());
     assert_eq!(z.account.display_name.as_deref(), Some("Ada L"));
     assert_eq!(z.issued_at, now());
 }
@@ -425,7 +425,7 @@ proptest! {
         for e in &events {
             let d = decide(state.as_ref(), e, &rules, &apps, now());
             for c in &d.commands {
-                let prev = last.insert(c.app.clone(), c.generation).unwrap_or(0);
+                let prev = last.insert(c.app.to_string(), c.generation).unwrap_or(0);
                 prop_assert_eq!(c.generation, prev + 1);
                 prop_assert_eq!(&c.command_id, &format!("{}:E1:{}", c.app, c.generation));
             }
@@ -456,7 +456,7 @@ proptest! {
             .apps
             .iter()
             .filter_map(|(a, s)| match &s.desired {
-                Desired::Active { role, .. } => Some((a.clone(), role.clone())),
+                Desired::Active { role, .. } => Some((a.to_string(), role.clone())),
                 Desired::Deprovisioned { .. } => None,
             })
             .collect();

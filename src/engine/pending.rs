@@ -27,6 +27,7 @@ use crate::commands::{Action, Command};
 use crate::config::Config;
 use crate::dlq::{self, Failure};
 use crate::events;
+use crate::ids::{AppName, EmployeeId};
 use crate::metrics::{Consumed, DeadLetterKind, Metrics};
 use crate::rules::RuleSet;
 
@@ -41,7 +42,7 @@ struct Emitted {
 #[derive(Debug, Default)]
 pub struct Pending {
     /// Final state per employee, with its partition.
-    states: HashMap<String, (i32, EmployeeState)>,
+    states: HashMap<EmployeeId, (i32, EmployeeState)>,
     emitted: Vec<Emitted>,
     dead_letters: Vec<Output>,
     consumed: Vec<Consumed>,
@@ -265,7 +266,7 @@ impl Pending {
     /// Splits into units of at most `max` employees, each employee's commands
     /// staying with its state (and in order).
     pub fn split(self, max: usize) -> Vec<Pending> {
-        let mut by_employee: HashMap<String, Vec<Emitted>> = HashMap::new();
+        let mut by_employee: HashMap<EmployeeId, Vec<Emitted>> = HashMap::new();
         for e in self.emitted {
             by_employee
                 .entry(e.command.employee_id.clone())
@@ -311,7 +312,7 @@ impl Pending {
         partition: i32,
         state: EmployeeState,
         commands: Vec<Command>,
-        mut before: BTreeMap<String, Option<AppState>>,
+        mut before: BTreeMap<AppName, Option<AppState>>,
     ) {
         for command in commands {
             let before = before.remove(&command.app).flatten();
@@ -350,7 +351,7 @@ impl Pending {
         }
         let safety = &config.safety;
         let now_ms = now.timestamp_millis();
-        let recent = store.recent_deprovisions(now_ms, safety.window_ms);
+        let recent = store.recent_deprovisions(now_ms, crate::config::millis::of(safety.window));
         let budget = Budget::new(&recent, store.active_by_app(), safety);
         let apps: Vec<&str> = net.iter().map(|&i| commands[i].app.as_str()).collect();
         let verdict = guard::judge(&apps, &budget, scope, safety);
@@ -383,7 +384,7 @@ impl Pending {
                 self.windows
                     .entry(*p)
                     .or_insert_with(|| store.window(*p))
-                    .add(now_ms, safety.window_ms, &c.app, 1);
+                    .add(now_ms, crate::config::millis::of(safety.window), &c.app, 1);
             }
         }
         if held_indexes.is_empty() {

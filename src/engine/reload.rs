@@ -37,8 +37,8 @@ impl Watcher {
         Watcher {
             fingerprint: fingerprint(&dir),
             dir,
-            interval: Duration::from_millis(config.engine.rules_reload_ms),
-            next: Instant::now() + Duration::from_millis(config.engine.rules_reload_ms),
+            interval: config.engine.rules_reload,
+            next: Instant::now() + config.engine.rules_reload,
         }
     }
 

@@ -62,7 +62,7 @@ struct Engine {
 fn producer_tuning(config: &Config) -> Tuning {
     let e = &config.engine;
     Tuning {
-        linger_ms: Some(e.producer_linger_ms),
+        linger: Some(e.producer_linger),
         compression: Some(e.producer_compression.clone()),
         queue_max_kbytes: Some(e.producer_queue_max_kbytes),
         quick_retry: true,
@@ -98,9 +98,7 @@ pub(super) fn run_blocking(
     }
     .emit(&metrics);
     let threads = config.engine.decide_threads();
-    telemetry
-        .readiness
-        .stall_after(Duration::from_millis(config.engine.stall_ms));
+    telemetry.readiness.stall_after(config.engine.stall);
     let mut engine = Engine {
         config,
         rules,
@@ -181,7 +179,7 @@ impl Engine {
     /// deliver again, and the supervisor's restart rejoins cleanly.
     fn collect(&self, shutdown: &CancellationToken) -> Result<Vec<OwnedMessage>, EngineError> {
         let max = self.config.engine.batch_max_records;
-        let window = Duration::from_millis(self.config.engine.batch_max_ms);
+        let window = self.config.engine.batch_max;
         let mut batch = Vec::new();
         let mut deadline: Option<Instant> = None;
         while batch.len() < max && !shutdown.is_cancelled() {
@@ -320,7 +318,7 @@ impl Engine {
     /// `engine.topic_refresh_ms`; an app whose topic appeared is served
     /// again, and employees a re-evaluation left waiting for it are done now.
     fn check_topics(&mut self) -> Result<(), EngineError> {
-        let interval = Duration::from_millis(self.config.engine.topic_refresh_ms);
+        let interval = self.config.engine.topic_refresh;
         if !self.topics.refresh_due(interval) {
             return Ok(());
         }

@@ -18,12 +18,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::{Account, Command};
 use crate::events::{HrEvent, Snapshot};
+use crate::ids::{AppName, EmployeeId, RulesVersion};
 
 /// One employee's state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmployeeState {
     /// The employee id (the record key).
-    pub employee_id: String,
+    pub employee_id: EmployeeId,
     /// The snapshot with every applied event merged in.
     pub snapshot: Snapshot,
     /// False after `left`, until a new `hired`.
@@ -36,15 +37,15 @@ pub struct EmployeeState {
     pub last_time: Option<DateTime<Utc>>,
     /// Per app: the last desired state and its generation.
     #[serde(default)]
-    pub apps: BTreeMap<String, AppState>,
+    pub apps: BTreeMap<AppName, AppState>,
     /// The rules version this state was last reconciled under; an employee
     /// whose version is not the current one is re-evaluated after a restore.
     #[serde(default)]
-    pub rules_version: String,
+    pub rules_version: RulesVersion,
     /// Deprovisions held by the mass-deprovision guard, per app, waiting for
     /// an operator to release or discard them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub held: BTreeMap<String, Held>,
+    pub held: BTreeMap<AppName, Held>,
 }
 
 /// A deprovision the guard held instead of emitting.
@@ -90,13 +91,13 @@ impl EmployeeState {
     /// A state for an employee we have never seen.
     pub fn new(employee_id: &str) -> EmployeeState {
         EmployeeState {
-            employee_id: employee_id.to_string(),
+            employee_id: employee_id.into(),
             snapshot: Snapshot::new(),
             employed: false,
             last_sequence: None,
             last_time: None,
             apps: BTreeMap::new(),
-            rules_version: String::new(),
+            rules_version: RulesVersion::default(),
             held: BTreeMap::new(),
         }
     }
@@ -134,8 +135,10 @@ impl EmployeeState {
             (None, None) => None,
         };
         Arc::new(Account {
-            external_id: self.employee_id.clone(),
-            user_name: email.clone().unwrap_or_else(|| self.employee_id.clone()),
+            external_id: self.employee_id.to_string(),
+            user_name: email
+                .clone()
+                .unwrap_or_else(|| self.employee_id.to_string()),
             email,
             given_name,
             family_name,
@@ -144,7 +147,7 @@ impl EmployeeState {
     }
 
     /// The apps in which this employee holds an active account.
-    pub fn active_apps(&self) -> impl Iterator<Item = (&String, &AppState)> {
+    pub fn active_apps(&self) -> impl Iterator<Item = (&AppName, &AppState)> {
         self.apps
             .iter()
             .filter(|(_, s)| matches!(s.desired, Desired::Active { .. }))

@@ -27,6 +27,7 @@ use super::state::codec::{self, Summary};
 use super::state::EmployeeState;
 use super::window::{Window, WINDOW_KEY};
 use crate::config::Config;
+use crate::ids::RulesVersion;
 use crate::kafka;
 
 /// One partition's states: employee id → encoded state.
@@ -57,9 +58,14 @@ impl Store {
     ///
     /// A value that cannot be decoded is logged and treated as unknown, as a
     /// restore treats an unreadable changelog record.
-    pub fn get(&self, partition: i32, employee_id: &str, rules: &str) -> Option<EmployeeState> {
+    pub fn get(
+        &self,
+        partition: i32,
+        employee_id: &str,
+        rules: &RulesVersion,
+    ) -> Option<EmployeeState> {
         let bytes = self.partitions.get(&partition)?.get(employee_id)?;
-        decode_logged(employee_id, bytes, rules)
+        decode_logged(employee_id, bytes, Some(rules))
     }
 
     /// Stores a committed state, keeping the counts current.
@@ -133,7 +139,7 @@ impl Store {
     pub fn outdated<'a>(
         &'a self,
         partition: i32,
-        rules: &'a str,
+        rules: &'a RulesVersion,
     ) -> impl Iterator<Item = EmployeeState> + 'a {
         self.filtered(partition, rules, |s| !s.current)
     }
@@ -142,7 +148,7 @@ impl Store {
     pub fn holding<'a>(
         &'a self,
         partition: i32,
-        rules: &'a str,
+        rules: &'a RulesVersion,
     ) -> impl Iterator<Item = EmployeeState> + 'a {
         self.filtered(partition, rules, |s| s.held)
     }
@@ -150,15 +156,15 @@ impl Store {
     fn filtered<'a>(
         &'a self,
         partition: i32,
-        rules: &'a str,
+        rules: &'a RulesVersion,
         keep: impl Fn(&Summary<'_>) -> bool + 'a,
     ) -> impl Iterator<Item = EmployeeState> + 'a {
         self.partitions
             .get(&partition)
             .into_iter()
             .flatten()
-            .filter(move |(_, bytes)| codec::summary(bytes, rules).is_ok_and(|s| keep(&s)))
-            .filter_map(move |(id, bytes)| decode_logged(id, bytes, rules))
+            .filter(move |(_, bytes)| codec::summary(bytes, Some(rules)).is_ok_and(|s| keep(&s)))
+            .filter_map(move |(id, bytes)| decode_logged(id, bytes, Some(rules)))
     }
 
     /// Number of employees held.
@@ -191,7 +197,11 @@ impl Store {
     }
 }
 
-fn decode_logged(employee_id: &str, bytes: &[u8], rules: &str) -> Option<EmployeeState> {
+fn decode_logged(
+    employee_id: &str,
+    bytes: &[u8],
+    rules: Option<&RulesVersion>,
+) -> Option<EmployeeState> {
     match codec::decode(employee_id, bytes, rules) {
         Ok(state) => Some(state),
         Err(e) => {
@@ -210,7 +220,7 @@ fn count(
 ) {
     let bump = |n: &mut u64| *n = n.saturating_add_signed(sign);
     // The rules version does not matter for counting.
-    let Ok(summary) = codec::summary(bytes, "") else {
+    let Ok(summary) = codec::summary(bytes, None) else {
         return;
     };
     for app in summary.active {
@@ -220,9 +230,9 @@ fn count(
         }
     }
     if summary.held {
-        if let Some(state) = decode_logged(employee_id, bytes, "") {
+        if let Some(state) = decode_logged(employee_id, bytes, None) {
             for app in state.held.keys() {
-                bump(held.entry(app.clone()).or_insert(0));
+                bump(held.entry(app.to_string()).or_insert(0));
             }
         }
     }
@@ -289,7 +299,7 @@ pub fn restore_encoded(
         // answers NotLeaderForPartition for a while: retried, not fatal.
         let (low, high) = kafka::retry_transient(
             "reading a state partition's offsets",
-            config.kafka.startup_timeout(),
+            config.kafka.startup_timeout,
             || consumer.fetch_watermarks(topic, p, Duration::from_secs(10)),
         )?;
         if high > low {
@@ -377,10 +387,10 @@ impl ConsumerContext for RestoreContext {}
 /// by reading its summary), an older one re-encoded.
 fn readable(employee_id: &str, value: &[u8]) -> Result<Box<[u8]>, codec::DecodeError> {
     if value.first() == Some(&codec::VERSION) {
-        codec::summary(value, "")?;
+        codec::summary(value, None)?;
         return Ok(value.into());
     }
-    let state = codec::decode_any(employee_id, value, "")?;
+    let state = codec::decode_any(employee_id, value, None)?;
     Ok(codec::encode(&state).into_boxed_slice())
 }
 
@@ -391,6 +401,6 @@ pub fn restore(config: &Config, partition: i32) -> Result<Vec<EmployeeState>, Ka
     let map = restored.remove(&partition).unwrap_or_default().states;
     Ok(map
         .iter()
-        .filter_map(|(id, bytes)| decode_logged(id, bytes, ""))
+        .filter_map(|(id, bytes)| decode_logged(id, bytes, None))
         .collect())
 }

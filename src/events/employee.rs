@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use super::{date, describe, invalid, EventType, InvalidEvent, Snapshot};
+use crate::ids::EmployeeId;
 
 /// Fields holding text: a string, or `null` (cleared, in a patch).
 const TEXT_FIELDS: [&str; 8] = [
@@ -29,7 +30,7 @@ pub(super) fn check_employee(
     subject: Option<&str>,
     kind: EventType,
     employee: &Snapshot,
-) -> Result<String, InvalidEvent> {
+) -> Result<EmployeeId, InvalidEvent> {
     let employee_id = match employee.get("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(other) => {
@@ -93,7 +94,7 @@ pub(super) fn check_employee(
             )))
         }
     }
-    Ok(employee_id)
+    Ok(employee_id.into())
 }
 
 /// A hire needs an e-mail (the accounts' user name); on any event, an

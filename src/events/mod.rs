@@ -13,6 +13,7 @@ pub mod merge_patch;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::ids::EmployeeId;
 use employee::check_employee;
 
 /// An employee snapshot, or a merge patch of one: the `employee` object of §3.
@@ -61,7 +62,7 @@ pub struct HrEvent {
     /// `data.sequence`, the preferred ordering of one employee's events.
     pub sequence: Option<i64>,
     /// `data.employee.id`.
-    pub employee_id: String,
+    pub employee_id: EmployeeId,
     /// `data.employee`: a full snapshot (`hired`) or a merge patch.
     pub employee: Snapshot,
 }

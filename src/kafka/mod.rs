@@ -271,7 +271,7 @@ pub async fn ensure_topics(config: &Config, topics: &[TopicSpec]) -> Result<(), 
         .create()
         .map_err(KafkaSetupError::Client)?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let mut backoff = Backoff::new(config.kafka.startup_timeout());
+    let mut backoff = Backoff::new(config.kafka.startup_timeout);
     let mut todo: Vec<&TopicSpec> = topics.iter().collect();
     while !todo.is_empty() {
         let new_topics: Vec<NewTopic<'_>> = todo.iter().map(|t| new_topic(config, t)).collect();
@@ -339,7 +339,7 @@ fn await_leaders(config: &Config, names: &[String]) -> Result<(), KafkaSetupErro
     let consumer: BaseConsumer = client_config(config)
         .create()
         .map_err(KafkaSetupError::Client)?;
-    let timeout = config.kafka.startup_timeout();
+    let timeout = config.kafka.startup_timeout;
     let deadline = std::time::Instant::now() + timeout;
     for name in names {
         let left = deadline.saturating_duration_since(std::time::Instant::now());

@@ -20,7 +20,7 @@ use rdkafka::TopicPartitionList;
 use tracing::warn;
 
 use super::{client_config, set_default};
-use crate::config::Config;
+use crate::config::{millis, Config};
 
 /// How long one transactional call may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,7 +32,7 @@ const RETRIES: u32 = 5;
 #[derive(Debug, Clone, Default)]
 pub struct Tuning {
     /// `linger.ms`: how long records wait to fill a request.
-    pub linger_ms: Option<u64>,
+    pub linger: Option<Duration>,
     /// `compression.type`.
     pub compression: Option<String>,
     /// `queue.buffering.max.kbytes`: the send queue's bound, where
@@ -53,7 +53,7 @@ impl Tuning {
         let quick_retry = self.quick_retry.then(|| "10".to_string());
         for (key, value) in [
             ("retry.backoff.ms", quick_retry),
-            ("linger.ms", self.linger_ms.map(|v| v.to_string())),
+            ("linger.ms", self.linger.map(|v| millis::of(v).to_string())),
             ("compression.type", self.compression.clone()),
             (
                 "queue.buffering.max.kbytes",
@@ -244,7 +244,7 @@ mod tests {
         let mut cc = ClientConfig::new();
         cc.set("linger.ms", "100");
         Tuning {
-            linger_ms: Some(5),
+            linger: Some(Duration::from_millis(5)),
             compression: Some("lz4".into()),
             queue_max_kbytes: None,
             quick_retry: true,

@@ -14,6 +14,8 @@
 //! run (exit 1) — nothing of that batch is visible to `read_committed`
 //! readers, and a rerun redoes it.
 
+use std::time::Duration;
+
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::BaseRecord;
@@ -26,7 +28,7 @@ use crate::kafka::{Tuning, TxnProducer};
 /// aborting the open transaction of) any earlier replay with this id.
 pub fn publisher(config: &Config, transactional_id: &str) -> Result<TxnProducer, KafkaError> {
     let tuning = Tuning {
-        linger_ms: Some(5),
+        linger: Some(Duration::from_millis(5)),
         ..Tuning::default()
     };
     TxnProducer::new(config, transactional_id, &tuning)

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tracing::info;
 
 use crate::config::Config;
+use crate::ids::{AppName, EmployeeId};
 use crate::results::{self, CommandResult};
 
 /// The fields of a command replay needs; the rest is not parsed.
@@ -48,14 +49,14 @@ impl CommandRef {
 /// Last applied generation per (app, employee).
 #[derive(Debug, Default, Clone)]
 pub struct Applied {
-    last: HashMap<(String, String), u64>,
+    last: HashMap<(AppName, EmployeeId), u64>,
 }
 
 impl Applied {
     /// The last generation `app` applied for `employee_id`.
     pub fn last(&self, app: &str, employee_id: &str) -> Option<u64> {
         self.last
-            .get(&(app.to_string(), employee_id.to_string()))
+            .get(&(AppName::from(app), EmployeeId::from(employee_id)))
             .copied()
     }
 

@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::AppConfig;
+use crate::ids::RulesVersion;
 
 pub use grant::Grant;
 pub use preview::{preview, PreviewError, PreviewFormat, PreviewSummary};
@@ -65,7 +66,7 @@ pub struct RuleSet {
     /// Which rules can match whom (shared like the rules).
     index: Arc<index::Index>,
     /// See [`RuleSet::version`].
-    version: String,
+    version: RulesVersion,
 }
 
 impl RuleSet {
@@ -93,14 +94,14 @@ impl RuleSet {
         Ok(RuleSet {
             index: Arc::new(index::Index::build(&rules)),
             rules: rules.into(),
-            version: version::compute(sources, apps),
+            version: version::compute(sources, apps).into(),
         })
     }
 
     /// The rules version, `sha256:<hex>`, over the file names and contents
     /// in load order and the catalogue's app names and role lists (role order
     /// is precedence). Equal inputs give equal versions on every host.
-    pub fn version(&self) -> &str {
+    pub fn version(&self) -> &RulesVersion {
         &self.version
     }
 

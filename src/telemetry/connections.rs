@@ -47,8 +47,8 @@ impl Default for Limits {
 impl From<&MetricsConfig> for Limits {
     fn from(config: &MetricsConfig) -> Self {
         Limits {
-            header_timeout: Duration::from_millis(config.header_timeout_ms),
-            idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
             max_connections: config.max_connections.max(1),
         }
     }

@@ -35,7 +35,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 struct Topic {
     group: String,
-    positions: BTreeMap<i32, i64>,
+    /// Per owned partition, the next offset to read, if the consumer has one.
+    positions: BTreeMap<i32, Option<i64>>,
     published: Option<Instant>,
 }
 
@@ -45,10 +46,11 @@ pub struct Positions {
     topics: Mutex<BTreeMap<String, Topic>>,
 }
 
-fn offset(o: Offset) -> i64 {
+/// A concrete offset; `None` for the logical ones (none yet, end, stored…).
+fn offset(o: Offset) -> Option<i64> {
     match o {
-        Offset::Offset(n) => n,
-        _ => -1,
+        Offset::Offset(n) => Some(n),
+        _ => None,
     }
 }
 
@@ -81,7 +83,7 @@ impl Positions {
         }
     }
 
-    fn snapshot(&self) -> Vec<(String, String, BTreeMap<i32, i64>)> {
+    fn snapshot(&self) -> Vec<(String, String, BTreeMap<i32, Option<i64>>)> {
         let topics = lock(&self.topics);
         topics
             .iter()
@@ -98,7 +100,7 @@ pub fn spawn_monitor(
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let config = config.clone();
-    let every = Duration::from_millis(config.metrics.lag_interval_ms);
+    let every = config.metrics.lag_interval;
     std::thread::Builder::new()
         .name("lag-monitor".into())
         .spawn(move || {
@@ -157,7 +159,7 @@ impl Monitor {
             for p in owned.keys() {
                 tpl.add_partition(&topic, *p);
             }
-            let committed: BTreeMap<i32, i64> = client
+            let committed: BTreeMap<i32, Option<i64>> = client
                 .committed_offsets(tpl, CALL_TIMEOUT)
                 .map_err(|e| format!("committed offsets of group {group}: {e}"))?
                 .elements()
@@ -168,8 +170,8 @@ impl Monitor {
                 let (low, high) = client
                     .fetch_watermarks(&topic, partition, CALL_TIMEOUT)
                     .map_err(|e| format!("watermarks of {topic}/{partition}: {e}"))?;
-                let read = position.max(committed.get(&partition).copied().unwrap_or(-1));
-                let from = if read >= 0 { read } else { low };
+                let read = position.max(committed.get(&partition).copied().flatten());
+                let from = read.unwrap_or(low);
                 metrics.set_consumer_lag(&topic, partition, (high - from).max(0));
                 seen.insert((topic.clone(), partition));
             }

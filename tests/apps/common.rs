@@ -23,7 +23,7 @@ fn command(app: &str, account: Account, generation: u64, action: Action) -> Comm
     Command {
         command_id: Command::id_for(app, &account.external_id, generation),
         app: app.into(),
-        employee_id: account.external_id.clone(),
+        employee_id: account.external_id.clone().into(),
         generation,
         action,
         deprovision: None,

@@ -41,14 +41,14 @@ fn sample_commands() -> Vec<Command> {
             continue; // the sample meant for the dead-letter topic
         };
         let decision = decide(
-            states.get(&event.employee_id),
+            states.get(event.employee_id.as_str()),
             &event,
             &rules,
             &config.apps,
             now,
         );
         commands.extend(decision.commands);
-        states.insert(event.employee_id.clone(), decision.state);
+        states.insert(event.employee_id.to_string(), decision.state);
     }
     let narrower = RuleSet::from_sources(
         &[("only-support.yaml".into(), "name: Support\ntarget: { field: team, op: is, value: Support }\napps:\n  slack: { provisioning: true, role: admin }\n".into())],

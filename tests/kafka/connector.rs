@@ -24,7 +24,7 @@ async fn fast_env(partitions: i32) -> WorkerEnv {
     let app = config.apps.get_mut(APP).expect("slack in the catalogue");
     fast_app(app);
     app.concurrency = 8;
-    config.connector.shutdown_timeout_ms = 5_000;
+    config.connector.shutdown_timeout = std::time::Duration::from_millis(5_000);
     WorkerEnv::new(config, APP).await
 }
 
@@ -379,8 +379,8 @@ async fn a_run_of_transient_failures_is_an_outage_not_poison() {
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_after_is_honoured() {
     let mut env = fast_env(1).await;
-    env.app_mut().retry.initial_delay_ms = 1;
-    env.app_mut().retry.max_delay_ms = 5;
+    env.app_mut().retry.initial_delay = std::time::Duration::from_millis(1);
+    env.app_mut().retry.max_delay = std::time::Duration::from_millis(5);
     let fake = FakeApp::new();
     let told = Duration::from_millis(800);
     fake.fail_first("slack:E1:1", vec![transient_error(Some(told))]);
@@ -465,7 +465,7 @@ async fn sigterm_lets_the_call_in_flight_finish_and_commits_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_abandons_a_call_that_outlives_the_grace_period() {
     let mut env = fast_env(1).await;
-    env.config.connector.shutdown_timeout_ms = 300;
+    env.config.connector.shutdown_timeout = std::time::Duration::from_millis(300);
     let fake = FakeApp::new();
     fake.hold("slack:E1:1");
     let worker = env.start_worker_with(fake.clone());

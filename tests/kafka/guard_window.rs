@@ -27,7 +27,7 @@ fn guarded() -> Config {
     let mut config = config(2);
     config.safety.max_deprovisions = 50;
     config.safety.max_deprovision_ratio = 1.0;
-    config.safety.window_ms = 3_600_000;
+    config.safety.window = std::time::Duration::from_millis(3_600_000);
     config
 }
 

@@ -234,7 +234,7 @@ pub fn rules_dir(config: &mut Config, text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("rules.yaml"), text).expect("write rules");
     config.rules.path = dir.path().to_path_buf();
-    config.engine.rules_reload_ms = 100;
+    config.engine.rules_reload = std::time::Duration::from_millis(100);
     dir
 }
 
@@ -269,12 +269,12 @@ pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
         t.commands_dlq,
         config.rules.path,
         config.engine.batch_max_records,
-        config.engine.batch_max_ms,
-        config.engine.rules_reload_ms,
+        config.engine.batch_max.as_millis(),
+        config.engine.rules_reload.as_millis(),
         config.safety.max_deprovisions,
         config.safety.max_deprovision_ratio,
         config.safety.ratio_min_accounts,
-        config.safety.window_ms,
+        config.safety.window.as_millis(),
     );
     let path = dir.join("provisioner.toml");
     std::fs::write(&path, text).expect("write config");

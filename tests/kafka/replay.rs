@@ -230,7 +230,7 @@ async fn an_event_dead_lettered_for_an_app_without_topic_yields_its_commands_onc
     jira.roles = vec!["user".into(), "admin".into()];
     config.apps.insert("jira".into(), jira);
     config.kafka.create_topics = false;
-    config.engine.topic_refresh_ms = 200;
+    config.engine.topic_refresh = std::time::Duration::from_millis(200);
     let servers = config.kafka.bootstrap_servers.clone();
     let (events, slack_topic, jira_topic) = (
         config.topics.events.clone(),

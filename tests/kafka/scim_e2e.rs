@@ -39,7 +39,7 @@ async fn scim_env(
     tune: impl FnOnce(&mut AppConfig),
 ) -> WorkerEnv {
     let mut config = worker_config(partitions);
-    config.connector.shutdown_timeout_ms = 5_000;
+    config.connector.shutdown_timeout = std::time::Duration::from_millis(5_000);
     let app = config.apps.get_mut(APP).expect("slack in the catalogue");
     app.base_url = base_url.into();
     if let Some(token) = token {
@@ -50,14 +50,14 @@ async fn scim_env(
     app.rate_limit_per_second = 1_000.0;
     app.retry = RetryConfig {
         max_attempts: 3,
-        initial_delay_ms: 20,
-        max_delay_ms: 200,
+        initial_delay: std::time::Duration::from_millis(20),
+        max_delay: std::time::Duration::from_millis(200),
     };
     app.outage = OutageConfig {
         enabled: true,
         consecutive_failures: 5,
-        probe_initial_delay_ms: 100,
-        probe_max_delay_ms: 500,
+        probe_initial_delay: std::time::Duration::from_millis(100),
+        probe_max_delay: std::time::Duration::from_millis(500),
     };
     tune(app);
     WorkerEnv::new(config, APP).await
@@ -89,7 +89,7 @@ fn command(account: &Account, generation: u64, action: Action) -> Command {
     Command {
         command_id: Command::id_for(APP, &account.external_id, generation),
         app: APP.into(),
-        employee_id: account.external_id.clone(),
+        employee_id: account.external_id.clone().into(),
         generation,
         action,
         deprovision: None,

@@ -13,6 +13,7 @@ use crate::engine::state::EmployeeState;
 use crate::engine::store::{self, Store};
 use crate::engine::window::WINDOW_KEY;
 use crate::engine::Output;
+use crate::ids::EmployeeId;
 use crate::metrics::Action;
 
 impl Pending {
@@ -39,7 +40,7 @@ impl Pending {
             payload: Some(window.encode()),
             headers: None,
         }));
-        let states: Vec<(&String, &(i32, EmployeeState))> = self.states.iter().collect();
+        let states: Vec<(&EmployeeId, &(i32, EmployeeState))> = self.states.iter().collect();
         outputs.extend(parallel::map_chunks(&states, threads, |chunk| {
             state_outputs(chunk, config)
         }));
@@ -129,7 +130,7 @@ fn command_outputs(emitted: &[Emitted], config: &Config) -> Vec<Output> {
 }
 
 /// New states as changelog records, to their input partitions.
-fn state_outputs(states: &[(&String, &(i32, EmployeeState))], config: &Config) -> Vec<Output> {
+fn state_outputs(states: &[(&EmployeeId, &(i32, EmployeeState))], config: &Config) -> Vec<Output> {
     let topic: Arc<str> = config.topics.state.as_str().into();
     let mut buf = Vec::with_capacity(4096);
     let mut outputs = Vec::with_capacity(states.len());

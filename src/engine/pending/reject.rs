@@ -11,6 +11,7 @@ use super::{dead_letter, Pending};
 use crate::config::Config;
 use crate::dlq::{ErrorKind, Failure};
 use crate::events::{HrEvent, InvalidEvent};
+use crate::ids::AppName;
 use crate::metrics::Consumed;
 
 impl Pending {
@@ -91,7 +92,7 @@ impl Pending {
                 names.join(", ")
             ),
             attempts: 1,
-            app: blocking.first().map(|app| app.to_string()),
+            app: blocking.first().map(|app| AppName::from(*app)),
         };
         self.reject(record, failure, config);
     }

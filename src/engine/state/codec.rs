@@ -39,6 +39,7 @@ use serde_json::Value;
 use super::wire::{bad, put_bytes, put_int, put_object, put_str, put_uint, Reader};
 use super::{AppState, Desired, EmployeeState, Held};
 use crate::commands::Account;
+use crate::ids::{AppName, EmployeeId, RulesVersion};
 
 pub use super::wire::DecodeError;
 
@@ -183,13 +184,14 @@ fn is_derived(state: &EmployeeState, account: &Account) -> bool {
 
 /// Decodes a value written by [`encode`] for the employee `employee_id`.
 ///
-/// `rules_version` is the version in force: a state reconciled under it gets
-/// it back in full; any other gets a `sha256:<16 hex>` stand-in that equals
-/// no real version, so it is re-evaluated.
+/// `rules_version` is the version in force (`None` where none matters, as
+/// for counting): a state reconciled under it gets it back in full; any other
+/// gets a `sha256:<16 hex>` stand-in that equals no real version, so it is
+/// re-evaluated.
 pub fn decode(
     employee_id: &str,
     bytes: &[u8],
-    rules_version: &str,
+    rules_version: Option<&RulesVersion>,
 ) -> Result<EmployeeState, DecodeError> {
     let mut r = Reader { bytes, pos: 0 };
     if r.u8()? != VERSION {
@@ -206,12 +208,12 @@ pub fn decode(
     };
     let rules_version = if flags & SHORT_VERSION != 0 {
         let short = r.take(SHORT)?;
-        match short_version(rules_version) {
-            Some(current) if current == short => rules_version.to_string(),
-            _ => format!("{PREFIX}{}", hex::encode(short)),
+        match rules_version {
+            Some(version) if short_version(version).is_some_and(|v| v == short) => version.clone(),
+            _ => RulesVersion::from(format!("{PREFIX}{}", hex::encode(short))),
         }
     } else {
-        r.str()?.to_string()
+        RulesVersion::from(r.str()?)
     };
     let app_count = r.uint()?;
     let mut raw_apps = Vec::with_capacity(app_count.min(64) as usize);
@@ -225,7 +227,7 @@ pub fn decode(
             .transpose()?;
         raw_apps.push((name, generation, role, account));
     }
-    let held: BTreeMap<String, Held> = if flags & HELD != 0 {
+    let held: BTreeMap<AppName, Held> = if flags & HELD != 0 {
         serde_json::from_slice(r.bytes()?).map_err(|e| DecodeError(e.to_string()))?
     } else {
         BTreeMap::new()
@@ -238,7 +240,7 @@ pub fn decode(
         return Err(bad("trailing bytes"));
     }
     let mut state = EmployeeState {
-        employee_id: employee_id.to_string(),
+        employee_id: EmployeeId::from(employee_id),
         snapshot,
         employed: flags & EMPLOYED != 0,
         last_sequence,
@@ -263,7 +265,7 @@ pub fn decode(
             None => Desired::Deprovisioned { account },
         };
         state.apps.insert(
-            name.to_string(),
+            AppName::from(name),
             AppState {
                 generation,
                 desired,
@@ -277,12 +279,12 @@ pub fn decode(
 pub fn decode_any(
     employee_id: &str,
     bytes: &[u8],
-    rules_version: &str,
+    rules_version: Option<&RulesVersion>,
 ) -> Result<EmployeeState, DecodeError> {
     if bytes.first() == Some(&b'{') {
         let mut state: EmployeeState =
             serde_json::from_slice(bytes).map_err(|e| DecodeError(e.to_string()))?;
-        state.employee_id = employee_id.to_string();
+        state.employee_id = EmployeeId::from(employee_id);
         return Ok(state);
     }
     decode(employee_id, bytes, rules_version)
@@ -290,7 +292,7 @@ pub fn decode_any(
 
 /// What the store counts of a state, read without decoding it: its apps
 /// with an active account, whether it holds deprovisions, and whether it was
-/// reconciled under `rules_version`.
+/// reconciled under `rules_version` (never, for `None`).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Summary<'a> {
     /// Apps whose desired state is active.
@@ -302,7 +304,10 @@ pub struct Summary<'a> {
 }
 
 /// Reads the [`Summary`] of an encoded state.
-pub fn summary<'a>(bytes: &'a [u8], rules_version: &str) -> Result<Summary<'a>, DecodeError> {
+pub fn summary<'a>(
+    bytes: &'a [u8],
+    rules_version: Option<&RulesVersion>,
+) -> Result<Summary<'a>, DecodeError> {
     let mut r = Reader { bytes, pos: 0 };
     if r.u8()? != VERSION {
         return Err(bad("unknown format version"));
@@ -317,9 +322,12 @@ pub fn summary<'a>(bytes: &'a [u8], rules_version: &str) -> Result<Summary<'a>, 
     }
     let current = if flags & SHORT_VERSION != 0 {
         let short = r.take(SHORT)?;
-        short_version(rules_version).is_some_and(|v| v == short)
+        rules_version
+            .and_then(|v| short_version(v))
+            .is_some_and(|v| v == short)
     } else {
-        r.str()? == rules_version
+        let stored = r.str()?;
+        rules_version.is_some_and(|v| v == stored)
     };
     let mut active = Vec::new();
     for _ in 0..r.uint()? {

@@ -172,7 +172,7 @@ impl FakeApp {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.0.calls.lock().unwrap().push(Call {
             command_id: cmd.command_id.clone(),
-            employee_id: cmd.employee_id.clone(),
+            employee_id: cmd.employee_id.to_string(),
             generation: cmd.generation,
             at,
             ok: result.is_ok(),

@@ -56,7 +56,7 @@ impl AppWorker {
 /// committed every 100 ms.
 pub fn worker_config(partitions: i32) -> Config {
     let mut config = config(partitions);
-    config.connector.commit_interval_ms = 100;
+    config.connector.commit_interval = std::time::Duration::from_millis(100);
     config
 }
 
@@ -67,14 +67,14 @@ pub fn fast_app(app: &mut AppConfig) {
     app.rate_limit_per_second = 10_000.0;
     app.retry = RetryConfig {
         max_attempts: 3,
-        initial_delay_ms: 10,
-        max_delay_ms: 50,
+        initial_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(50),
     };
     app.outage = OutageConfig {
         enabled: true,
         consecutive_failures: 5,
-        probe_initial_delay_ms: 50,
-        probe_max_delay_ms: 200,
+        probe_initial_delay: std::time::Duration::from_millis(50),
+        probe_max_delay: std::time::Duration::from_millis(200),
     };
 }
 

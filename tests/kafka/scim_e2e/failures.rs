@@ -23,14 +23,14 @@ async fn scim_down_with_a_small_budget_pauses_and_dead_letters_nothing() {
     let env = scim_env(2, &server.base_url, None, |app| {
         app.retry = RetryConfig {
             max_attempts: 2,
-            initial_delay_ms: 20,
-            max_delay_ms: 100,
+            initial_delay: std::time::Duration::from_millis(20),
+            max_delay: std::time::Duration::from_millis(100),
         };
         app.outage = OutageConfig {
             enabled: true,
             consecutive_failures: 1_000,
-            probe_initial_delay_ms: 8_000,
-            probe_max_delay_ms: 8_000,
+            probe_initial_delay: std::time::Duration::from_millis(8_000),
+            probe_max_delay: std::time::Duration::from_millis(8_000),
         };
     })
     .await;
@@ -207,8 +207,8 @@ async fn commands_failing_on_a_live_scim_server_are_dead_lettered_as_retries_exh
     let env = scim_env(1, &front.base_url, None, |app| {
         app.retry = RetryConfig {
             max_attempts: 2,
-            initial_delay_ms: 20,
-            max_delay_ms: 100,
+            initial_delay: std::time::Duration::from_millis(20),
+            max_delay: std::time::Duration::from_millis(100),
         };
         app.outage.consecutive_failures = 100;
     })
@@ -283,8 +283,8 @@ async fn scim_stopped_without_outage_detection_dead_letters_after_retries() {
     let env = scim_env(1, &server.base_url, None, |app| {
         app.retry = RetryConfig {
             max_attempts: 2,
-            initial_delay_ms: 20,
-            max_delay_ms: 100,
+            initial_delay: std::time::Duration::from_millis(20),
+            max_delay: std::time::Duration::from_millis(100),
         };
         app.outage.enabled = false;
     })
