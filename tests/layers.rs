@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     // Formats, config and plumbing that use nothing else of the crate...
     ("config", 0),
-    ("events", 0),
     ("ids", 0),
     ("metrics", 0),
     ("pii", 0),
     ("ratelimit", 0),
     ("sync", 0),
     ("text", 0),
-    // ...plumbing built on them...
+    // ...formats and plumbing built on them...
+    ("events", 1),
     ("dlq", 1),
     ("kafka", 1),
     // ...and what operators see, built on both.
