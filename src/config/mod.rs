@@ -13,7 +13,7 @@
 mod apps;
 mod engine;
 mod kafka;
-pub mod millis;
+pub(crate) mod millis;
 mod secrets;
 
 use std::collections::BTreeMap;

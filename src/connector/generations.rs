@@ -58,11 +58,6 @@ impl Generations {
         self.applied.len()
     }
 
-    /// No employee known.
-    pub fn is_empty(&self) -> bool {
-        self.applied.is_empty()
-    }
-
     /// Takes one result record into account: only this app's `applied` and
     /// `unchanged` outcomes say what the app holds.
     fn absorb(&mut self, app: &str, value: &[u8]) -> bool {

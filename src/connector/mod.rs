@@ -6,25 +6,25 @@
 //! implementation's main job besides the HTTP calls is to classify failures
 //! honestly.
 
-pub mod apply;
+pub(crate) mod apply;
 pub mod build;
 mod consume;
 mod error;
 mod events;
-pub mod generations;
+pub(crate) mod generations;
 pub mod http;
-pub mod intake;
-pub mod offsets;
-pub mod ordering;
-pub mod outage;
-pub mod rebalance;
-pub mod redact;
+pub(crate) mod intake;
+pub(crate) mod offsets;
+pub(crate) mod ordering;
+pub(crate) mod outage;
+pub(crate) mod rebalance;
+pub(crate) mod redact;
 mod retry;
 pub mod scim;
 mod supervise;
 pub mod webhook;
 pub mod worker;
-pub mod zendesk;
+pub(crate) mod zendesk;
 
 use std::future::Future;
 use std::time::Duration;

@@ -40,6 +40,7 @@ pub struct OffsetTracker {
 
 impl OffsetTracker {
     /// Tracks nothing yet.
+    #[cfg(test)]
     pub fn new() -> Self {
         Self::default()
     }
@@ -61,6 +62,7 @@ impl OffsetTracker {
     }
 
     /// The commit point of a partition: every record below it is finished.
+    #[cfg(test)]
     pub fn commit_point(&self, partition: i32) -> Option<i64> {
         self.partitions.get(&partition)?.commit_point()
     }

@@ -52,11 +52,6 @@ impl<T> KeyedQueue<T> {
         self.len
     }
 
-    /// No item is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Keys with an item in flight.
     pub fn busy(&self) -> usize {
         self.busy.len()

@@ -12,17 +12,17 @@
 
 pub mod control;
 pub mod decide;
-pub mod events;
-pub mod guard;
-pub mod parallel;
-pub mod pending;
-pub mod rebalance;
-pub mod reload;
+pub(crate) mod events;
+pub(crate) mod guard;
+pub(crate) mod parallel;
+pub(crate) mod pending;
+pub(crate) mod rebalance;
+pub(crate) mod reload;
 mod run;
 pub mod state;
-pub mod store;
-pub mod topics;
-pub mod window;
+pub(crate) mod store;
+pub(crate) mod topics;
+pub(crate) mod window;
 
 use std::sync::Arc;
 

@@ -141,6 +141,7 @@ impl Pending {
         }
     }
 
+    #[cfg(test)]
     /// Decides one input record: its commands and new state, or its dead letter.
     ///
     /// An event whose commands need an app without a command topic is

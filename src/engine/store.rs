@@ -172,11 +172,6 @@ impl Store {
         self.partitions.values().map(HashMap::len).sum()
     }
 
-    /// Whether no employee is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Bytes of encoded state held (keys and values, without map overhead).
     pub fn bytes(&self) -> usize {
         self.partitions
@@ -253,11 +248,6 @@ pub(super) fn consumer_bounds(config: &Config) -> [(&'static str, String); 3] {
         // a million states spent 6 of its 8 s in such waits.
         ("fetch.queue.backoff.ms", "20".to_string()),
     ]
-}
-
-/// Encodes a state as its changelog value.
-pub fn encode(state: &EmployeeState) -> Vec<u8> {
-    codec::encode(state)
 }
 
 /// Appends a state's changelog value to `out`.

@@ -29,6 +29,7 @@ impl CommandTopics {
         CommandTopics::default()
     }
 
+    #[cfg(test)]
     /// A set naming `apps` as missing.
     pub fn missing_apps<I: IntoIterator<Item = S>, S: Into<String>>(apps: I) -> CommandTopics {
         CommandTopics {

@@ -75,11 +75,6 @@ impl Window {
         self.buckets.retain(|start, _| keep.contains(start));
     }
 
-    /// Whether nothing is counted.
-    pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
-    }
-
     /// The changelog value.
     pub fn encode(&self) -> Vec<u8> {
         // Plain maps of strings and integers always serialise.

@@ -5,10 +5,10 @@
 //! becomes an [`InvalidEvent`] whose message names the field and value; the
 //! engine dead-letters the original bytes with that message.
 
-pub mod date;
+pub(crate) mod date;
 mod employee;
 mod envelope;
-pub mod merge_patch;
+pub(crate) mod merge_patch;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};

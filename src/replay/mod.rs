@@ -39,13 +39,13 @@
 mod events;
 pub mod filter;
 mod position;
-pub mod progress;
+pub(crate) mod progress;
 mod publish;
-pub mod record;
-pub mod report;
+pub(crate) mod record;
+pub(crate) mod report;
 mod run;
-pub mod select;
-pub mod superseded;
+pub(crate) mod select;
+pub(crate) mod superseded;
 pub mod textfile;
 
 use std::io::Write;

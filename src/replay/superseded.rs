@@ -71,11 +71,6 @@ impl Applied {
         self.last.len()
     }
 
-    /// Nothing known.
-    pub fn is_empty(&self) -> bool {
-        self.last.is_empty()
-    }
-
     /// Takes one result into account, when it is of `app` (any app when
     /// `None`) and says the app holds that generation.
     pub fn absorb(&mut self, app: Option<&str>, value: &[u8]) {
