@@ -26,25 +26,21 @@
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::config::OutageConfig;
+use crate::connector::retry::exponential_backoff;
 use crate::connector::Connector;
 use crate::telemetry::health::AppHealth;
 
 /// The probe delays of an outage: exponential with jitter, from
 /// `probe_initial_delay_ms` to `probe_max_delay_ms`, never ending.
 fn probe_delays(config: &OutageConfig) -> impl Iterator<Item = Duration> {
-    let max = Duration::from_millis(config.probe_max_delay_ms);
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(config.probe_initial_delay_ms))
-        .with_max_delay(max)
-        .with_jitter()
-        .without_max_times()
-        .build()
-        .map(move |d| d.min(max))
+    exponential_backoff(
+        Duration::from_millis(config.probe_initial_delay_ms),
+        Duration::from_millis(config.probe_max_delay_ms),
+    )
 }
 
 /// Runs for the worker's life: whenever the app is paused, probes it with
