@@ -200,24 +200,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         config.kafka.resolve_secrets(&cli.config)?;
     }
     match cli.command {
-        Command::Engine { metrics_addr } => {
-            let rules = load_rules(&config, None)?;
-            let listen = listen_addr(&config, metrics_addr, telemetry::ENGINE_LISTEN);
-            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-            runtime.block_on(async {
-                let shutdown = CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
-                let telemetry = Telemetry::new(Role::Engine);
-                let limits = (&config.metrics).into();
-                let server = telemetry::server::start(&listen, limits, &telemetry).await?;
-                let result =
-                    provisioner::engine::run_with(config, rules, telemetry, shutdown.clone()).await;
-                shutdown.cancel();
-                server.stop().await;
-                result.map_err(anyhow::Error::from)
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Engine { metrics_addr } => engine(config, metrics_addr),
         Command::Held { command } => held(config, command),
         Command::Connector {
             apps,
@@ -229,56 +212,92 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => replay(config, args),
-        Command::Rules { command } => match command {
-            RulesCommand::Check { rules } => {
-                let dir = rules.unwrap_or_else(|| config.rules.path.clone());
-                match RuleSet::load_dir(&dir, &config.apps) {
-                    Ok(set) => {
-                        println!(
-                            "{}: {} rules valid ({})",
-                            dir.display(),
-                            set.len(),
-                            set.version()
-                        );
-                        Ok(ExitCode::SUCCESS)
-                    }
-                    Err(errors) => {
-                        println!("{errors}");
-                        eprintln!("error: {} problem(s) in {}", errors.0.len(), dir.display());
-                        Ok(ExitCode::from(1))
-                    }
-                }
-            }
-            RulesCommand::Preview {
-                employees,
-                rules,
-                baseline,
-                format,
-            } => {
-                let set = load_rules(&config, rules.as_deref())?;
-                let base = match baseline {
-                    Some(dir) => Some(load_rules(&config, Some(&dir))?),
-                    None => None,
-                };
-                let file = std::fs::File::open(&employees)
-                    .with_context(|| format!("{}: cannot open", employees.display()))?;
-                let format = match format {
-                    PreviewFormatArg::Table => preview::PreviewFormat::Table,
-                    PreviewFormatArg::Json => preview::PreviewFormat::Json,
-                };
-                let mut out = std::io::stdout().lock();
-                preview::preview(
-                    std::io::BufReader::new(file),
-                    &employees,
-                    &set,
-                    base.as_ref(),
+        Command::Rules {
+            command: RulesCommand::Check { rules },
+        } => rules_check(&config, rules),
+        Command::Rules {
+            command:
+                RulesCommand::Preview {
+                    employees,
+                    rules,
+                    baseline,
                     format,
-                    &mut out,
-                )?;
-                Ok(ExitCode::SUCCESS)
-            }
-        },
+                },
+        } => rules_preview(&config, &employees, rules, baseline, format),
     }
+}
+
+/// `provisioner engine`: runs until a signal, its metrics server alongside.
+fn engine(config: Config, metrics_addr: Option<String>) -> anyhow::Result<ExitCode> {
+    let rules = load_rules(&config, None)?;
+    let listen = listen_addr(&config, metrics_addr, telemetry::ENGINE_LISTEN);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let telemetry = Telemetry::new(Role::Engine);
+        let limits = (&config.metrics).into();
+        let server = telemetry::server::start(&listen, limits, &telemetry).await?;
+        let result =
+            provisioner::engine::run_with(config, rules, telemetry, shutdown.clone()).await;
+        shutdown.cancel();
+        server.stop().await;
+        result.map_err(anyhow::Error::from)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `provisioner rules check`: exit 0 with a summary line, or 1 with every problem.
+fn rules_check(config: &Config, rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let dir = rules.unwrap_or_else(|| config.rules.path.clone());
+    match RuleSet::load_dir(&dir, &config.apps) {
+        Ok(set) => {
+            println!(
+                "{}: {} rules valid ({})",
+                dir.display(),
+                set.len(),
+                set.version()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            println!("{errors}");
+            eprintln!("error: {} problem(s) in {}", errors.0.len(), dir.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `provisioner rules preview`: what the rules would decide for a file of
+/// employees, against a baseline rule set if given.
+fn rules_preview(
+    config: &Config,
+    employees: &Path,
+    rules: Option<PathBuf>,
+    baseline: Option<PathBuf>,
+    format: PreviewFormatArg,
+) -> anyhow::Result<ExitCode> {
+    let set = load_rules(config, rules.as_deref())?;
+    let base = match baseline {
+        Some(dir) => Some(load_rules(config, Some(&dir))?),
+        None => None,
+    };
+    let file = std::fs::File::open(employees)
+        .with_context(|| format!("{}: cannot open", employees.display()))?;
+    let format = match format {
+        PreviewFormatArg::Table => preview::PreviewFormat::Table,
+        PreviewFormatArg::Json => preview::PreviewFormat::Json,
+    };
+    let mut out = std::io::stdout().lock();
+    preview::preview(
+        std::io::BufReader::new(file),
+        employees,
+        &set,
+        base.as_ref(),
+        format,
+        &mut out,
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `provisioner replay`: to the end of the dead-letter topic, then exit 0;

@@ -26,25 +26,18 @@
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::config::OutageConfig;
+use crate::connector::retry::exponential_backoff;
 use crate::connector::Connector;
 use crate::telemetry::health::AppHealth;
 
 /// The probe delays of an outage: exponential with jitter, from
 /// `probe_initial_delay_ms` to `probe_max_delay_ms`, never ending.
 fn probe_delays(config: &OutageConfig) -> impl Iterator<Item = Duration> {
-    let max = config.probe_max_delay;
-    ExponentialBuilder::default()
-        .with_min_delay(config.probe_initial_delay)
-        .with_max_delay(max)
-        .with_jitter()
-        .without_max_times()
-        .build()
-        .map(move |d| d.min(max))
+    exponential_backoff(config.probe_initial_delay, config.probe_max_delay)
 }
 
 /// Runs for the worker's life: whenever the app is paused, probes it with

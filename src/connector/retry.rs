@@ -178,9 +178,18 @@ impl Attempts {
 
 /// The backoff delays of one command: exponential with jitter, capped.
 pub(crate) fn backoff(retry: &RetryConfig) -> impl Iterator<Item = Duration> {
-    let max = retry.max_delay;
+    exponential_backoff(retry.initial_delay, retry.max_delay)
+}
+
+/// The connector's one backoff (a command's retries, an outage's probes):
+/// exponential with jitter from `first`, never above `max`, never ending.
+/// The cap is applied again after the jitter, which may overshoot it.
+pub(crate) fn exponential_backoff(
+    first: Duration,
+    max: Duration,
+) -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
-        .with_min_delay(retry.initial_delay)
+        .with_min_delay(first)
         .with_max_delay(max)
         .with_jitter()
         .without_max_times()

@@ -8,11 +8,12 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::state::{AppState, Desired, EmployeeState};
-use crate::commands::{Action, Cause, Command};
+use crate::commands::{Account, Action, Cause, Command};
 use crate::config::AppConfig;
 use crate::events::{merge_patch, EventType, HrEvent};
 use crate::ids::{AppName, EmployeeId};
@@ -179,42 +180,14 @@ pub fn reconcile(
         BTreeMap::new()
     };
     let account = state.account();
-    // Every granted app and every app the employee has, in name order; the
-    // grants are taken apart rather than cloned (this runs per event).
-    let mut apps_seen: Vec<(AppName, Option<Grant>)> = state
-        .apps
-        .keys()
-        .filter(|app| !grants.contains_key(app.as_str()))
-        .map(|app| (app.clone(), None))
-        .collect();
-    apps_seen.extend(
-        grants
-            .into_iter()
-            .map(|(app, grant)| (AppName::from(app), Some(grant))),
-    );
-    apps_seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut changes = Changes::default();
-    for (app, grant) in apps_seen {
+    for (app, grant) in apps_in_view(state, grants) {
         let Some(app_config) = apps.get(app.as_str()) else {
             continue;
         };
         let prev = state.apps.get(&app);
-        let (next, rule_names) = match (grant, prev.map(|p| &p.desired)) {
-            (Some(grant), _) => (
-                Desired::Active {
-                    role: grant.role,
-                    account: account.clone(),
-                },
-                grant.rules,
-            ),
-            (None, Some(Desired::Active { account, .. })) => (
-                Desired::Deprovisioned {
-                    account: account.clone(),
-                },
-                Vec::new(),
-            ),
-            // Not granted and not active: nothing to take away.
-            (None, _) => continue,
+        let Some((next, rule_names)) = next_desired(grant, prev, &account) else {
+            continue;
         };
         if state.held.contains_key(&app) {
             if matches!(next, Desired::Deprovisioned { .. }) {
@@ -252,6 +225,53 @@ pub fn reconcile(
         );
     }
     changes
+}
+
+/// Every granted app and every app the employee has, in name order; the
+/// grants are taken apart rather than cloned (this runs per event).
+fn apps_in_view(
+    state: &EmployeeState,
+    grants: BTreeMap<String, Grant>,
+) -> Vec<(AppName, Option<Grant>)> {
+    let mut apps_seen: Vec<(AppName, Option<Grant>)> = state
+        .apps
+        .keys()
+        .filter(|app| !grants.contains_key(app.as_str()))
+        .map(|app| (app.clone(), None))
+        .collect();
+    apps_seen.extend(
+        grants
+            .into_iter()
+            .map(|(app, grant)| (AppName::from(app), Some(grant))),
+    );
+    apps_seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    apps_seen
+}
+
+/// What one app's account should be, and the rules that say so: active with
+/// the granted role, deprovisioned when no longer granted but still active,
+/// none when neither granted nor active (nothing to take away).
+fn next_desired(
+    grant: Option<Grant>,
+    prev: Option<&AppState>,
+    account: &Arc<Account>,
+) -> Option<(Desired, Vec<String>)> {
+    match (grant, prev.map(|p| &p.desired)) {
+        (Some(grant), _) => Some((
+            Desired::Active {
+                role: grant.role,
+                account: account.clone(),
+            },
+            grant.rules,
+        )),
+        (None, Some(Desired::Active { account, .. })) => Some((
+            Desired::Deprovisioned {
+                account: account.clone(),
+            },
+            Vec::new(),
+        )),
+        (None, _) => None,
+    }
 }
 
 fn command(

@@ -7,7 +7,7 @@
 //! after the transaction commits, so an aborted batch leaves no trace.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -356,37 +356,19 @@ impl Pending {
         let budget = Budget::new(&recent, store.active_by_app(), safety);
         let apps: Vec<&str> = net.iter().map(|&i| commands[i].app.as_str()).collect();
         let verdict = guard::judge(&apps, &budget, scope, safety);
-        let mut held_indexes = std::collections::HashSet::new();
-        for &position in &verdict.hold {
-            let i = net[position];
-            let e = &self.emitted[i];
-            if let Some((_, state)) = self.states.get_mut(&e.command.employee_id) {
-                match &e.before {
-                    Some(before) => state.apps.insert(e.command.app.clone(), before.clone()),
-                    None => state.apps.remove(&e.command.app),
-                };
-                state.held.insert(
-                    e.command.app.clone(),
-                    Held {
-                        hold_id: hold_id.to_string(),
-                        held_at: now,
-                        command: e.command.clone(),
-                    },
-                );
-                held_indexes.insert(i);
-            }
-        }
-        for &i in &net {
-            let c = &commands[i];
-            if held_indexes.contains(&i) {
-                continue;
-            }
-            if let Some((p, _)) = self.states.get(&c.employee_id) {
-                self.windows
-                    .entry(*p)
-                    .or_insert_with(|| store.window(*p))
-                    .add(now_ms, crate::config::millis::of(safety.window), &c.app, 1);
-            }
+        let held_indexes: HashSet<usize> = verdict
+            .hold
+            .iter()
+            .map(|&position| net[position])
+            .filter(|&i| self.hold(i, hold_id, now))
+            .collect();
+        for &i in net.iter().filter(|i| !held_indexes.contains(i)) {
+            self.count_in_window(
+                store,
+                &commands[i],
+                now_ms,
+                crate::config::millis::of(safety.window),
+            );
         }
         if held_indexes.is_empty() {
             return;
@@ -404,6 +386,38 @@ impl Pending {
             index += 1;
             keep
         });
+    }
+
+    /// Holds emitted command `i` in its employee's state, whose app goes back
+    /// to the state before. False when the employee is not in this unit.
+    fn hold(&mut self, i: usize, hold_id: &str, now: DateTime<Utc>) -> bool {
+        let e = &self.emitted[i];
+        let Some((_, state)) = self.states.get_mut(&e.command.employee_id) else {
+            return false;
+        };
+        match &e.before {
+            Some(before) => state.apps.insert(e.command.app.clone(), before.clone()),
+            None => state.apps.remove(&e.command.app),
+        };
+        state.held.insert(
+            e.command.app.clone(),
+            Held {
+                hold_id: hold_id.to_string(),
+                held_at: now,
+                command: e.command.clone(),
+            },
+        );
+        true
+    }
+
+    /// Counts a deprovision let through in its partition's window.
+    fn count_in_window(&mut self, store: &Store, c: &Command, now_ms: i64, window_ms: u64) {
+        if let Some((p, _)) = self.states.get(&c.employee_id) {
+            self.windows
+                .entry(*p)
+                .or_insert_with(|| store.window(*p))
+                .add(now_ms, window_ms, &c.app, 1);
+        }
     }
 
     /// Takes in another unit's decisions, for employees this one has not

@@ -264,7 +264,32 @@ pub fn restore_encoded(
     config: &Config,
     partitions: &[i32],
 ) -> Result<HashMap<i32, Restored>, KafkaError> {
-    let topic = &config.topics.state;
+    let consumer = restore_consumer(config)?;
+    let mut restored: HashMap<i32, Restored> = partitions
+        .iter()
+        .map(|&p| (p, Restored::default()))
+        .collect();
+    let mut open = assign_non_empty(&consumer, config, partitions)?;
+    while !open.is_empty() {
+        match consumer.poll(Duration::from_secs(1)) {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                open.remove(&p);
+            }
+            Some(Err(e)) => return Err(e),
+            Some(Ok(record)) => {
+                if let Some(partition) = restored.get_mut(&record.partition()) {
+                    partition.apply(&record);
+                }
+            }
+        }
+    }
+    Ok(restored)
+}
+
+/// The restore's consumer: bounded like the engine's, no group offsets, and
+/// an end-of-partition event at once.
+fn restore_consumer(config: &Config) -> Result<BaseConsumer<RestoreContext>, KafkaError> {
     let mut cc = kafka::client_config(config);
     for (key, value) in consumer_bounds(config).into_iter().chain([
         // Nothing waits for more data: at the end, EOF must come at once.
@@ -272,16 +297,21 @@ pub fn restore_encoded(
     ]) {
         kafka::set_default(&mut cc, key, &value);
     }
-    let consumer: BaseConsumer<RestoreContext> = cc
-        .set("group.id", format!("{}-restore", config.kafka.group_id))
+    cc.set("group.id", format!("{}-restore", config.kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
-        .create_with_context(RestoreContext)?;
-    let mut restored: HashMap<i32, Restored> = partitions
-        .iter()
-        .map(|&p| (p, Restored::default()))
-        .collect();
+        .create_with_context(RestoreContext)
+}
+
+/// Assigns the partitions that hold records, from their beginning, and
+/// returns them: an empty one would never report its end.
+fn assign_non_empty(
+    consumer: &BaseConsumer<RestoreContext>,
+    config: &Config,
+    partitions: &[i32],
+) -> Result<HashSet<i32>, KafkaError> {
+    let topic = &config.topics.state;
     let mut tpl = TopicPartitionList::new();
     let mut open: HashSet<i32> = HashSet::new();
     for &p in partitions {
@@ -297,48 +327,39 @@ pub fn restore_encoded(
             open.insert(p);
         }
     }
-    if open.is_empty() {
-        return Ok(restored);
+    if !open.is_empty() {
+        consumer.assign(&tpl)?;
     }
-    consumer.assign(&tpl)?;
-    while !open.is_empty() {
-        match consumer.poll(Duration::from_secs(1)) {
-            None => continue,
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                open.remove(&p);
+    Ok(open)
+}
+
+impl Restored {
+    /// Applies one changelog record: the window, a state, or a tombstone.
+    fn apply(&mut self, record: &impl Message) {
+        let Some(key) = record.key() else { return };
+        if key == WINDOW_KEY.as_bytes() {
+            self.window = window_of(record.payload(), record.offset());
+            return;
+        }
+        let key = String::from_utf8_lossy(key);
+        let map = &mut self.states;
+        match record.payload() {
+            None => {
+                map.remove(key.as_ref());
             }
-            Some(Err(e)) => return Err(e),
-            Some(Ok(record)) => {
-                let Some(partition) = restored.get_mut(&record.partition()) else {
-                    continue;
-                };
-                let Some(key) = record.key() else { continue };
-                if key == WINDOW_KEY.as_bytes() {
-                    partition.window = window_of(record.payload(), record.offset());
-                    continue;
+            Some(value) => match readable(&key, value) {
+                Ok(bytes) => {
+                    map.insert(key.into(), bytes);
                 }
-                let key = String::from_utf8_lossy(key);
-                let map = &mut partition.states;
-                match record.payload() {
-                    None => {
-                        map.remove(key.as_ref());
-                    }
-                    Some(value) => match readable(&key, value) {
-                        Ok(bytes) => {
-                            map.insert(key.into(), bytes);
-                        }
-                        Err(e) => error!(
-                            message = "Unreadable state record skipped.",
-                            partition = record.partition(),
-                            offset = record.offset(),
-                            error = %e
-                        ),
-                    },
-                }
-            }
+                Err(e) => error!(
+                    message = "Unreadable state record skipped.",
+                    partition = record.partition(),
+                    offset = record.offset(),
+                    error = %e
+                ),
+            },
         }
     }
-    Ok(restored)
 }
 
 /// A restored window record; an unreadable one counts as empty (logged): the

@@ -79,17 +79,7 @@ pub(super) fn replay(
         })?;
     kafka::check_reachable(config, Duration::from_secs(10))?;
     let group = group_id(config, topic);
-    let consumer: BaseConsumer = kafka::client_config(config)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        // The end-of-partition event comes with an empty fetch; don't let
-        // the broker hold it for the default 500 ms.
-        .set("fetch.wait.max.ms", "50")
-        .create()
-        .map_err(KafkaSetupError::Client)?;
+    let consumer = dlq_consumer(config, &group)?;
     let partitions = partitions_of(&consumer, topic)?;
     if partitions == 0 {
         return Err(ReplayError::UnknownTopic(topic.to_string()));
@@ -101,14 +91,7 @@ pub(super) fn replay(
         false => Some(publish::publisher(config, &group)?),
     };
     let ranges = ranges(&consumer, topic, partitions, options.from_beginning)?;
-    let applied = match (source, options.include_superseded) {
-        (Source::Commands, false) => Some(superseded::read(
-            config,
-            &group,
-            options.filter.app.as_deref(),
-        )?),
-        _ => None,
-    };
+    let applied = applied_commands(config, options, &group, source)?;
     info!(
         message = "Replay starting.",
         topic,
@@ -136,6 +119,50 @@ pub(super) fn replay(
     Ok(summary)
 }
 
+/// The consumer of the dead-letter topic: offsets committed only with the
+/// replayed records, and an event at each partition's end.
+fn dlq_consumer(config: &Config, group: &str) -> Result<BaseConsumer, ReplayError> {
+    let consumer = kafka::client_config(config)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        // The end-of-partition event comes with an empty fetch; don't let
+        // the broker hold it for the default 500 ms.
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .map_err(KafkaSetupError::Client)?;
+    Ok(consumer)
+}
+
+/// The commands already applied since, to skip the superseded ones: only
+/// when replaying commands without `--include-superseded`.
+fn applied_commands(
+    config: &Config,
+    options: &Options,
+    group: &str,
+    source: Source,
+) -> Result<Option<Applied>, ReplayError> {
+    match (source, options.include_superseded) {
+        (Source::Commands, false) => Ok(Some(superseded::read(
+            config,
+            group,
+            options.filter.app.as_deref(),
+        )?)),
+        _ => Ok(None),
+    }
+}
+
+/// Nothing read for [`STALL`]: the error, with the consumer's last one.
+fn stalled(topic: String, last_error: Option<String>) -> ReplayError {
+    ReplayError::Stalled {
+        topic,
+        seconds: STALL.as_secs(),
+        last_error: last_error.unwrap_or_else(|| "none".into()),
+    }
+}
+
 impl Replay<'_> {
     fn read(
         &mut self,
@@ -150,11 +177,7 @@ impl Replay<'_> {
         if open.is_empty() {
             return Ok(());
         }
-        let mut tpl = TopicPartitionList::new();
-        for (&p, &(start, _)) in &ranges {
-            tpl.add_partition_offset(&topic, p, Offset::Offset(start))?;
-        }
-        self.consumer.assign(&tpl)?;
+        self.assign(&topic, &ranges)?;
         let selector = Selector {
             source,
             filter: &self.options.filter,
@@ -171,20 +194,10 @@ impl Replay<'_> {
                 Some(Ok(m)) => {
                     // Owned: the borrowed record would lock the consumer.
                     let m = m.detach();
-                    last_seen = Instant::now();
-                    let p = m.partition();
-                    let Some(&end) = open.get(&p) else { continue };
-                    if m.offset() >= end {
-                        // Newer than the end taken at start: for the next run.
-                        open.remove(&p);
-                        continue;
+                    if self.take(&m, &mut open, &selector, limiter.as_ref())? {
+                        read += 1;
                     }
-                    read += 1;
-                    self.handle(&selector, &m, limiter.as_ref())?;
                     last_seen = Instant::now(); // a --rate wait is not a stall
-                    if m.offset() + 1 >= end {
-                        open.remove(&p);
-                    }
                 }
                 // Also the end when the last offset is a transaction marker.
                 Some(Err(KafkaError::PartitionEOF(p))) => {
@@ -198,11 +211,7 @@ impl Replay<'_> {
                 None => {}
             }
             if last_seen.elapsed() >= STALL {
-                return Err(ReplayError::Stalled {
-                    topic,
-                    seconds: STALL.as_secs(),
-                    last_error: last_error.unwrap_or_else(|| "none".into()),
-                });
+                return Err(stalled(topic, last_error));
             }
             let mut so_far = self.committed;
             so_far.add(&self.batch.counts);
@@ -212,6 +221,41 @@ impl Replay<'_> {
         kafka::unassign_and_drain(&self.consumer);
         progress.finish();
         Ok(())
+    }
+
+    /// Starts reading each partition at the start of its range.
+    fn assign(&self, topic: &str, ranges: &BTreeMap<i32, (i64, i64)>) -> Result<(), ReplayError> {
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &(start, _)) in ranges {
+            tpl.add_partition_offset(topic, p, Offset::Offset(start))?;
+        }
+        self.consumer.assign(&tpl)?;
+        Ok(())
+    }
+
+    /// Handles one polled record if it is inside its partition's range, and
+    /// closes the partition once its end is reached. True when handled.
+    fn take(
+        &mut self,
+        m: &OwnedMessage,
+        open: &mut BTreeMap<i32, i64>,
+        selector: &Selector<'_>,
+        limiter: Option<&Limiter>,
+    ) -> Result<bool, ReplayError> {
+        let p = m.partition();
+        let Some(&end) = open.get(&p) else {
+            return Ok(false);
+        };
+        if m.offset() >= end {
+            // Newer than the end taken at start: for the next run.
+            open.remove(&p);
+            return Ok(false);
+        }
+        self.handle(selector, m, limiter)?;
+        if m.offset() + 1 >= end {
+            open.remove(&p);
+        }
+        Ok(true)
     }
 
     fn limit_reached(&self) -> bool {

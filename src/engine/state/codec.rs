@@ -199,34 +199,9 @@ pub fn decode(
     }
     let flags = r.u8()?;
     let last_sequence = (flags & SEQUENCE != 0).then(|| r.int()).transpose()?;
-    let last_time = if flags & TIME != 0 {
-        let secs = r.int()?;
-        let nanos = u32::try_from(r.uint()?).map_err(|_| bad("nanoseconds"))?;
-        Some(DateTime::<Utc>::from_timestamp(secs, nanos).ok_or_else(|| bad("time"))?)
-    } else {
-        None
-    };
-    let rules_version = if flags & SHORT_VERSION != 0 {
-        let short = r.take(SHORT)?;
-        match rules_version {
-            Some(version) if short_version(version).is_some_and(|v| v == short) => version.clone(),
-            _ => RulesVersion::from(format!("{PREFIX}{}", hex::encode(short))),
-        }
-    } else {
-        RulesVersion::from(r.str()?)
-    };
-    let app_count = r.uint()?;
-    let mut raw_apps = Vec::with_capacity(app_count.min(64) as usize);
-    for _ in 0..app_count {
-        let name = r.str()?;
-        let generation = r.uint()?;
-        let kind = r.u8()?;
-        let role = (kind & ACTIVE != 0).then(|| r.str()).transpose()?;
-        let account = (kind & OWN_ACCOUNT != 0)
-            .then(|| read_account(&mut r))
-            .transpose()?;
-        raw_apps.push((name, generation, role, account));
-    }
+    let last_time = (flags & TIME != 0).then(|| read_time(&mut r)).transpose()?;
+    let rules_version = read_rules_version(&mut r, flags, rules_version)?;
+    let raw_apps = read_apps(&mut r)?;
     let held: BTreeMap<AppName, Held> = if flags & HELD != 0 {
         serde_json::from_slice(r.bytes()?).map_err(|e| DecodeError(e.to_string()))?
     } else {
@@ -249,6 +224,58 @@ pub fn decode(
         rules_version,
         held,
     };
+    attach_apps(&mut state, raw_apps)?;
+    Ok(state)
+}
+
+/// A timestamp: seconds, then nanoseconds.
+fn read_time(r: &mut Reader<'_>) -> Result<DateTime<Utc>, DecodeError> {
+    let secs = r.int()?;
+    let nanos = u32::try_from(r.uint()?).map_err(|_| bad("nanoseconds"))?;
+    DateTime::<Utc>::from_timestamp(secs, nanos).ok_or_else(|| bad("time"))
+}
+
+/// The rules version: in full, or its short form, which is given back in
+/// full only when it is the `current` version's.
+fn read_rules_version(
+    r: &mut Reader<'_>,
+    flags: u8,
+    current: Option<&RulesVersion>,
+) -> Result<RulesVersion, DecodeError> {
+    if flags & SHORT_VERSION == 0 {
+        return Ok(RulesVersion::from(r.str()?));
+    }
+    let short = r.take(SHORT)?;
+    Ok(match current {
+        Some(version) if short_version(version).is_some_and(|v| v == short) => version.clone(),
+        _ => RulesVersion::from(format!("{PREFIX}{}", hex::encode(short))),
+    })
+}
+
+/// One app as written: name, generation, role when active, and the account
+/// when it is not the one the employee's snapshot derives.
+type RawApp<'a> = (&'a str, u64, Option<&'a str>, Option<Account>);
+
+/// The apps, not yet attached to the state (their accounts may derive from it).
+fn read_apps<'a>(r: &mut Reader<'a>) -> Result<Vec<RawApp<'a>>, DecodeError> {
+    let app_count = r.uint()?;
+    let mut raw_apps = Vec::with_capacity(app_count.min(64) as usize);
+    for _ in 0..app_count {
+        let name = r.str()?;
+        let generation = r.uint()?;
+        let kind = r.u8()?;
+        let role = (kind & ACTIVE != 0).then(|| r.str()).transpose()?;
+        let account = (kind & OWN_ACCOUNT != 0)
+            .then(|| read_account(r))
+            .transpose()?;
+        raw_apps.push((name, generation, role, account));
+    }
+    Ok(raw_apps)
+}
+
+/// Puts the apps into `state`, those without their own account sharing the
+/// one derived from the snapshot.
+fn attach_apps(state: &mut EmployeeState, raw_apps: Vec<RawApp<'_>>) -> Result<(), DecodeError> {
     let derived = (!raw_apps.is_empty()).then(|| state.account());
     for (name, generation, role, account) in raw_apps {
         let account = match (account, &derived) {
@@ -272,7 +299,7 @@ pub fn decode(
             },
         );
     }
-    Ok(state)
+    Ok(())
 }
 
 /// Decodes a value of this format or the JSON of the first releases.
