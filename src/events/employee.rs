@@ -31,6 +31,15 @@ pub(super) fn check_employee(
     kind: EventType,
     employee: &Snapshot,
 ) -> Result<EmployeeId, InvalidEvent> {
+    let employee_id = employee_id(employee)?;
+    check_matches(key, subject, &employee_id)?;
+    check_email(kind, employee.get("email"))?;
+    check_typed_fields(employee)?;
+    Ok(employee_id.into())
+}
+
+/// `data.employee.id`: a non-empty string without control characters.
+fn employee_id(employee: &Snapshot) -> Result<String, InvalidEvent> {
     let employee_id = match employee.get("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(other) => {
@@ -44,6 +53,15 @@ pub(super) fn check_employee(
     // The engine keys internal records with a leading NUL byte: an id with
     // control characters could collide with them, and garbles every log.
     no_control_characters("id", &employee_id)?;
+    Ok(employee_id)
+}
+
+/// The record key and `subject`, when given, must name the same employee.
+fn check_matches(
+    key: Option<&[u8]>,
+    subject: Option<&str>,
+    employee_id: &str,
+) -> Result<(), InvalidEvent> {
     if let Some(key) = key {
         if key != employee_id.as_bytes() {
             return Err(invalid(format!(
@@ -59,7 +77,11 @@ pub(super) fn check_employee(
             )));
         }
     }
-    check_email(kind, employee.get("email"))?;
+    Ok(())
+}
+
+/// The text and date fields and `attributes`, each of its type or `null`.
+fn check_typed_fields(employee: &Snapshot) -> Result<(), InvalidEvent> {
     for field in TEXT_FIELDS {
         match employee.get(field) {
             None | Some(Value::Null) => {}
@@ -86,15 +108,12 @@ pub(super) fn check_employee(
         }
     }
     match employee.get("attributes") {
-        None | Some(Value::Null | Value::Object(_)) => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "data.employee.attributes: expected an object or null, found {}",
-                describe(other)
-            )))
-        }
+        None | Some(Value::Null | Value::Object(_)) => Ok(()),
+        Some(other) => Err(invalid(format!(
+            "data.employee.attributes: expected an object or null, found {}",
+            describe(other)
+        ))),
     }
-    Ok(employee_id.into())
 }
 
 /// A hire needs an e-mail (the accounts' user name); on any event, an

@@ -47,34 +47,14 @@ pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, 
     }
     let id = text(id?).filter(|id| !id.is_empty())?;
     let kind = EventType::parse(text(kind?)?)?;
-    let time = match non_null(time) {
-        None => None,
-        Some(raw) => Some(
-            DateTime::parse_from_rfc3339(text(raw)?)
-                .ok()?
-                .with_timezone(&Utc),
-        ),
-    };
+    let time = event_time(time)?;
     if let Some(raw) = content_type {
         if !is_json_content_type(text(raw)?) {
             return None;
         }
     }
-    let subject = match non_null(subject) {
-        None => None,
-        Some(raw) => Some(text(raw)?),
-    };
-    let [sequence, employee] = fields(data?.get(), ["sequence", "employee"])?;
-    let sequence = match non_null(sequence) {
-        None => None,
-        // A negative one is refused by the full parser, with its message.
-        Some(raw) => Some(
-            serde_json::from_str::<i64>(raw.get())
-                .ok()
-                .filter(|n| *n >= 0)?,
-        ),
-    };
-    let employee: Snapshot = serde_json::from_str(employee?.get()).ok()?;
+    let subject = optional_text(subject)?;
+    let (sequence, employee) = event_data(data?)?;
     Some(
         check_employee(key, subject, kind, &employee).map(|employee_id| HrEvent {
             id: id.to_string(),
@@ -85,6 +65,47 @@ pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, 
             employee,
         }),
     )
+}
+
+/// The optional `time` (`Some(None)` when absent or `null`), or `None` to
+/// give up on one that is not an RFC 3339 string.
+#[inline]
+fn event_time(raw: Option<&RawValue>) -> Option<Option<DateTime<Utc>>> {
+    match non_null(raw) {
+        None => Some(None),
+        Some(raw) => Some(Some(
+            DateTime::parse_from_rfc3339(text(raw)?)
+                .ok()?
+                .with_timezone(&Utc),
+        )),
+    }
+}
+
+/// An optional string field (`Some(None)` when absent or `null`), or `None`
+/// to give up on one that is not a plain string.
+#[inline]
+fn optional_text(raw: Option<&RawValue>) -> Option<Option<&str>> {
+    match non_null(raw) {
+        None => Some(None),
+        Some(raw) => text(raw).map(Some),
+    }
+}
+
+/// `data.sequence` and the built `data.employee`, or `None` to give up.
+#[inline]
+fn event_data(data: &RawValue) -> Option<(Option<i64>, Snapshot)> {
+    let [sequence, employee] = fields(data.get(), ["sequence", "employee"])?;
+    let sequence = match non_null(sequence) {
+        None => None,
+        // A negative one is refused by the full parser, with its message.
+        Some(raw) => Some(
+            serde_json::from_str::<i64>(raw.get())
+                .ok()
+                .filter(|n| *n >= 0)?,
+        ),
+    };
+    let employee: Snapshot = serde_json::from_str(employee?.get()).ok()?;
+    Some((sequence, employee))
 }
 
 /// Deeper than any event needs, far below serde_json's limit (128).

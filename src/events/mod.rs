@@ -102,47 +102,72 @@ fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent>
     let Value::Object(mut root) = root else {
         return Err(invalid("value is not a JSON object"));
     };
+    let (id, kind) = tree_header(&root)?;
+    let time = tree_time(&root)?;
+    tree_content_type(&root)?;
+    let subject = optional_str(&root, "subject")?.map(str::to_owned);
+    let (sequence, employee) = tree_data(&mut root)?;
+    let employee_id = check_employee(key, subject.as_deref(), kind, &employee)?;
+    Ok(HrEvent {
+        id,
+        kind,
+        time,
+        sequence,
+        employee_id,
+        employee,
+    })
+}
 
-    let specversion = required_str(&root, "specversion")?;
+/// `specversion`, `id`, `source` and `type`, checked in that order; returns
+/// the id and the event type.
+fn tree_header(root: &Map<String, Value>) -> Result<(String, EventType), InvalidEvent> {
+    let specversion = required_str(root, "specversion")?;
     if specversion != "1.0" {
         return Err(invalid(format!(
             "field `specversion` is {specversion:?}, expected \"1.0\""
         )));
     }
-    let id = required_str(&root, "id")?.to_string();
-    required_str(&root, "source")?;
-    let type_str = required_str(&root, "type")?;
+    let id = required_str(root, "id")?.to_string();
+    required_str(root, "source")?;
+    let type_str = required_str(root, "type")?;
     let kind = EventType::parse(type_str).ok_or_else(|| {
         invalid(format!(
             "field `type` is {type_str:?}, expected one of hr.employee.hired, hr.employee.changed, hr.employee.left"
         ))
     })?;
-    let time = match root.get("time") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
+    Ok((id, kind))
+}
+
+/// The optional `time`: absent or `null`, or an RFC 3339 string.
+fn tree_time(root: &Map<String, Value>) -> Result<Option<DateTime<Utc>>, InvalidEvent> {
+    match root.get("time") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(
             DateTime::parse_from_rfc3339(s)
                 .map_err(|e| invalid(format!("field `time` is {s:?}, not RFC 3339: {e}")))?
                 .with_timezone(&Utc),
-        ),
-        Some(other) => {
-            return Err(invalid(format!(
-                "field `time` is {}, not a string",
-                describe(other)
-            )))
-        }
-    };
-    if let Some(ct) = root.get("datacontenttype") {
-        let ok = ct.as_str().is_some_and(is_json_content_type);
-        if !ok {
-            return Err(invalid(format!(
-                "field `datacontenttype` is {}, expected \"application/json\"",
-                describe(ct)
-            )));
-        }
+        )),
+        Some(other) => Err(invalid(format!(
+            "field `time` is {}, not a string",
+            describe(other)
+        ))),
     }
-    let subject = optional_str(&root, "subject")?.map(str::to_owned);
+}
 
-    // Taken out of the tree, not cloned: the snapshot is the event's bulk.
+/// The optional `datacontenttype`, which must say JSON when given.
+fn tree_content_type(root: &Map<String, Value>) -> Result<(), InvalidEvent> {
+    match root.get("datacontenttype") {
+        Some(ct) if !ct.as_str().is_some_and(is_json_content_type) => Err(invalid(format!(
+            "field `datacontenttype` is {}, expected \"application/json\"",
+            describe(ct)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `data.sequence` and `data.employee`. The employee is taken out of the
+/// tree, not cloned: the snapshot is the event's bulk.
+fn tree_data(root: &mut Map<String, Value>) -> Result<(Option<i64>, Snapshot), InvalidEvent> {
     let mut data = match root.remove("data") {
         Some(Value::Object(d)) => d,
         Some(other) => {
@@ -172,15 +197,7 @@ fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent>
         }
         None => return Err(invalid("missing field `data.employee`")),
     };
-    let employee_id = check_employee(key, subject.as_deref(), kind, &employee)?;
-    Ok(HrEvent {
-        id,
-        kind,
-        time,
-        sequence,
-        employee_id,
-        employee,
-    })
+    Ok((sequence, employee))
 }
 
 /// Whether a `datacontenttype` says JSON (CONTRACT §3), parameters allowed.
