@@ -74,10 +74,27 @@ impl CommandResult {
 pub fn read_to_end(
     config: &Config,
     group: &str,
-    mut take: impl FnMut(&[u8]),
+    take: impl FnMut(&[u8]),
 ) -> Result<u64, KafkaError> {
     let topic = &config.topics.results;
-    let consumer: BaseConsumer = kafka::client_config(config)
+    let consumer = results_consumer(config, group)?;
+    let open = partition_ends(config, &consumer)?;
+    if open.is_empty() {
+        return Ok(0);
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (p, _) in &open {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let read = read_until_ends(&consumer, topic, open, take)?;
+    kafka::unassign_and_drain(&consumer);
+    Ok(read)
+}
+
+/// A `read_committed` consumer of the results, reporting partition ends.
+fn results_consumer(config: &Config, group: &str) -> Result<BaseConsumer, KafkaError> {
+    kafka::client_config(config)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
@@ -85,11 +102,15 @@ pub fn read_to_end(
         // The end-of-partition event comes with an empty fetch; don't let
         // the broker hold that fetch for the default 500 ms.
         .set("fetch.wait.max.ms", "50")
-        .create()?;
+        .create()
+}
+
+/// Per partition with records: the high watermark taken now. Empty
+/// partitions are skipped: waiting for their end-of-partition event
+/// costs a fetch round trip for nothing.
+fn partition_ends(config: &Config, consumer: &BaseConsumer) -> Result<Vec<(i32, i64)>, KafkaError> {
+    let topic = &config.topics.results;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-    // Per partition with records: the high watermark taken now. Empty
-    // partitions are skipped: waiting for their end-of-partition event
-    // costs a fetch round trip for nothing.
     let mut open = Vec::new();
     for t in metadata.topics().iter().filter(|t| t.error().is_none()) {
         for p in t.partitions() {
@@ -105,14 +126,17 @@ pub fn read_to_end(
             }
         }
     }
-    if open.is_empty() {
-        return Ok(0);
-    }
-    let mut tpl = TopicPartitionList::new();
-    for (p, _) in &open {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
+    Ok(open)
+}
+
+/// Polls the assigned partitions until each reached its end in `open`,
+/// handing each record's value to `take`; returns how many were read.
+fn read_until_ends(
+    consumer: &BaseConsumer,
+    topic: &str,
+    mut open: Vec<(i32, i64)>,
+    mut take: impl FnMut(&[u8]),
+) -> Result<u64, KafkaError> {
     let mut read = 0u64;
     let mut next_log = Instant::now() + Duration::from_secs(10);
     while !open.is_empty() {
@@ -133,6 +157,5 @@ pub fn read_to_end(
             next_log += Duration::from_secs(10);
         }
     }
-    kafka::unassign_and_drain(&consumer);
     Ok(read)
 }

@@ -256,62 +256,78 @@ impl Readiness {
         }
         let mut details = Map::new();
         if self.role == Role::Engine {
-            match &s.rules_version {
-                None => reasons.push("no rules loaded".into()),
-                Some(v) => {
-                    details.insert("rules_version".into(), json!(v));
-                }
-            }
-            if s.rules_refused > 0 {
-                details.insert("rules_reloads_refused".into(), json!(s.rules_refused));
-            }
-            if !s.restoring.is_empty() {
-                reasons.push(format!("restoring partitions {}", list(&s.restoring)));
-            }
-            if let Some((streak, error)) = s.aborting.as_ref().filter(|(n, _)| *n >= ABORTS_UNREADY)
-            {
-                reasons.push(format!("{streak} batches aborted in a row (last: {error})"));
-            }
-            let progress = lock(&self.progress);
-            let idle = progress.at.elapsed();
-            if !s.assigned.is_empty() && s.restoring.is_empty() && idle > progress.stall_after {
-                reasons.push(format!(
-                    "no progress for {} s: no batch committed while input waits",
-                    idle.as_secs()
-                ));
-            }
-            drop(progress);
-            details.insert(
-                "partitions".into(),
-                json!({ "assigned": s.assigned, "restoring": s.restoring }),
-            );
-            details.insert("held_deprovisions".into(), json!(s.held));
+            self.engine_verdict(&s, &mut reasons, &mut details);
         }
         drop(s);
-        let apps = lock(&self.apps);
-        if self.role == Role::Connector || !apps.is_empty() {
-            if apps.is_empty() {
-                reasons.push("no app worker started yet".into());
-            }
-            let mut states = Map::new();
-            for health in apps.iter() {
-                let h = health.snapshot();
-                if h.paused {
-                    let why = h.reason.as_deref().unwrap_or("outage");
-                    reasons.push(format!("app {} paused: {why}", health.app()));
-                }
-                states.insert(
-                    health.app().to_string(),
-                    json!({ "paused": h.paused, "pauses": h.pauses }),
-                );
-            }
-            details.insert("apps".into(), Value::Object(states));
-        }
+        self.apps_verdict(&mut reasons, &mut details);
         Report {
             ready: reasons.is_empty(),
             reasons,
             details: Value::Object(details),
         }
+    }
+
+    /// The engine's part of the verdict: rules, restore, aborts, progress.
+    fn engine_verdict(
+        &self,
+        s: &State,
+        reasons: &mut Vec<String>,
+        details: &mut Map<String, Value>,
+    ) {
+        match &s.rules_version {
+            None => reasons.push("no rules loaded".into()),
+            Some(v) => {
+                details.insert("rules_version".into(), json!(v));
+            }
+        }
+        if s.rules_refused > 0 {
+            details.insert("rules_reloads_refused".into(), json!(s.rules_refused));
+        }
+        if !s.restoring.is_empty() {
+            reasons.push(format!("restoring partitions {}", list(&s.restoring)));
+        }
+        if let Some((streak, error)) = s.aborting.as_ref().filter(|(n, _)| *n >= ABORTS_UNREADY) {
+            reasons.push(format!("{streak} batches aborted in a row (last: {error})"));
+        }
+        let progress = lock(&self.progress);
+        let idle = progress.at.elapsed();
+        if !s.assigned.is_empty() && s.restoring.is_empty() && idle > progress.stall_after {
+            reasons.push(format!(
+                "no progress for {} s: no batch committed while input waits",
+                idle.as_secs()
+            ));
+        }
+        drop(progress);
+        details.insert(
+            "partitions".into(),
+            json!({ "assigned": s.assigned, "restoring": s.restoring }),
+        );
+        details.insert("held_deprovisions".into(), json!(s.held));
+    }
+
+    /// The apps' part of the verdict (a connector's, or an engine's that
+    /// watches apps): which are paused, and why.
+    fn apps_verdict(&self, reasons: &mut Vec<String>, details: &mut Map<String, Value>) {
+        let apps = lock(&self.apps);
+        if self.role != Role::Connector && apps.is_empty() {
+            return;
+        }
+        if apps.is_empty() {
+            reasons.push("no app worker started yet".into());
+        }
+        let mut states = Map::new();
+        for health in apps.iter() {
+            let h = health.snapshot();
+            if h.paused {
+                let why = h.reason.as_deref().unwrap_or("outage");
+                reasons.push(format!("app {} paused: {why}", health.app()));
+            }
+            states.insert(
+                health.app().to_string(),
+                json!({ "paused": h.paused, "pauses": h.pauses }),
+            );
+        }
+        details.insert("apps".into(), Value::Object(states));
     }
 
     /// The verdicts so far, oldest first (at most 64 transitions): what a
