@@ -180,59 +180,75 @@ fn test(
             })
         }
         Operand::Values => {
-            let wrong = entries.entry("value");
-            if let Some((key_node, _)) = wrong {
-                p.report(
-                    key_node.line,
-                    format!("`{name}` takes `values` (a list), not `value`"),
-                );
-            }
-            let Some(node) = entries.get("values") else {
-                if wrong.is_none() {
-                    p.report(entries.line, format!("`{name}` needs `values` (a list)"));
-                }
-                return None;
-            };
-            let items = check::sequence(p, node, "`values`")?;
-            if items.is_empty() {
-                p.report(
-                    node.line,
-                    format!("`values` of `{name}` is empty; give at least one value"),
-                );
-                return None;
-            }
-            let texts: Vec<Option<&str>> = items
-                .iter()
-                .map(|item| check::scalar_text(p, item, "an item of `values`"))
-                .collect();
-            let set: HashSet<String> = texts
-                .into_iter()
-                .map(|t| t.map(|t| if ci { fold(t) } else { t.to_string() }))
-                .collect::<Option<_>>()?;
-            Some(if op == Op::In {
-                Test::In(set)
-            } else {
-                Test::NotIn(set)
-            })
+            let node = operand(
+                p,
+                entries,
+                ["values", "value"],
+                format!("`{name}` takes `values` (a list), not `value`"),
+                format!("`{name}` needs `values` (a list)"),
+            )?;
+            values_test(p, node, op, ci)
         }
         Operand::Value => {
-            let wrong = entries.entry("values");
-            if let Some((key_node, _)) = wrong {
-                p.report(
-                    key_node.line,
-                    format!("`{name}` takes one `value`, not `values`"),
-                );
-            }
-            let Some(node) = entries.get("value") else {
-                if wrong.is_none() {
-                    p.report(entries.line, format!("`{name}` needs a `value`"));
-                }
-                return None;
-            };
+            let node = operand(
+                p,
+                entries,
+                ["value", "values"],
+                format!("`{name}` takes one `value`, not `values`"),
+                format!("`{name}` needs a `value`"),
+            )?;
             let text = check::scalar_text(p, node, "`value`")?;
             value_test(p, rx, node.line, op, text, ci)
         }
     }
+}
+
+/// The operand node under `wanted`, reporting the `other` key given instead
+/// (`wrong`) or, when neither is, the operand missing (`missing`).
+fn operand<'n>(
+    p: &mut Problems<'_>,
+    entries: &Entries<'n>,
+    [wanted, other]: [&str; 2],
+    wrong: String,
+    missing: String,
+) -> Option<&'n Node> {
+    let given_other = entries.entry(other);
+    if let Some((key_node, _)) = given_other {
+        p.report(key_node.line, wrong);
+    }
+    let node = entries.get(wanted);
+    if node.is_none() && given_other.is_none() {
+        p.report(entries.line, missing);
+    }
+    node
+}
+
+/// Builds the test of an operator taking a list of values.
+fn values_test(p: &mut Problems<'_>, node: &Node, op: Op, ci: bool) -> Option<Test> {
+    let items = check::sequence(p, node, "`values`")?;
+    if items.is_empty() {
+        p.report(
+            node.line,
+            format!(
+                "`values` of `{}` is empty; give at least one value",
+                op.name()
+            ),
+        );
+        return None;
+    }
+    let texts: Vec<Option<&str>> = items
+        .iter()
+        .map(|item| check::scalar_text(p, item, "an item of `values`"))
+        .collect();
+    let set: HashSet<String> = texts
+        .into_iter()
+        .map(|t| t.map(|t| if ci { fold(t) } else { t.to_string() }))
+        .collect::<Option<_>>()?;
+    Some(if op == Op::In {
+        Test::In(set)
+    } else {
+        Test::NotIn(set)
+    })
 }
 
 /// Builds the test of an operator taking one value.

@@ -167,18 +167,7 @@ fn compile_file(
             seen += 1;
             let compiled = rule::compile(p, regexes, item, apps);
             if let Some((name, line)) = compiled.name {
-                match names.get(&name) {
-                    Some((first_file, first_line)) => p.report(
-                        line,
-                        format!(
-                            "duplicate rule name {name:?}; first defined at {}:{first_line}",
-                            first_file.display()
-                        ),
-                    ),
-                    None => {
-                        names.insert(name, (p.file().to_path_buf(), line));
-                    }
-                }
+                note_name(p, names, name, line);
             }
             rules.extend(compiled.rule);
         }
@@ -188,5 +177,26 @@ fn compile_file(
             0,
             "the file holds no rule; write a rule (a mapping) or a list of rules, or delete the file",
         );
+    }
+}
+
+/// Records where rule `name` is defined, reporting it if already defined.
+fn note_name(
+    p: &mut Problems<'_>,
+    names: &mut HashMap<String, (PathBuf, usize)>,
+    name: String,
+    line: usize,
+) {
+    match names.get(&name) {
+        Some((first_file, first_line)) => p.report(
+            line,
+            format!(
+                "duplicate rule name {name:?}; first defined at {}:{first_line}",
+                first_file.display()
+            ),
+        ),
+        None => {
+            names.insert(name, (p.file().to_path_buf(), line));
+        }
     }
 }

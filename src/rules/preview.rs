@@ -105,17 +105,7 @@ pub fn preview(
     let mut table = Table::default();
     let mut buf = Vec::new();
     let mut line = 0;
-    loop {
-        buf.clear();
-        let read = input
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| PreviewError::Read {
-                file: input_name.to_path_buf(),
-                source,
-            })?;
-        if read == 0 {
-            break;
-        }
+    while next_line(&mut input, input_name, &mut buf)? {
         line += 1;
         let Some((id, employee)) = parse_line(&buf).map_err(|message| PreviewError::Input {
             file: input_name.to_path_buf(),
@@ -133,14 +123,7 @@ pub fn preview(
             if changes.is_empty() {
                 continue;
             }
-            summary.changed += 1;
-            for change in &changes {
-                match (change.from, change.to) {
-                    (None, _) => summary.gained += 1,
-                    (_, None) => summary.lost += 1,
-                    _ => summary.role_changed += 1,
-                }
-            }
+            count_changes(&mut summary, &changes);
             match format {
                 PreviewFormat::Json => json_line(
                     out,
@@ -159,9 +142,52 @@ pub fn preview(
             }
         }
     }
-    match (format, baseline.is_some()) {
-        (PreviewFormat::Json, true) => json_line(out, &SummaryLine { summary })?,
-        (PreviewFormat::Json, false) => {}
+    write_end(out, format, baseline.is_some(), &table, &summary, with_apps)?;
+    out.flush().map_err(PreviewError::Write)?;
+    Ok(summary)
+}
+
+/// Reads the next line of `input` into `buf`; false at the end.
+fn next_line(
+    input: &mut impl BufRead,
+    input_name: &Path,
+    buf: &mut Vec<u8>,
+) -> Result<bool, PreviewError> {
+    buf.clear();
+    let read = input
+        .read_until(b'\n', buf)
+        .map_err(|source| PreviewError::Read {
+            file: input_name.to_path_buf(),
+            source,
+        })?;
+    Ok(read > 0)
+}
+
+/// Adds one changed employee's `changes` to the summary.
+fn count_changes(summary: &mut PreviewSummary, changes: &[Change<'_>]) {
+    summary.changed += 1;
+    for change in changes {
+        match (change.from, change.to) {
+            (None, _) => summary.gained += 1,
+            (_, None) => summary.lost += 1,
+            _ => summary.role_changed += 1,
+        }
+    }
+}
+
+/// What follows the employees: the summary line (JSON, with a baseline), or
+/// the table and its count line.
+fn write_end(
+    out: &mut impl Write,
+    format: PreviewFormat,
+    with_baseline: bool,
+    table: &Table,
+    summary: &PreviewSummary,
+    with_apps: usize,
+) -> Result<(), PreviewError> {
+    match (format, with_baseline) {
+        (PreviewFormat::Json, true) => json_line(out, &SummaryLine { summary: *summary }),
+        (PreviewFormat::Json, false) => Ok(()),
         (PreviewFormat::Table, true) => {
             table.write(out, ["EMPLOYEE", "APP", "FROM", "TO"])?;
             writeln!(
@@ -173,7 +199,7 @@ pub fn preview(
                 summary.lost,
                 summary.role_changed
             )
-            .map_err(PreviewError::Write)?;
+            .map_err(PreviewError::Write)
         }
         (PreviewFormat::Table, false) => {
             table.write(out, ["EMPLOYEE", "APP", "ROLE", "RULES"])?;
@@ -182,11 +208,9 @@ pub fn preview(
                 "{} employees, {with_apps} with at least one app",
                 summary.employees
             )
-            .map_err(PreviewError::Write)?;
+            .map_err(PreviewError::Write)
         }
     }
-    out.flush().map_err(PreviewError::Write)?;
-    Ok(summary)
 }
 
 /// One line of input: `Ok(None)` when blank, else the employee id and snapshot.

@@ -107,56 +107,63 @@ fn compile_apps(
             "`apps` is empty; a rule must give at least one app",
         );
     }
-    let mut grants = Vec::new();
-    for (app, key, value) in entries.iter() {
-        let what = format!("app `{app}`");
-        let fields = check::mapping(p, value, &what, Some(&APP_KEYS));
-        let config = catalogue.get(app);
-        if config.is_none() {
-            let known: Vec<&str> = catalogue.keys().map(String::as_str).collect();
-            p.report(
-                key.line,
-                format!(
-                    "unknown app {app:?}; the catalogue has: {}",
-                    if known.is_empty() {
-                        "no apps".to_string()
-                    } else {
-                        list(&known)
-                    }
-                ),
-            );
-        }
-        let Some(fields) = fields else { continue };
-        let provisioning = match fields.get("provisioning") {
-            Some(n) => check::boolean(p, n, "`provisioning`"),
-            None => Some(true),
-        };
-        let role = fields
-            .require(p, "role", &what)
-            .and_then(|n| check::string(p, n, "`role`").map(|r| (r, n.line)));
-        let (Some(config), Some(provisioning), Some((role, role_line))) =
-            (config, provisioning, role)
-        else {
-            continue;
-        };
-        match config.role_rank(role) {
-            Some(rank) => grants.push(AppRole {
-                app: app.to_string(),
-                role: role.to_string(),
-                rank,
-                provisioning,
-            }),
-            None => {
-                let roles: Vec<&str> = config.roles.iter().map(String::as_str).collect();
-                p.report(
-                    role_line,
-                    format!(
-                        "app {app:?} has no role {role:?}; its roles: {}",
-                        list(&roles)
-                    ),
-                );
-            }
-        }
-    }
+    let grants: Vec<AppRole> = entries
+        .iter()
+        .filter_map(|(app, key, value)| compile_grant(p, app, key, value, catalogue))
+        .collect();
     (p.count() == before).then_some(grants)
+}
+
+/// One app's grant: the app known to the catalogue, `provisioning` a
+/// boolean (default true), `role` one of the app's roles.
+fn compile_grant(
+    p: &mut Problems<'_>,
+    app: &str,
+    key: &Node,
+    value: &Node,
+    catalogue: &BTreeMap<String, AppConfig>,
+) -> Option<AppRole> {
+    let what = format!("app `{app}`");
+    let fields = check::mapping(p, value, &what, Some(&APP_KEYS));
+    let config = catalogue.get(app);
+    if config.is_none() {
+        let known: Vec<&str> = catalogue.keys().map(String::as_str).collect();
+        p.report(
+            key.line,
+            format!(
+                "unknown app {app:?}; the catalogue has: {}",
+                if known.is_empty() {
+                    "no apps".to_string()
+                } else {
+                    list(&known)
+                }
+            ),
+        );
+    }
+    let fields = fields?;
+    let provisioning = match fields.get("provisioning") {
+        Some(n) => check::boolean(p, n, "`provisioning`"),
+        None => Some(true),
+    };
+    let role = fields
+        .require(p, "role", &what)
+        .and_then(|n| check::string(p, n, "`role`").map(|r| (r, n.line)));
+    let (config, provisioning, (role, role_line)) = (config?, provisioning?, role?);
+    let Some(rank) = config.role_rank(role) else {
+        let roles: Vec<&str> = config.roles.iter().map(String::as_str).collect();
+        p.report(
+            role_line,
+            format!(
+                "app {app:?} has no role {role:?}; its roles: {}",
+                list(&roles)
+            ),
+        );
+        return None;
+    };
+    Some(AppRole {
+        app: app.to_string(),
+        role: role.to_string(),
+        rank,
+        provisioning,
+    })
 }
