@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::{at_least_one, problem, Problem};
+
 /// Which connector implementation talks to an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -161,98 +163,90 @@ pub struct RoleMapping {
 }
 
 /// Checks one app entry; returns (key, value, reason) of the first problem.
-pub(super) fn validate_app(name: &str, app: &AppConfig) -> Result<(), (String, String, String)> {
+pub(super) fn validate_app(name: &str, app: &AppConfig) -> Result<(), Problem> {
     let valid_name = !name.is_empty()
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid_name {
-        return Err((
-            "".into(),
+        return Err(problem(
+            "",
             format!("{name:?}"),
-            "an app name may hold only letters, digits, '_' and '-' (it becomes a topic name)"
-                .into(),
+            "an app name may hold only letters, digits, '_' and '-' (it becomes a topic name)",
         ));
     }
     if !(app.base_url.starts_with("http://") || app.base_url.starts_with("https://")) {
-        return Err((
-            "base_url".into(),
+        return Err(problem(
+            "base_url",
             format!("{:?}", app.base_url),
-            "must be an http:// or https:// URL".into(),
+            "must be an http:// or https:// URL",
         ));
     }
-    if app.roles.is_empty() {
-        return Err((
-            "roles".into(),
-            "[]".into(),
-            "must list at least one role".into(),
-        ));
-    }
-    for (i, role) in app.roles.iter().enumerate() {
-        if role.trim().is_empty() || app.roles[..i].contains(role) {
-            return Err((
-                "roles".into(),
-                format!("{role:?}"),
-                "roles must be non-empty and unique".into(),
-            ));
-        }
-    }
-    if !(app.rate_limit_per_second > 0.0 && app.rate_limit_per_second.is_finite()) {
-        return Err((
-            "rate_limit_per_second".into(),
-            app.rate_limit_per_second.to_string(),
-            "must be a positive number".into(),
-        ));
-    }
-    if app.retry.max_attempts == 0 {
-        return Err((
-            "retry.max_attempts".into(),
-            "0".into(),
-            "must be at least 1".into(),
-        ));
-    }
-    if app.retry.initial_delay > app.retry.max_delay {
-        return Err((
-            "retry.initial_delay_ms".into(),
-            super::millis::of(app.retry.initial_delay).to_string(),
-            "must not exceed retry.max_delay_ms".into(),
-        ));
-    }
-    if app.concurrency == 0 {
-        return Err((
-            "concurrency".into(),
-            "0".into(),
-            "must be at least 1".into(),
-        ));
-    }
-    if app.outage.consecutive_failures == 0 {
-        return Err((
-            "outage.consecutive_failures".into(),
-            "0".into(),
-            "must be at least 1".into(),
-        ));
-    }
-    if app.outage.probe_initial_delay.is_zero()
-        || app.outage.probe_initial_delay > app.outage.probe_max_delay
-    {
-        return Err((
-            "outage.probe_initial_delay_ms".into(),
-            super::millis::of(app.outage.probe_initial_delay).to_string(),
-            "must be at least 1 and not exceed outage.probe_max_delay_ms".into(),
-        ));
-    }
+    check_roles(app)?;
+    check_pacing(app)?;
     if let Some(role) = app.role_map.keys().find(|r| app.role_rank(r).is_none()) {
-        return Err((
+        return Err(problem(
             format!("role_map.{role}"),
             format!("{role:?}"),
             format!("not one of the app's roles {:?}", app.roles),
         ));
     }
     if app.token_env.is_some() && app.token_file.is_some() {
-        return Err((
-            "token_file".into(),
+        return Err(problem(
+            "token_file",
             format!("{:?}", app.token_file),
-            "set token_env or token_file, not both".into(),
+            "set token_env or token_file, not both",
+        ));
+    }
+    Ok(())
+}
+
+/// `roles` non-empty and unique, and `role_map` naming only those roles.
+fn check_roles(app: &AppConfig) -> Result<(), Problem> {
+    if app.roles.is_empty() {
+        return Err(problem("roles", "[]", "must list at least one role"));
+    }
+    for (i, role) in app.roles.iter().enumerate() {
+        if role.trim().is_empty() || app.roles[..i].contains(role) {
+            return Err(problem(
+                "roles",
+                format!("{role:?}"),
+                "roles must be non-empty and unique",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The rate limit, retries, concurrency and outage detection.
+fn check_pacing(app: &AppConfig) -> Result<(), Problem> {
+    if !(app.rate_limit_per_second > 0.0 && app.rate_limit_per_second.is_finite()) {
+        return Err(problem(
+            "rate_limit_per_second",
+            app.rate_limit_per_second.to_string(),
+            "must be a positive number",
+        ));
+    }
+    at_least_one("retry.max_attempts", app.retry.max_attempts == 0)?;
+    if app.retry.initial_delay > app.retry.max_delay {
+        return Err(problem(
+            "retry.initial_delay_ms",
+            super::millis::of(app.retry.initial_delay).to_string(),
+            "must not exceed retry.max_delay_ms",
+        ));
+    }
+    at_least_one("concurrency", app.concurrency == 0)?;
+    at_least_one(
+        "outage.consecutive_failures",
+        app.outage.consecutive_failures == 0,
+    )?;
+    if app.outage.probe_initial_delay.is_zero()
+        || app.outage.probe_initial_delay > app.outage.probe_max_delay
+    {
+        return Err(problem(
+            "outage.probe_initial_delay_ms",
+            super::millis::of(app.outage.probe_initial_delay).to_string(),
+            "must be at least 1 and not exceed outage.probe_max_delay_ms",
         ));
     }
     Ok(())

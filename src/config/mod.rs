@@ -128,122 +128,124 @@ impl Config {
             value,
             reason: reason.to_string(),
         };
-        if self.kafka.bootstrap_servers.trim().is_empty() {
-            return Err(bad(
-                "kafka.bootstrap_servers".into(),
-                "\"\"".into(),
-                "must name at least one host:port",
-            ));
-        }
-        if self.kafka.partitions < 1 {
-            return Err(bad(
-                "kafka.partitions".into(),
-                self.kafka.partitions.to_string(),
-                "must be at least 1",
-            ));
-        }
-        if let Some(key) = self
-            .kafka
-            .secret_properties
-            .keys()
-            .find(|k| self.kafka.properties.contains_key(*k))
-        {
-            return Err(bad(
-                format!("kafka.secret_properties.{key:?}"),
-                format!("{key:?}"),
-                "is also set in [kafka.properties]; set it in one place only",
-            ));
-        }
-        let metrics = [
-            (
-                "metrics.lag_interval_ms",
-                millis::of(self.metrics.lag_interval),
-            ),
-            (
-                "metrics.header_timeout_ms",
-                millis::of(self.metrics.header_timeout),
-            ),
-            (
-                "metrics.idle_timeout_ms",
-                millis::of(self.metrics.idle_timeout),
-            ),
-            (
-                "metrics.max_connections",
-                self.metrics.max_connections as u64,
-            ),
-        ];
-        if let Some((key, _)) = metrics.iter().find(|(_, v)| *v == 0) {
-            return Err(bad((*key).into(), "0".into(), "must be at least 1"));
-        }
-        if self.kafka.replication_factor < 1 {
-            return Err(bad(
-                "kafka.replication_factor".into(),
-                self.kafka.replication_factor.to_string(),
-                "must be at least 1",
-            ));
-        }
-        if self.kafka.startup_timeout.is_zero() {
-            return Err(bad(
-                "kafka.startup_timeout_ms".into(),
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
-        let ratio = self.safety.max_deprovision_ratio;
-        if !(ratio > 0.0 && ratio <= 1.0) {
-            return Err(bad(
-                "safety.max_deprovision_ratio".into(),
-                ratio.to_string(),
-                "must be in (0, 1]",
-            ));
-        }
-        if self.safety.window.is_zero() {
-            return Err(bad(
-                "safety.window_ms".into(),
-                "0".into(),
-                "must be at least 1 (milliseconds)",
-            ));
-        }
-        if self.engine.reconcile_chunk == 0 {
-            return Err(bad(
-                "engine.reconcile_chunk".into(),
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
-        if self.engine.decide_threads > 64 {
-            return Err(bad(
-                "engine.decide_threads".into(),
-                self.engine.decide_threads.to_string(),
-                "must be at most 64 (0: one per core)",
-            ));
-        }
-        if self.connector.max_buffered_records == 0 {
-            return Err(bad(
-                "connector.max_buffered_records".into(),
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
-        if self.connector.commit_interval.is_zero() {
-            return Err(bad(
-                "connector.commit_interval_ms".into(),
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
-        if self.engine.batch_max_records == 0 {
-            return Err(bad(
-                "engine.batch_max_records".into(),
-                "0".into(),
-                "must be at least 1",
-            ));
-        }
+        self.check_kafka_and_metrics()
+            .and_then(|()| self.check_processes())
+            .map_err(|(key, value, reason)| bad(key, value, &reason))?;
         for (name, app) in &self.apps {
             apps::validate_app(name, app).map_err(|(key, value, reason)| {
                 bad(format!("apps.{name}.{key}"), value, &reason)
             })?;
         }
+        Ok(())
+    }
+
+    /// `[kafka]` and `[metrics]`, in the order the first problem is named.
+    fn check_kafka_and_metrics(&self) -> Result<(), Problem> {
+        let kafka = &self.kafka;
+        if kafka.bootstrap_servers.trim().is_empty() {
+            return Err(problem(
+                "kafka.bootstrap_servers",
+                "\"\"",
+                "must name at least one host:port",
+            ));
+        }
+        if kafka.partitions < 1 {
+            return Err(problem(
+                "kafka.partitions",
+                kafka.partitions.to_string(),
+                "must be at least 1",
+            ));
+        }
+        if let Some(key) = kafka
+            .secret_properties
+            .keys()
+            .find(|k| kafka.properties.contains_key(*k))
+        {
+            return Err(problem(
+                format!("kafka.secret_properties.{key:?}"),
+                format!("{key:?}"),
+                "is also set in [kafka.properties]; set it in one place only",
+            ));
+        }
+        let metrics = &self.metrics;
+        at_least_one(
+            "metrics.lag_interval_ms",
+            millis::of(metrics.lag_interval) == 0,
+        )?;
+        at_least_one(
+            "metrics.header_timeout_ms",
+            millis::of(metrics.header_timeout) == 0,
+        )?;
+        at_least_one(
+            "metrics.idle_timeout_ms",
+            millis::of(metrics.idle_timeout) == 0,
+        )?;
+        at_least_one("metrics.max_connections", metrics.max_connections == 0)?;
+        if kafka.replication_factor < 1 {
+            return Err(problem(
+                "kafka.replication_factor",
+                kafka.replication_factor.to_string(),
+                "must be at least 1",
+            ));
+        }
+        at_least_one("kafka.startup_timeout_ms", kafka.startup_timeout.is_zero())
+    }
+
+    /// `[safety]`, `[engine]` and `[connector]`, in the order the first
+    /// problem is named.
+    fn check_processes(&self) -> Result<(), Problem> {
+        let ratio = self.safety.max_deprovision_ratio;
+        if !(ratio > 0.0 && ratio <= 1.0) {
+            return Err(problem(
+                "safety.max_deprovision_ratio",
+                ratio.to_string(),
+                "must be in (0, 1]",
+            ));
+        }
+        if self.safety.window.is_zero() {
+            return Err(problem(
+                "safety.window_ms",
+                "0",
+                "must be at least 1 (milliseconds)",
+            ));
+        }
+        at_least_one("engine.reconcile_chunk", self.engine.reconcile_chunk == 0)?;
+        if self.engine.decide_threads > 64 {
+            return Err(problem(
+                "engine.decide_threads",
+                self.engine.decide_threads.to_string(),
+                "must be at most 64 (0: one per core)",
+            ));
+        }
+        let connector = &self.connector;
+        at_least_one(
+            "connector.max_buffered_records",
+            connector.max_buffered_records == 0,
+        )?;
+        at_least_one(
+            "connector.commit_interval_ms",
+            connector.commit_interval.is_zero(),
+        )?;
+        at_least_one(
+            "engine.batch_max_records",
+            self.engine.batch_max_records == 0,
+        )
+    }
+}
+
+/// A configuration problem: (key, value, reason), made into a
+/// [`ConfigError::Invalid`] naming the file by [`Config::validate`].
+type Problem = (String, String, String);
+
+fn problem(key: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> Problem {
+    (key.into(), value.into(), reason.into())
+}
+
+/// `key` must be at least 1: a problem when its value is `zero`.
+fn at_least_one(key: &str, zero: bool) -> Result<(), Problem> {
+    if zero {
+        Err(problem(key, "0", "must be at least 1"))
+    } else {
         Ok(())
     }
 }
