@@ -451,7 +451,7 @@ fn spawn(config: &Path, log: &Path, instance: &str) -> Child {
         .env(
             "RUST_LOG",
             std::env::var("BENCH_RUST_LOG")
-                .unwrap_or_else(|_| "warn,provisioner::engine::run=info".into()),
+                .unwrap_or_else(|_| "warn,provisioner::engine::events=info".into()),
         )
         .env("PROVISIONER_INSTANCE_ID", instance)
         .stdout(Stdio::null())

@@ -133,15 +133,22 @@ impl UnitCommitted {
 }
 
 /// One command written in a committed transaction. Counted in its unit's
-/// [`Tally`] (per batch, not per command).
+/// [`Tally`] (per batch, not per command). Logged under a target of its own,
+/// [`COMMANDS_TARGET`]: at a high event rate these lines are most of the
+/// engine's logging, and a busy deployment drops them alone with
+/// `RUST_LOG=info,provisioner::engine::commands=warn` (docs/OPERATIONS.md).
 #[derive(Debug)]
 pub struct CommandEmitted<'a>(pub &'a Command);
+
+/// The log target of [`CommandEmitted`].
+pub const COMMANDS_TARGET: &str = "provisioner::engine::commands";
 
 impl CommandEmitted<'_> {
     /// Logs the command's ids (its account holds personal data).
     pub fn emit(&self) {
         let c = self.0;
         info!(
+            target: COMMANDS_TARGET,
             message = "Command emitted.",
             event_id = %c.cause.event_id,
             employee_id = %c.employee_id,
