@@ -9,8 +9,11 @@ use serde_json::Value;
 use super::{date, describe, invalid, EventType, InvalidEvent, Snapshot};
 use crate::ids::EmployeeId;
 
-/// Fields holding text: a string, or `null` (cleared, in a patch).
-const TEXT_FIELDS: [&str; 8] = [
+/// The top-level fields of an employee snapshot (CONTRACT §3 `employee`),
+/// besides `attributes`: what events carry and what rules may name.
+pub(crate) const SNAPSHOT_FIELDS: [&str; 12] = [
+    "id",
+    "email",
     "first_name",
     "last_name",
     "team",
@@ -19,7 +22,16 @@ const TEXT_FIELDS: [&str; 8] = [
     "job_title",
     "employment_type",
     "manager_id",
+    "start_date",
+    "end_date",
 ];
+
+/// Fields holding text: a string, or `null` (cleared, in a patch) — the
+/// snapshot fields between the e-mail and the dates.
+const TEXT_FIELDS: &[&str] = {
+    let (_, rest) = SNAPSHOT_FIELDS.split_at(2);
+    rest.split_at(8).0
+};
 
 /// Fields holding a date: `YYYY-MM-DD` or an RFC 3339 instant, or `null`.
 const DATE_FIELDS: [&str; 2] = ["start_date", "end_date"];
@@ -82,7 +94,7 @@ fn check_matches(
 
 /// The text and date fields and `attributes`, each of its type or `null`.
 fn check_typed_fields(employee: &Snapshot) -> Result<(), InvalidEvent> {
-    for field in TEXT_FIELDS {
+    for &field in TEXT_FIELDS {
         match employee.get(field) {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => no_control_characters(field, s)?,

@@ -7,6 +7,7 @@
 
 pub(crate) mod date;
 mod employee;
+pub(crate) use employee::SNAPSHOT_FIELDS;
 mod envelope;
 pub(crate) mod merge_patch;
 

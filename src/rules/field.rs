@@ -12,20 +12,7 @@ use serde_json::Value;
 use super::Snapshot;
 
 /// The top-level snapshot fields a rule may name (CONTRACT §3 `employee`).
-pub(crate) const SNAPSHOT_FIELDS: [&str; 12] = [
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "team",
-    "department",
-    "location",
-    "job_title",
-    "employment_type",
-    "manager_id",
-    "start_date",
-    "end_date",
-];
+pub(crate) use crate::events::SNAPSHOT_FIELDS;
 
 /// Prefix of free-form HR attributes: `attributes.cost_center`.
 const ATTRIBUTES: &str = "attributes.";
