@@ -97,50 +97,54 @@ pub struct Copy {
 /// then says what was left out and why; the `dlq.original.*` headers still
 /// point at the record, which stays readable where it came from.
 pub fn copy<M: Message>(original: &M, failure: &Failure, max_bytes: usize) -> Copy {
-    let key = original.key().map(<[u8]>::to_vec);
-    let value = original.payload().map(<[u8]>::to_vec);
+    let (key, value) = (original.key(), original.payload());
+    let len = |bytes: Option<&[u8]>| bytes.map_or(0, <[u8]>::len);
     let full = headers(original, failure);
-    let size = |k: &Option<Vec<u8>>, v: &Option<Vec<u8>>, h: &OwnedHeaders| {
-        let headers: usize = h
-            .iter()
-            .map(|x| x.key.len() + x.value.map_or(0, <[u8]>::len))
-            .sum();
-        k.as_ref().map_or(0, Vec::len) + v.as_ref().map_or(0, Vec::len) + headers + RECORD_OVERHEAD
-    };
-    let whole = size(&key, &value, &full);
+    // Sized before anything is copied: a value too large is never copied.
+    let whole = len(key) + len(value) + headers_len(&full) + RECORD_OVERHEAD;
     if whole <= max_bytes {
         return Copy {
-            key,
-            payload: value,
+            key: key.map(<[u8]>::to_vec),
+            payload: value.map(<[u8]>::to_vec),
             headers: full,
         };
     }
-    let value_len = value.as_ref().map_or(0, Vec::len);
     let why = format!(
-        "the dead-letter copy ({whole} bytes, value {value_len}) exceeds the {max_bytes} bytes \
-         a dead letter may have; read the original at dlq.original.topic/partition/offset"
+        "the dead-letter copy ({whole} bytes, value {}) exceeds the {max_bytes} bytes \
+         a dead letter may have; read the original at dlq.original.topic/partition/offset",
+        len(value)
     );
-    let headers_with = |h: OwnedHeaders, what: &str| {
+    let dropped = |h: OwnedHeaders, what: &str| {
         h.insert(Header {
             key: VALUE_DROPPED,
             value: Some(format!("{what} left out: {why}").as_bytes()),
         })
     };
-    let kept = headers_with(headers(original, failure), "value");
-    if size(&key, &None, &kept) <= max_bytes {
+    let kept = dropped(full, "value");
+    if len(key) + headers_len(&kept) + RECORD_OVERHEAD <= max_bytes {
         return Copy {
-            key,
+            key: key.map(<[u8]>::to_vec),
             payload: None,
             headers: kept,
         };
     }
     // A huge key or huge original headers: keep only our own headers.
-    let ours = build(original, failure, false);
     Copy {
         key: None,
         payload: None,
-        headers: headers_with(ours, "value, key and original headers"),
+        headers: dropped(
+            build(original, failure, false),
+            "value, key and original headers",
+        ),
     }
+}
+
+/// Bytes of headers' keys and values.
+fn headers_len(headers: &OwnedHeaders) -> usize {
+    headers
+        .iter()
+        .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+        .sum()
 }
 
 /// The headers of the dead-letter copy of `original`. The original record's

@@ -351,8 +351,11 @@ impl Pending {
             return;
         }
         let safety = &config.safety;
-        let now_ms = now.timestamp_millis();
-        let recent = store.recent_deprovisions(now_ms, crate::config::millis::of(safety.window));
+        let (now_ms, window_ms) = (
+            now.timestamp_millis(),
+            crate::config::millis::of(safety.window),
+        );
+        let recent = store.recent_deprovisions(now_ms, window_ms);
         let budget = Budget::new(&recent, store.active_by_app(), safety);
         let apps: Vec<&str> = net.iter().map(|&i| commands[i].app.as_str()).collect();
         let verdict = guard::judge(&apps, &budget, scope, safety);
@@ -363,12 +366,7 @@ impl Pending {
             .filter(|&i| self.hold(i, hold_id, now))
             .collect();
         for &i in net.iter().filter(|i| !held_indexes.contains(i)) {
-            self.count_in_window(
-                store,
-                &commands[i],
-                now_ms,
-                crate::config::millis::of(safety.window),
-            );
+            self.count_in_window(store, &commands[i], now_ms, window_ms);
         }
         if held_indexes.is_empty() {
             return;

@@ -71,8 +71,9 @@ impl Window {
             }
         }
         self.file(now_ms, app, n);
-        let keep: Vec<i64> = self.live(now_ms, window_ms).map(|(s, _)| *s).collect();
-        self.buckets.retain(|start, _| keep.contains(start));
+        let (since, width) = self.bounds(now_ms, window_ms);
+        self.buckets
+            .retain(|start, _| reaches(*start, width, since));
     }
 
     /// The changelog value.
@@ -102,12 +103,23 @@ impl Window {
         now_ms: i64,
         window_ms: u64,
     ) -> impl Iterator<Item = (&i64, &BTreeMap<String, u64>)> {
-        let since = now_ms.saturating_sub(i64::try_from(window_ms).unwrap_or(i64::MAX));
-        let width = i64::try_from(self.bucket_ms).unwrap_or(i64::MAX);
+        let (since, width) = self.bounds(now_ms, window_ms);
         self.buckets
             .iter()
-            .filter(move |(start, _)| start.saturating_add(width) > since)
+            .filter(move |(start, _)| reaches(**start, width, since))
     }
+
+    /// Where the window starts, and this window's bucket width.
+    fn bounds(&self, now_ms: i64, window_ms: u64) -> (i64, i64) {
+        let since = now_ms.saturating_sub(i64::try_from(window_ms).unwrap_or(i64::MAX));
+        (since, i64::try_from(self.bucket_ms).unwrap_or(i64::MAX))
+    }
+}
+
+/// Whether a bucket starting at `start` reaches into a window starting at
+/// `since`: it counts while any part of it is inside.
+fn reaches(start: i64, width: i64, since: i64) -> bool {
+    start.saturating_add(width) > since
 }
 
 /// The bucket width for a window: a sixtieth of it, at least a millisecond.

@@ -128,15 +128,9 @@ impl Engine {
                 self.telemetry.readiness.progressed();
             } else {
                 // Not even its dead letter commits: the broker is at fault,
-                // not the record. Read everything left again later.
-                let left: Vec<OwnedMessage> = parts
-                    .iter()
-                    .rev()
-                    .flat_map(|p| p.iter().map(OwnedMessage::clone))
-                    .collect();
-                let mut rest = vec![part[0].clone()];
-                rest.extend(left);
-                return self.rewind(&rest);
+                // not the record. Read it and everything after it again later.
+                let rest = part.iter().chain(parts.iter().rev().copied().flatten());
+                return self.rewind(rest);
             }
         }
         self.aborts = None;
@@ -270,7 +264,10 @@ impl Engine {
 
     /// Seeks the consumer back to the first of `records` on each partition,
     /// so they are read again.
-    fn rewind(&mut self, records: &[OwnedMessage]) -> Result<(), EngineError> {
+    fn rewind<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a OwnedMessage>,
+    ) -> Result<(), EngineError> {
         let topic = &self.config.topics.events;
         for (p, o) in first_offsets(records) {
             self.consumer
@@ -280,8 +277,8 @@ impl Engine {
     }
 }
 
-/// The first offset of `records` on each partition.
-fn first_offsets(records: &[OwnedMessage]) -> BTreeMap<i32, i64> {
+/// The first offset of `records` (in read order) on each partition.
+fn first_offsets<'a>(records: impl IntoIterator<Item = &'a OwnedMessage>) -> BTreeMap<i32, i64> {
     let mut first = BTreeMap::new();
     for record in records {
         first.entry(record.partition()).or_insert(record.offset());
