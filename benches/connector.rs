@@ -142,6 +142,7 @@ fn command(employee: &str) -> Vec<u8> {
             event_type: "hr.employee.hired".into(),
             rules: vec![],
             rules_version: "bench".into(),
+            effective: None,
         },
         issued_at: Utc::now(),
     }

@@ -64,6 +64,24 @@ pub struct Cause {
     pub rules: Vec<String>,
     /// The rules version the decision was made under.
     pub rules_version: RulesVersion,
+    /// On a command issued because a date took effect (`event_type`
+    /// `provisioner.schedule.due`): which date, and when (CONTRACT §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective: Option<Effective>,
+}
+
+/// The date behind a scheduled command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effective {
+    /// `start_date` or `end_date`.
+    pub field: String,
+    /// The date as HR wrote it (a day or an instant); empty when access
+    /// ended outside the dates (an immediate leave).
+    pub date: String,
+    /// The instant it took effect: the day's start or end in the employee's
+    /// time zone, moved by the app's `pre_start_ms` / `post_end_ms`.
+    #[serde(with = "millis")]
+    pub at: DateTime<Utc>,
 }
 
 /// One command, as serialised onto `provisioning.commands.<app>`.
@@ -154,6 +172,7 @@ mod tests {
                 event_type: "hr.employee.hired".into(),
                 rules: vec!["Dev Team".into()],
                 rules_version: "sha256:ab".into(),
+                effective: None,
             },
             issued_at: DateTime::parse_from_rfc3339("2026-11-26T09:00:00.012Z")
                 .unwrap()

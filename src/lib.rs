@@ -22,6 +22,7 @@ pub mod engine;
 pub mod events;
 pub mod ids;
 pub mod kafka;
+pub mod lifecycle;
 pub mod metrics;
 pub mod pii;
 pub mod ratelimit;

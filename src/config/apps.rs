@@ -67,7 +67,27 @@ pub struct AppConfig {
     /// Our role name → the app's representation (Zendesk).
     #[serde(default)]
     pub role_map: BTreeMap<String, RoleMapping>,
+    /// How long before an employee's start date the account is made (a
+    /// laptop set up the Friday before); zero: at the start of the start date.
+    #[serde(
+        default,
+        rename = "pre_start_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub pre_start: Duration,
+    /// How long after the end of the last working day the account stays
+    /// (a handover); zero: access ends when the end date does.
+    #[serde(
+        default,
+        rename = "post_end_ms",
+        deserialize_with = "super::millis::deserialize"
+    )]
+    pub post_end: Duration,
 }
+
+/// The longest `pre_start_ms` / `post_end_ms`: a year. Longer is a typo, and
+/// keeps every date arithmetic far from chrono's limits.
+pub const MAX_LIFECYCLE_OFFSET: Duration = Duration::from_secs(366 * 24 * 3600);
 
 fn default_rate() -> f64 {
     10.0
@@ -190,6 +210,18 @@ pub(super) fn validate_app(name: &str, app: &AppConfig) -> Result<(), Problem> {
             format!("{role:?}"),
             format!("not one of the app's roles {:?}", app.roles),
         ));
+    }
+    for (key, offset) in [
+        ("pre_start_ms", app.pre_start),
+        ("post_end_ms", app.post_end),
+    ] {
+        if offset > MAX_LIFECYCLE_OFFSET {
+            return Err(problem(
+                key,
+                super::millis::of(offset).to_string(),
+                "must be at most 31622400000 (366 days)",
+            ));
+        }
     }
     if app.token_env.is_some() && app.token_file.is_some() {
         return Err(problem(

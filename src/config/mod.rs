@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use apps::{AppConfig, ConnectorKind, LeaverPolicy, OutageConfig, RetryConfig, RoleMapping};
+pub use apps::{
+    AppConfig, ConnectorKind, LeaverPolicy, OutageConfig, RetryConfig, RoleMapping,
+    MAX_LIFECYCLE_OFFSET,
+};
 pub use engine::{
     ConnectorConfig, EngineConfig, LimitsConfig, MetricsConfig, RulesConfig, SafetyConfig,
 };
@@ -89,9 +92,36 @@ pub struct Config {
     /// Connector process tuning (shared by every app's worker).
     #[serde(default)]
     pub connector: ConnectorConfig,
+    /// How HR dates are read (CONTRACT §3).
+    #[serde(default)]
+    pub lifecycle: LifecycleConfig,
     /// The app catalogue: one entry per app, keyed by the name rules use.
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
+}
+
+/// `[lifecycle]`: the time zone of employees whose snapshot names none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// An IANA zone name, e.g. `Europe/Madrid`; validated at load.
+    pub default_time_zone: String,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            default_time_zone: "UTC".to_string(),
+        }
+    }
+}
+
+impl LifecycleConfig {
+    /// The default zone. Validated when the file was loaded; a config built
+    /// in code with a bad name falls back to UTC.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.default_time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
 }
 
 impl Config {
@@ -188,7 +218,16 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        at_least_one("kafka.startup_timeout_ms", kafka.startup_timeout.is_zero())
+        at_least_one("kafka.startup_timeout_ms", kafka.startup_timeout.is_zero())?;
+        let zone = &self.lifecycle.default_time_zone;
+        if zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(problem(
+                "lifecycle.default_time_zone",
+                format!("{zone:?}"),
+                "not an IANA time zone name (e.g. \"Europe/Madrid\", \"UTC\")",
+            ));
+        }
+        Ok(())
     }
 
     /// `[safety]`, `[engine]` and `[connector]`, in the order the first

@@ -243,6 +243,7 @@ mod tests {
                         event_type: "t".into(),
                         rules: vec![],
                         rules_version: "v".into(),
+                        effective: None,
                     },
                     issued_at: t("2026-11-26T10:00:00Z"),
                 },

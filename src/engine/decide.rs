@@ -13,14 +13,19 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::state::{AppState, Desired, EmployeeState};
-use crate::commands::{Account, Action, Cause, Command};
-use crate::config::AppConfig;
+use crate::commands::{Account, Action, Cause, Command, Effective};
+use crate::config::{AppConfig, Config};
 use crate::events::{merge_patch, EventType, HrEvent};
 use crate::ids::{AppName, EmployeeId};
+use crate::lifecycle::{Dates, Phase, Window};
 use crate::rules::{Grant, RuleSet};
 
 /// `cause.event_type` of commands issued because the rules changed.
 pub const RULES_CHANGED: &str = "provisioner.rules.changed";
+
+/// `cause.event_type` of commands issued because a date took effect (an
+/// employee's timer fired); `cause.effective` names the date.
+pub const SCHEDULE_DUE: &str = "provisioner.schedule.due";
 
 /// The result of one decision.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,8 +72,14 @@ pub struct Changes {
 pub struct Trigger<'a> {
     /// The HR event id, or the rules version.
     pub event_id: &'a str,
-    /// The HR event type, or [`RULES_CHANGED`].
+    /// The HR event type, [`RULES_CHANGED`] or [`SCHEDULE_DUE`].
     pub event_type: &'a str,
+}
+
+impl Trigger<'_> {
+    fn scheduled(&self) -> bool {
+        self.event_type == SCHEDULE_DUE
+    }
 }
 
 /// Applies one HR event to an employee's state and decides the commands.
@@ -83,14 +94,14 @@ pub fn decide(
     prev: Option<&EmployeeState>,
     event: &HrEvent,
     rules: &RuleSet,
-    apps: &BTreeMap<String, AppConfig>,
+    config: &Config,
     now: DateTime<Utc>,
 ) -> Decision {
     decide_from(
         prev.map(Cow::Borrowed),
         &mut event.clone(),
         rules,
-        apps,
+        config,
         now,
     )
 }
@@ -102,7 +113,7 @@ pub fn decide_from(
     prev: Option<Cow<'_, EmployeeState>>,
     event: &mut HrEvent,
     rules: &RuleSet,
-    apps: &BTreeMap<String, AppConfig>,
+    config: &Config,
     now: DateTime<Utc>,
 ) -> Decision {
     let unchanged = |state: EmployeeState, outcome: Outcome| Decision {
@@ -124,21 +135,7 @@ pub fn decide_from(
         }
         None => EmployeeState::new(&event.employee_id),
     };
-    match event.kind {
-        EventType::Hired => {
-            // A hire carries the full snapshot, replacing whatever a previous
-            // employment left behind (re-hires start clean).
-            state.snapshot = std::mem::take(&mut event.employee);
-            state.employed = true;
-        }
-        EventType::Changed => {
-            merge_patch::apply_members(&mut state.snapshot, &event.employee);
-        }
-        EventType::Left => {
-            merge_patch::apply_members(&mut state.snapshot, &event.employee);
-            state.employed = false;
-        }
-    }
+    apply_event(&mut state, event, config, now);
     if event.sequence.is_some() {
         state.last_sequence = event.sequence;
     }
@@ -149,7 +146,7 @@ pub fn decide_from(
         event_id: &event.id,
         event_type: event.kind.as_str(),
     };
-    let changes = reconcile(&mut state, rules, apps, &trigger, now);
+    let changes = reconcile(&mut state, rules, config, &trigger, now);
     Decision {
         state,
         commands: changes.commands,
@@ -158,27 +155,91 @@ pub fn decide_from(
     }
 }
 
-/// Brings every app account of one employee in line with `rules`, updating
-/// `state` and returning a command for each account whose desired state
-/// changed. Used for events and for rules changes alike, so both follow the
-/// same logic.
+/// Merges an event into the state, with what it says of the dates
+/// (CONTRACT §3, "Dates"):
 ///
-/// Apps no longer in the catalogue are left untouched: without their leaver
-/// policy we cannot say how to deprovision them. A deprovision already held
-/// by the guard is not decided again; a grant that makes it moot drops it.
+/// - a hire starts clean (re-hires too): its snapshot replaces the old one;
+/// - a `left` is immediate when it says so, when no end date is known, or
+///   when it comes before the start date (a rescinded hire); else it waits
+///   for its end date;
+/// - a change that clears a leaver's end date before it took effect
+///   withdraws the leave; once an end date has passed, the leave stands
+///   whatever later changes say of it.
+fn apply_event(
+    state: &mut EmployeeState,
+    event: &mut HrEvent,
+    config: &Config,
+    now: DateTime<Utc>,
+) {
+    let zone = config.lifecycle.zone();
+    match event.kind {
+        EventType::Hired => {
+            state.snapshot = std::mem::take(&mut event.employee);
+            state.employed = true;
+            state.ended = None;
+        }
+        EventType::Changed => {
+            let end_before = Dates::of(&state.snapshot, zone).end;
+            merge_patch::apply_members(&mut state.snapshot, &event.employee);
+            if !state.employed && state.ended.is_none() {
+                match end_before {
+                    Some(end) if end <= now => state.ended = Some(end),
+                    _ if Dates::of(&state.snapshot, zone).end.is_none() => state.employed = true,
+                    _ => {}
+                }
+            }
+        }
+        EventType::Left => {
+            merge_patch::apply_members(&mut state.snapshot, &event.employee);
+            state.employed = false;
+            let dates = Dates::of(&state.snapshot, zone);
+            let rescinded = dates.start.is_some_and(|start| now < start);
+            if state.ended.is_none() && (event.immediate || dates.end.is_none() || rescinded) {
+                state.ended = Some(now);
+            }
+        }
+    }
+}
+
+/// Brings every app account of one employee in line with `rules` and the
+/// dates at `now`, updating `state` (its timer too) and returning a command
+/// for each account whose desired state changed. Used for events, rules
+/// changes and timers alike, so all follow the same logic.
+///
+/// Only apps whose window is open at `now` are granted (see
+/// [`crate::lifecycle`]); the next window edge of a granted app becomes the
+/// state's `due`. Apps no longer in the catalogue are left untouched:
+/// without their leaver policy we cannot say how to deprovision them. A
+/// deprovision already held by the guard is not decided again; a grant that
+/// makes it moot drops it.
 pub fn reconcile(
     state: &mut EmployeeState,
     rules: &RuleSet,
-    apps: &BTreeMap<String, AppConfig>,
+    config: &Config,
     trigger: &Trigger<'_>,
     now: DateTime<Utc>,
 ) -> Changes {
+    let apps = &config.apps;
     state.rules_version = rules.version().clone();
-    let grants = if state.employed {
+    let dates = Dates::of(&state.snapshot, config.lifecycle.zone());
+    let mut grants = if state.ended.is_none() {
         rules.grants(&state.snapshot)
     } else {
         BTreeMap::new()
     };
+    let mut windows: BTreeMap<String, Window> = BTreeMap::new();
+    state.due = None;
+    grants.retain(|app, _| {
+        let Some(app_config) = apps.get(app) else {
+            return true; // skipped below
+        };
+        let window = dates.window(app_config);
+        if let Some(next) = window.next_change(now) {
+            state.due = Some(state.due.map_or(next, |due| due.min(next)));
+        }
+        windows.insert(app.clone(), window);
+        window.phase(now) == Phase::Active
+    });
     let account = state.account();
     let mut changes = Changes::default();
     for (app, grant) in apps_in_view(state, grants) {
@@ -202,6 +263,10 @@ pub fn reconcile(
         }
         let generation = prev.map_or(0, |p| p.generation) + 1;
         changes.before.insert(app.clone(), prev.cloned());
+        let effective = trigger
+            .scheduled()
+            .then(|| effective(state, &next, windows.get(app.as_str())))
+            .flatten();
         changes.commands.push(command(
             &app,
             &state.employee_id,
@@ -213,6 +278,7 @@ pub fn reconcile(
                 event_type: trigger.event_type.to_string(),
                 rules: rule_names,
                 rules_version: rules.version().clone(),
+                effective,
             },
             now,
         ));
@@ -225,6 +291,32 @@ pub fn reconcile(
         );
     }
     changes
+}
+
+/// The date a scheduled command follows: the start for an account made, the
+/// end (or the moment access ended outside the dates) for one taken away.
+fn effective(state: &EmployeeState, next: &Desired, window: Option<&Window>) -> Option<Effective> {
+    let text = |field: &str| {
+        state
+            .snapshot
+            .get(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (field, at) = match next {
+        Desired::Active { .. } => ("start_date", window?.from?),
+        Desired::Deprovisioned { .. } => match (state.ended, window.and_then(|w| w.until)) {
+            (Some(ended), _) => ("end_date", ended),
+            (None, Some(until)) => ("end_date", until),
+            (None, None) => return None,
+        },
+    };
+    Some(Effective {
+        field: field.to_string(),
+        date: text(field),
+        at,
+    })
 }
 
 /// Every granted app and every app the employee has, in name order; the

@@ -43,8 +43,12 @@ const RULES: &str = r#"
     slack: { provisioning: false, role: admin }
 "#;
 
+fn config() -> Config {
+    Config::parse(Path::new("t.toml"), CATALOGUE).unwrap()
+}
+
 fn apps() -> BTreeMap<String, AppConfig> {
-    Config::parse(Path::new("t.toml"), CATALOGUE).unwrap().apps
+    config().apps
 }
 
 fn rules_from(text: &str) -> RuleSet {
@@ -72,6 +76,7 @@ fn ev(kind: EventType, seq: Option<i64>, employee: Value) -> HrEvent {
         sequence: seq,
         employee_id: "E1".into(),
         employee,
+        immediate: false,
     }
 }
 
@@ -95,7 +100,7 @@ fn leave(seq: i64) -> HrEvent {
 
 /// Runs events in order and returns every decision.
 fn run(events: &[HrEvent]) -> Vec<Decision> {
-    let (rules, apps) = (rules(), apps());
+    let (rules, apps) = (rules(), config());
     let mut state: Option<EmployeeState> = None;
     events
         .iter()
@@ -335,10 +340,10 @@ fn stale_by_time_when_no_sequence() {
 
 #[test]
 fn apps_missing_from_the_catalogue_are_left_alone() {
-    let (rules, apps) = (rules(), apps());
+    let (rules, apps) = (rules(), config());
     let mut d = decide(None, &hire(1, "Development"), &rules, &apps, now());
     let mut fewer = apps.clone();
-    fewer.remove("slack");
+    fewer.apps.remove("slack");
     d = decide(Some(&d.state), &leave(2), &rules, &fewer, now());
     assert_eq!(
         summary(&d.commands),
@@ -349,7 +354,7 @@ fn apps_missing_from_the_catalogue_are_left_alone() {
 
 #[test]
 fn reconcile_under_new_rules_emits_only_the_diff() {
-    let apps = apps();
+    let apps = config();
     let d = decide(None, &hire(1, "Development"), &rules(), &apps, now());
     let mut state = d.state;
     let new_rules =
@@ -405,7 +410,7 @@ proptest! {
     /// Applying the same event twice emits nothing the second time.
     #[test]
     fn same_event_twice_emits_nothing(events in prop::collection::vec(arb_event(), 1..12)) {
-        let (rules, apps) = (rules(), apps());
+        let (rules, apps) = (rules(), config());
         let mut state: Option<EmployeeState> = None;
         for e in &events {
             let d = decide(state.as_ref(), e, &rules, &apps, now());
@@ -419,7 +424,7 @@ proptest! {
     /// command id always names app, employee and generation.
     #[test]
     fn generations_rise_by_one(events in prop::collection::vec(arb_event(), 1..20)) {
-        let (rules, apps) = (rules(), apps());
+        let (rules, apps) = (rules(), config());
         let mut state: Option<EmployeeState> = None;
         let mut last: BTreeMap<String, u64> = BTreeMap::new();
         for e in &events {
@@ -437,7 +442,7 @@ proptest! {
     /// (nothing for a leaver), each with the most privileged granted role.
     #[test]
     fn state_converges_to_the_rules(events in prop::collection::vec(arb_event(), 1..20)) {
-        let (rules, apps) = (rules(), apps());
+        let (rules, apps) = (rules(), config());
         let mut state: Option<EmployeeState> = None;
         for e in &events {
             let d = decide(state.as_ref(), e, &rules, &apps, now());
@@ -472,7 +477,7 @@ proptest! {
     /// A stale event never changes the state.
     #[test]
     fn stale_changes_nothing(events in prop::collection::vec(arb_event(), 1..12)) {
-        let (rules, apps) = (rules(), apps());
+        let (rules, apps) = (rules(), config());
         let mut state: Option<EmployeeState> = None;
         for e in &events {
             let d = decide(state.as_ref(), e, &rules, &apps, now());

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use rdkafka::error::KafkaError;
 use tracing::{error, info, warn};
 
@@ -129,6 +130,44 @@ impl UnitCommitted {
     /// Counts the slice.
     pub fn emit(&self, metrics: &Metrics) {
         self.0.count(metrics);
+    }
+}
+
+/// Timers fired in one committed round (see `run::timers`): counted, their
+/// delays observed, one summary line logged (the commands each log their
+/// employee id; a firing logs no names).
+#[derive(Debug)]
+pub struct TimersFired<'a> {
+    /// The due instant of each timer fired.
+    pub due: &'a [DateTime<Utc>],
+    /// When the round's last transaction committed.
+    pub committed_at: DateTime<Utc>,
+    /// Commands emitted.
+    pub commands: usize,
+    /// Deprovisions the guard held.
+    pub held: u64,
+}
+
+impl TimersFired<'_> {
+    /// Counts the timers and observes their delays; logs the round.
+    pub fn emit(&self, metrics: &Metrics) {
+        if self.due.is_empty() {
+            return;
+        }
+        let mut latest = 0.0f64;
+        for due in self.due {
+            let delay = (self.committed_at - *due).as_seconds_f64().max(0.0);
+            latest = latest.max(delay);
+            metrics.observe_timer_delay(delay);
+        }
+        metrics.timers_fired(self.due.len() as u64);
+        info!(
+            message = "Timers fired.",
+            timers = self.due.len(),
+            commands = self.commands,
+            held = self.held,
+            max_delay_seconds = latest
+        );
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) mod reload;
 mod run;
 pub mod state;
 pub(crate) mod store;
+pub(crate) mod timers;
 pub(crate) mod topics;
 pub(crate) mod window;
 

@@ -170,7 +170,7 @@ impl Pending {
         };
         let partition = record.partition();
         let prev = self.current(store, partition, &event.employee_id, rules);
-        let decision = decide::decide_from(prev, &mut event, rules, &config.apps, now);
+        let decision = decide::decide_from(prev, &mut event, rules, config, now);
         self.consumed.push(event.kind.into());
         EventDecided {
             took: started.elapsed() + parsed.took,
@@ -223,11 +223,36 @@ impl Pending {
             event_id: rules.version(),
             event_type: decide::RULES_CHANGED,
         };
-        let changes = decide::reconcile(&mut state, rules, &config.apps, &trigger, now);
+        let changes = decide::reconcile(&mut state, rules, config, &trigger, now);
         if self.waits_for_topics(topics, &changes.commands) {
             return;
         }
         self.add_changes(partition, state, changes.commands, changes.before);
+    }
+
+    /// Fires one employee's due timer: re-evaluates it at `now`, under the
+    /// trigger [`decide::SCHEDULE_DUE`] (its commands name the date in
+    /// `cause.effective`). `false` when it has to wait for an app's command
+    /// topic, like a re-evaluation; the state is then left as it was.
+    pub fn add_timer(
+        &mut self,
+        partition: i32,
+        mut state: EmployeeState,
+        ctx: &Context<'_>,
+    ) -> bool {
+        let due = state
+            .due
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let trigger = Trigger {
+            event_id: due.as_deref().unwrap_or_default(),
+            event_type: decide::SCHEDULE_DUE,
+        };
+        let changes = decide::reconcile(&mut state, ctx.rules, ctx.config, &trigger, ctx.now);
+        if self.waits_for_topics(ctx.topics, &changes.commands) {
+            return false;
+        }
+        self.add_changes(partition, state, changes.commands, changes.before);
+        true
     }
 
     /// Employees a re-evaluation left for later: an app they need has no

@@ -257,7 +257,7 @@ fn blocking_names_each_missing_app_once_in_name_order() {
         event_id: "x",
         event_type: "y",
     };
-    let changes = decide::reconcile(&mut state, &rules, &config.apps, &trigger, now());
+    let changes = decide::reconcile(&mut state, &rules, &config, &trigger, now());
     let both = CommandTopics::missing_apps(["slack", "jira", "wiki"]);
     assert_eq!(both.blocking(&changes.commands), ["jira", "slack"]);
     assert!(CommandTopics::all_present()

@@ -30,6 +30,7 @@ use super::topics::CommandTopics;
 use super::EngineError;
 
 mod batch;
+mod timers;
 use crate::config::Config;
 use crate::kafka::{self, KafkaSetupError, Tuning, TxnProducer};
 use crate::metrics::Metrics;
@@ -159,6 +160,7 @@ impl Engine {
             self.check_topics()?;
             self.check_rules(watcher)?;
             self.check_control()?;
+            self.fire_timers()?;
             let mut batch = self.collect(shutdown)?;
             self.apply_rebalances(&mut batch)?;
             if batch.is_empty() {
@@ -174,6 +176,7 @@ impl Engine {
 
     /// Polls up to a batch of records: at most `batch_max_records`, for at
     /// most `batch_max_ms` after the first, stopping early on a rebalance.
+    /// With nothing to read it waits at most until the next timer is due.
     /// A fatal consumer error (e.g. this static member fenced by another
     /// with the same instance id) ends the engine: polling on would never
     /// deliver again, and the supervisor's restart rejoins cleanly.
@@ -182,9 +185,10 @@ impl Engine {
         let window = self.config.engine.batch_max;
         let mut batch = Vec::new();
         let mut deadline: Option<Instant> = None;
+        let idle = self.idle_wait();
         while batch.len() < max && !shutdown.is_cancelled() {
             let timeout = match deadline {
-                None => Duration::from_millis(100),
+                None => idle,
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
@@ -418,6 +422,8 @@ impl Engine {
     /// (restores set their own readiness). No broker round trip.
     fn telemetry_turn(&self) {
         self.telemetry.positions.publish(&self.consumer);
+        self.metrics
+            .set_timers_pending(self.store.timers().len() as u64);
         let context = self.consumer.context();
         if context.assigned_once() && !context.pending() {
             self.telemetry.readiness.started("engine");

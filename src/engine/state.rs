@@ -46,6 +46,16 @@ pub struct EmployeeState {
     /// an operator to release or discard them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub held: BTreeMap<AppName, Held>,
+    /// When access ended for good, outside the dates: an immediate leave, a
+    /// leave with no end date, a rescinded hire, or an end date that passed
+    /// before a change moved it. Nothing is granted after it until a new
+    /// `hired` (CONTRACT §3, "Dates").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DateTime<Utc>>,
+    /// The next instant at which one of the employee's app windows opens or
+    /// closes: the durable timer the engine fires (see `engine::timers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<DateTime<Utc>>,
 }
 
 /// A deprovision the guard held instead of emitting.
@@ -99,6 +109,8 @@ impl EmployeeState {
             apps: BTreeMap::new(),
             rules_version: RulesVersion::default(),
             held: BTreeMap::new(),
+            ended: None,
+            due: None,
         }
     }
 

@@ -25,6 +25,7 @@ use tracing::error;
 
 use super::state::codec::{self, Summary};
 use super::state::EmployeeState;
+use super::timers::Timers;
 use super::window::{Window, WINDOW_KEY};
 use crate::config::Config;
 use crate::ids::RulesVersion;
@@ -50,6 +51,7 @@ pub struct Store {
     windows: HashMap<i32, Window>,
     active: HashMap<String, u64>,
     held: BTreeMap<String, u64>,
+    timers: Timers,
 }
 
 impl Store {
@@ -77,16 +79,22 @@ impl Store {
     /// Stores a committed state already encoded by [`encode_into`].
     pub fn put_encoded(&mut self, partition: i32, employee_id: &str, bytes: Box<[u8]>) {
         let (active, held) = (&mut self.active, &mut self.held);
-        count(active, held, employee_id, &bytes, 1);
+        let due = count(active, held, employee_id, &bytes, 1);
         let map = self.partitions.entry(partition).or_default();
         if let Some(old) = map.insert(employee_id.into(), bytes) {
-            count(active, held, employee_id, &old, -1);
+            if let Some(old_due) = count(active, held, employee_id, &old, -1) {
+                self.timers.remove(partition, old_due, employee_id);
+            }
+        }
+        if let Some(due) = due {
+            self.timers.insert(partition, due, employee_id);
         }
     }
 
     /// Drops a partition's states (revoked: another instance owns them now).
     pub fn drop_partition(&mut self, partition: i32) {
         self.windows.remove(&partition);
+        self.timers.drop_partition(partition);
         if let Some(map) = self.partitions.remove(&partition) {
             for (id, bytes) in &map {
                 count(&mut self.active, &mut self.held, id, bytes, -1);
@@ -99,7 +107,9 @@ impl Store {
         self.drop_partition(partition);
         let Restored { states, window } = restored;
         for (id, bytes) in &states {
-            count(&mut self.active, &mut self.held, id, bytes, 1);
+            if let Some(due) = count(&mut self.active, &mut self.held, id, bytes, 1) {
+                self.timers.insert(partition, due, id);
+            }
         }
         self.partitions.insert(partition, states);
         self.windows.insert(partition, window);
@@ -190,6 +200,16 @@ impl Store {
     pub fn held_by_app(&self) -> &BTreeMap<String, u64> {
         &self.held
     }
+
+    /// The timers of owned employees.
+    pub fn timers(&self) -> &Timers {
+        &self.timers
+    }
+
+    /// Leaves a due timer alone until `until` (see [`Timers::defer`]).
+    pub fn defer_timer(&mut self, employee_id: &str, until: chrono::DateTime<chrono::Utc>) {
+        self.timers.defer(employee_id, until);
+    }
 }
 
 fn decode_logged(
@@ -206,17 +226,19 @@ fn decode_logged(
     }
 }
 
+/// Counts (or uncounts) a state's active accounts and held deprovisions;
+/// returns its timer, read from the same summary.
 fn count(
     active: &mut HashMap<String, u64>,
     held: &mut BTreeMap<String, u64>,
     employee_id: &str,
     bytes: &[u8],
     sign: i64,
-) {
+) -> Option<chrono::DateTime<chrono::Utc>> {
     let bump = |n: &mut u64| *n = n.saturating_add_signed(sign);
     // The rules version does not matter for counting.
     let Ok(summary) = codec::summary(bytes, None) else {
-        return;
+        return None;
     };
     for app in summary.active {
         match active.get_mut(app) {
@@ -231,6 +253,7 @@ fn count(
             }
         }
     }
+    summary.due
 }
 
 /// The memory bounds of the engine's consumers (`[engine]`): librdkafka's

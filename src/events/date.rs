@@ -20,7 +20,7 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Strict `YYYY-MM-DD`: four-digit year, two-digit month and day, a real date.
-fn parse_plain_date(text: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_plain_date(text: &str) -> Option<NaiveDate> {
     let bytes = text.as_bytes();
     let shape_ok = bytes.len() == 10
         && bytes[4] == b'-'

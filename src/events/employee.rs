@@ -11,7 +11,7 @@ use crate::ids::EmployeeId;
 
 /// The top-level fields of an employee snapshot (CONTRACT §3 `employee`),
 /// besides `attributes`: what events carry and what rules may name.
-pub(crate) const SNAPSHOT_FIELDS: [&str; 12] = [
+pub(crate) const SNAPSHOT_FIELDS: [&str; 13] = [
     "id",
     "email",
     "first_name",
@@ -24,6 +24,7 @@ pub(crate) const SNAPSHOT_FIELDS: [&str; 12] = [
     "manager_id",
     "start_date",
     "end_date",
+    "time_zone",
 ];
 
 /// Fields holding text: a string, or `null` (cleared, in a patch) — the
@@ -117,6 +118,22 @@ fn check_typed_fields(employee: &Snapshot) -> Result<(), InvalidEvent> {
                     describe(other)
                 )))
             }
+        }
+    }
+    match employee.get("time_zone") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.parse::<chrono_tz::Tz>().is_ok() => {}
+        Some(Value::String(s)) if !s.chars().any(char::is_control) && s.len() <= 64 => {
+            return Err(invalid(format!(
+                "data.employee.time_zone: {s:?} is not an IANA time zone name \
+                 (e.g. \"Europe/Madrid\")"
+            )))
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "data.employee.time_zone: expected an IANA time zone name or null, found {}",
+                describe(other)
+            )))
         }
     }
     match employee.get("attributes") {

@@ -54,7 +54,10 @@ pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, 
         }
     }
     let subject = optional_text(subject)?;
-    let (sequence, employee) = event_data(data?)?;
+    let (sequence, immediate, employee) = event_data(data?)?;
+    if let Err(e) = super::check_immediate(kind, immediate) {
+        return Some(Err(e));
+    }
     Some(
         check_employee(key, subject, kind, &employee).map(|employee_id| HrEvent {
             id: id.to_string(),
@@ -63,6 +66,7 @@ pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, 
             sequence,
             employee_id,
             employee,
+            immediate: immediate.unwrap_or(false),
         }),
     )
 }
@@ -91,10 +95,16 @@ fn optional_text(raw: Option<&RawValue>) -> Option<Option<&str>> {
     }
 }
 
-/// `data.sequence` and the built `data.employee`, or `None` to give up.
+/// `data.sequence`, `data.immediate` and the built `data.employee`, or
+/// `None` to give up.
 #[inline]
-fn event_data(data: &RawValue) -> Option<(Option<i64>, Snapshot)> {
-    let [sequence, employee] = fields(data.get(), ["sequence", "employee"])?;
+fn event_data(data: &RawValue) -> Option<super::Data> {
+    let [sequence, immediate, employee] =
+        fields(data.get(), ["sequence", "immediate", "employee"])?;
+    let immediate = match non_null(immediate) {
+        None => None,
+        Some(raw) => Some(serde_json::from_str::<bool>(raw.get()).ok()?),
+    };
     let sequence = match non_null(sequence) {
         None => None,
         // A negative one is refused by the full parser, with its message.
@@ -105,7 +115,7 @@ fn event_data(data: &RawValue) -> Option<(Option<i64>, Snapshot)> {
         ),
     };
     let employee: Snapshot = serde_json::from_str(employee?.get()).ok()?;
-    Some((sequence, employee))
+    Some((sequence, immediate, employee))
 }
 
 /// Deeper than any event needs, far below serde_json's limit (128).

@@ -66,6 +66,9 @@ pub struct HrEvent {
     pub employee_id: EmployeeId,
     /// `data.employee`: a full snapshot (`hired`) or a merge patch.
     pub employee: Snapshot,
+    /// `data.immediate` of a `left`: access ends when the event is decided,
+    /// whatever `end_date` says (an involuntary termination).
+    pub immediate: bool,
 }
 
 /// Why a record is not a valid HR event; the text goes to `dlq.error.message`.
@@ -107,7 +110,8 @@ fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent>
     let time = tree_time(&root)?;
     tree_content_type(&root)?;
     let subject = optional_str(&root, "subject")?.map(str::to_owned);
-    let (sequence, employee) = tree_data(&mut root)?;
+    let (sequence, immediate, employee) = tree_data(&mut root)?;
+    check_immediate(kind, immediate)?;
     let employee_id = check_employee(key, subject.as_deref(), kind, &employee)?;
     Ok(HrEvent {
         id,
@@ -116,6 +120,7 @@ fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent>
         sequence,
         employee_id,
         employee,
+        immediate: immediate.unwrap_or(false),
     })
 }
 
@@ -168,7 +173,10 @@ fn tree_content_type(root: &Map<String, Value>) -> Result<(), InvalidEvent> {
 
 /// `data.sequence` and `data.employee`. The employee is taken out of the
 /// tree, not cloned: the snapshot is the event's bulk.
-fn tree_data(root: &mut Map<String, Value>) -> Result<(Option<i64>, Snapshot), InvalidEvent> {
+/// `data.sequence`, `data.immediate` and `data.employee`.
+type Data = (Option<i64>, Option<bool>, Snapshot);
+
+fn tree_data(root: &mut Map<String, Value>) -> Result<Data, InvalidEvent> {
     let mut data = match root.remove("data") {
         Some(Value::Object(d)) => d,
         Some(other) => {
@@ -188,6 +196,16 @@ fn tree_data(root: &mut Map<String, Value>) -> Result<(Option<i64>, Snapshot), I
             ))
         })?),
     };
+    let immediate = match data.get("immediate") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(v) => {
+            return Err(invalid(format!(
+                "data.immediate: expected true or false, found {}",
+                describe(v)
+            )))
+        }
+    };
     let employee = match data.remove("employee") {
         Some(Value::Object(e)) => e,
         Some(other) => {
@@ -198,7 +216,19 @@ fn tree_data(root: &mut Map<String, Value>) -> Result<(Option<i64>, Snapshot), I
         }
         None => return Err(invalid("missing field `data.employee`")),
     };
-    Ok((sequence, employee))
+    Ok((sequence, immediate, employee))
+}
+
+/// `data.immediate` is a `left`'s: on a hire or a change it would mean
+/// nothing, and silently ignoring it would hide a producer's mistake.
+fn check_immediate(kind: EventType, immediate: Option<bool>) -> Result<(), InvalidEvent> {
+    match immediate {
+        Some(true) if kind != EventType::Left => Err(invalid(format!(
+            "data.immediate: only a hr.employee.left may be immediate, not a {}",
+            kind.as_str()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a `datacontenttype` says JSON (CONTRACT §3), parameters allowed.

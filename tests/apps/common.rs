@@ -34,6 +34,7 @@ fn command(app: &str, account: Account, generation: u64, action: Action) -> Comm
             event_type: "hr.employee.hired".into(),
             rules: vec!["Dev Team".into()],
             rules_version: "sha256:test".into(),
+            effective: None,
         },
         issued_at: DateTime::parse_from_rfc3339("2026-11-26T09:00:00.012Z")
             .unwrap()

@@ -44,7 +44,7 @@ fn sample_commands() -> Vec<Command> {
             states.get(event.employee_id.as_str()),
             &event,
             &rules,
-            &config.apps,
+            &config,
             now,
         );
         commands.extend(decision.commands);
@@ -60,7 +60,7 @@ fn sample_commands() -> Vec<Command> {
         event_type: RULES_CHANGED,
     };
     for state in states.values_mut() {
-        commands.extend(reconcile(state, &narrower, &config.apps, &trigger, now).commands);
+        commands.extend(reconcile(state, &narrower, &config, &trigger, now).commands);
     }
     commands
 }

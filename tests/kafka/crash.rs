@@ -117,7 +117,7 @@ fn expected(config: &Config, events: &[(String, Vec<u8>)]) -> BTreeMap<String, s
     let mut out = BTreeMap::new();
     for (key, value) in events {
         let event = events::parse(Some(key.as_bytes()), value, 1 << 20).expect("valid event");
-        let d = decide(states.get(key), &event, &rules, &config.apps, Utc::now());
+        let d = decide(states.get(key), &event, &rules, config, Utc::now());
         for c in d.commands {
             out.insert(
                 c.command_id.clone(),

@@ -100,6 +100,7 @@ fn command(account: &Account, generation: u64, action: Action) -> Command {
             event_type: "hr.employee.changed".into(),
             rules: vec!["Dev Team".into()],
             rules_version: "sha256:e2e".into(),
+            effective: None,
         },
         issued_at: Utc::now(),
     }

@@ -25,7 +25,7 @@
 //!
 //! ```text
 //! version u8 | flags u8 | [last_sequence i] | [last_time secs i, nanos u]
-//! | rules version: 8 bytes, or string | apps: count u, then per app
+//! | [due secs i, nanos u] | [ended secs i, nanos u] | rules version: 8 bytes, or string | apps: count u, then per app
 //! name str, generation u, kind u8, [role str], [account]
 //! | [held: JSON bytes str] | snapshot: object value
 //! ```
@@ -44,13 +44,19 @@ use crate::ids::{AppName, EmployeeId, RulesVersion};
 pub use super::wire::DecodeError;
 
 /// The format version this build writes (first byte of every value).
-pub const VERSION: u8 = 1;
+/// Version 2 added the timer (`due`) and `ended`; version 1 is still read.
+pub const VERSION: u8 = 2;
+
+/// The first binary format, read but no longer written.
+const VERSION_1: u8 = 1;
 
 const EMPLOYED: u8 = 1;
 const SEQUENCE: u8 = 2;
 const TIME: u8 = 4;
 const SHORT_VERSION: u8 = 8;
 const HELD: u8 = 16;
+const DUE: u8 = 32;
+const ENDED: u8 = 64;
 
 const ACTIVE: u8 = 1;
 const OWN_ACCOUNT: u8 = 2;
@@ -85,11 +91,20 @@ pub fn encode_into(out: &mut Vec<u8>, state: &EmployeeState) {
     if !state.held.is_empty() {
         flags |= HELD;
     }
+    if state.due.is_some() {
+        flags |= DUE;
+    }
+    if state.ended.is_some() {
+        flags |= ENDED;
+    }
     out.extend([VERSION, flags]);
     if let Some(seq) = state.last_sequence {
         put_int(out, seq);
     }
-    if let Some(time) = state.last_time {
+    for time in [state.last_time, state.due, state.ended]
+        .into_iter()
+        .flatten()
+    {
         put_int(out, time.timestamp());
         put_uint(out, u64::from(time.timestamp_subsec_nanos()));
     }
@@ -194,12 +209,13 @@ pub fn decode(
     rules_version: Option<&RulesVersion>,
 ) -> Result<EmployeeState, DecodeError> {
     let mut r = Reader { bytes, pos: 0 };
-    if r.u8()? != VERSION {
-        return Err(bad("unknown format version"));
-    }
-    let flags = r.u8()?;
+    let (version, flags) = read_head(&mut r)?;
     let last_sequence = (flags & SEQUENCE != 0).then(|| r.int()).transpose()?;
     let last_time = (flags & TIME != 0).then(|| read_time(&mut r)).transpose()?;
+    let due = (flags & DUE != 0).then(|| read_time(&mut r)).transpose()?;
+    let mut ended = (flags & ENDED != 0)
+        .then(|| read_time(&mut r))
+        .transpose()?;
     let rules_version = read_rules_version(&mut r, flags, rules_version)?;
     let raw_apps = read_apps(&mut r)?;
     let held: BTreeMap<AppName, Held> = if flags & HELD != 0 {
@@ -214,18 +230,45 @@ pub fn decode(
     if r.pos != bytes.len() {
         return Err(bad("trailing bytes"));
     }
+    let employed = flags & EMPLOYED != 0;
+    if version == VERSION_1 && !employed {
+        ended = Some(ENDED_BEFORE_DATES);
+    }
     let mut state = EmployeeState {
         employee_id: EmployeeId::from(employee_id),
         snapshot,
-        employed: flags & EMPLOYED != 0,
+        employed,
         last_sequence,
         last_time,
         apps: BTreeMap::new(),
         rules_version,
         held,
+        ended,
+        due,
     };
     attach_apps(&mut state, raw_apps)?;
     Ok(state)
+}
+
+/// `ended` of a leaver written before effective dating: such a `left` took
+/// effect at once, so its end date (perhaps still ahead) must not bring the
+/// accounts back. The epoch says "before dates were read".
+pub const ENDED_BEFORE_DATES: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;
+
+/// The format version and the flags; flags a version does not know are
+/// refused (they would shift every field after them).
+fn read_head(r: &mut Reader<'_>) -> Result<(u8, u8), DecodeError> {
+    let version = r.u8()?;
+    let known = match version {
+        VERSION_1 => EMPLOYED | SEQUENCE | TIME | SHORT_VERSION | HELD,
+        VERSION => EMPLOYED | SEQUENCE | TIME | SHORT_VERSION | HELD | DUE | ENDED,
+        _ => return Err(bad("unknown format version")),
+    };
+    let flags = r.u8()?;
+    if flags & !known != 0 {
+        return Err(bad("unknown flags"));
+    }
+    Ok((version, flags))
 }
 
 /// A timestamp: seconds, then nanoseconds.
@@ -312,6 +355,9 @@ pub fn decode_any(
         let mut state: EmployeeState =
             serde_json::from_slice(bytes).map_err(|e| DecodeError(e.to_string()))?;
         state.employee_id = EmployeeId::from(employee_id);
+        if !state.employed && state.ended.is_none() {
+            state.ended = Some(ENDED_BEFORE_DATES);
+        }
         return Ok(state);
     }
     decode(employee_id, bytes, rules_version)
@@ -328,6 +374,8 @@ pub struct Summary<'a> {
     pub held: bool,
     /// Whether the state was reconciled under the given rules version.
     pub current: bool,
+    /// The employee's timer, if one is set.
+    pub due: Option<DateTime<Utc>>,
 }
 
 /// Reads the [`Summary`] of an encoded state.
@@ -336,16 +384,16 @@ pub fn summary<'a>(
     rules_version: Option<&RulesVersion>,
 ) -> Result<Summary<'a>, DecodeError> {
     let mut r = Reader { bytes, pos: 0 };
-    if r.u8()? != VERSION {
-        return Err(bad("unknown format version"));
-    }
-    let flags = r.u8()?;
+    let (_, flags) = read_head(&mut r)?;
     if flags & SEQUENCE != 0 {
         r.int()?;
     }
     if flags & TIME != 0 {
-        r.int()?;
-        r.uint()?;
+        read_time(&mut r)?;
+    }
+    let due = (flags & DUE != 0).then(|| read_time(&mut r)).transpose()?;
+    if flags & ENDED != 0 {
+        read_time(&mut r)?;
     }
     let current = if flags & SHORT_VERSION != 0 {
         let short = r.take(SHORT)?;
@@ -373,6 +421,7 @@ pub fn summary<'a>(
         active,
         held: flags & HELD != 0,
         current,
+        due,
     })
 }
 

@@ -72,6 +72,7 @@ fn held(state: &mut EmployeeState) {
                     event_type: "hr.employee.left".into(),
                     rules: vec![],
                     rules_version: V1.into(),
+                    effective: None,
                 },
                 issued_at: t("2026-11-26T10:00:00Z"),
             },
@@ -153,7 +154,8 @@ fn summary_counts_active_apps_held_and_version() {
         Summary {
             active: vec!["slack"],
             held: false,
-            current: true
+            current: true,
+            due: None,
         }
     );
     assert!(!summary(&bytes, Some(&V2.into())).unwrap().current);

@@ -227,6 +227,7 @@ pub fn ada_upsert(app: &str, role: &str, rule: &str) -> Command {
             event_type: "hr.employee.hired".into(),
             rules: vec![rule.into()],
             rules_version: "sha256:e2e".into(),
+            effective: None,
         },
         issued_at: chrono::Utc::now(),
     }
@@ -256,6 +257,7 @@ pub fn upsert_command(app: &str, employee: &str, generation: u64, role: &str) ->
             event_type: "hr.employee.changed".into(),
             rules: vec!["Dev Team".into()],
             rules_version: "sha256:test".into(),
+            effective: None,
         },
         issued_at: chrono::Utc::now(),
     }
