@@ -19,8 +19,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("events", 1),
     ("dlq", 1),
     ("kafka", 1),
-    // ...and what operators see, built on both.
+    // ...and what operators see, and the reading of HR dates, built on both.
     ("telemetry", 2),
+    ("lifecycle", 2),
     // The domain.
     ("commands", 3),
     ("results", 3),
