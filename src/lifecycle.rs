@@ -9,8 +9,8 @@
 //! app's window opens `pre_start_ms` before the start and closes
 //! `post_end_ms` after the end of the last day.
 //!
-//! Pure: `now` is always an argument. The engine decides with it
-//! ([`crate::engine::decide`]) and keeps the next [`Window::next_change`] of
+//! Pure: `now` is always an argument. The engine decides with it (its
+//! pure decision function) and keeps the next [`Window::next_change`] of
 //! each employee as a durable timer; `rules preview` and `schedule list`
 //! show the same windows.
 
