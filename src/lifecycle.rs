@@ -10,7 +10,7 @@
 //! `post_end_ms` after the end of the last day.
 //!
 //! Pure: `now` is always an argument. The engine decides with it
-//! ([`crate::engine::decide`]) and keeps the next [`Window::next_change`] of
+//! (`engine::decide`) and keeps the next [`Window::next_change`] of
 //! each employee as a durable timer; `rules preview` and `schedule list`
 //! show the same windows.
 

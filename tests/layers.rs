@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("telemetry", 2),
     // The domain.
     ("commands", 3),
+    ("lifecycle", 3),
     ("results", 3),
     ("rules", 3),
     // The processes: none uses another.
