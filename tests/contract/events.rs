@@ -117,6 +117,30 @@ fn valid_variants_pass_both() {
                    "data": {"employee": {"id": "E1"}}}),
         ),
         (
+            "a time zone",
+            hire_with(&[("/data/employee/time_zone", Some(json!("Pacific/Auckland")))]),
+        ),
+        (
+            "a time zone cleared by a patch",
+            hire_with(&[
+                ("/type", Some(json!("hr.employee.changed"))),
+                ("/data/employee/time_zone", Some(Value::Null)),
+            ]),
+        ),
+        (
+            "an immediate leave",
+            json!({"specversion": "1.0", "id": "e", "source": "s", "type": "hr.employee.left",
+                   "data": {"immediate": true, "employee": {"id": "E1", "end_date": "2026-12-31"}}}),
+        ),
+        (
+            "a hire that says it is not immediate",
+            hire_with(&[("/data/immediate", Some(json!(false)))]),
+        ),
+        (
+            "immediate null",
+            hire_with(&[("/data/immediate", Some(Value::Null))]),
+        ),
+        (
             "extension attributes and extra employee fields",
             hire_with(&[
                 ("/traceparent", Some(json!("00-ab"))),
@@ -205,6 +229,37 @@ fn invalid_events_fail_both() {
             "attributes a string",
             hire_with(&[("/data/employee/attributes", Some(json!("x")))]),
         ),
+        (
+            "time zone a number",
+            hire_with(&[("/data/employee/time_zone", Some(json!(2)))]),
+        ),
+        (
+            "time zone with a space",
+            hire_with(&[("/data/employee/time_zone", Some(json!("Europe/ Madrid")))]),
+        ),
+        (
+            "time zone of 65 letters",
+            hire_with(&[("/data/employee/time_zone", Some(json!("A".repeat(65))))]),
+        ),
+        (
+            "empty time zone",
+            hire_with(&[("/data/employee/time_zone", Some(json!("")))]),
+        ),
+        (
+            "immediate a string",
+            hire_with(&[
+                ("/type", Some(json!("hr.employee.left"))),
+                ("/data/immediate", Some(json!("yes"))),
+            ]),
+        ),
+        (
+            "an immediate hire",
+            hire_with(&[("/data/immediate", Some(json!(true)))]),
+        ),
+        (
+            "an immediate change",
+            changed(&[("/data/immediate", Some(json!(true)))]),
+        ),
     ];
     for (what, event) in cases {
         assert!(
@@ -213,4 +268,73 @@ fn invalid_events_fail_both() {
         );
         assert!(!parser_accepts(&event), "{what}: the parser accepts it");
     }
+}
+
+/// The parser's message for an event it refuses.
+fn refusal(event: &Value) -> String {
+    let key = event["data"]["employee"]["id"].as_str().map(str::as_bytes);
+    let bytes = serde_json::to_vec(event).expect("serialisable");
+    match events::parse(key, &bytes, MAX_BYTES) {
+        Ok(_) => panic!("the parser accepts {event}"),
+        Err(e) => e.0,
+    }
+}
+
+/// What a schema cannot state: whether a time zone name is in the IANA
+/// database. The schema checks its characters and length; every name the
+/// parser knows passes them, and a well-formed unknown name is left to the
+/// parser, which refuses it with the message CONTRACT §3 shows.
+#[test]
+fn time_zone_names_are_the_parsers_to_judge() {
+    let validator = schema("hr-event.schema.json");
+    let zone = |name: &str| hire_with(&[("/data/employee/time_zone", Some(json!(name)))]);
+    for tz in chrono_tz::TZ_VARIANTS {
+        let event = zone(tz.name());
+        assert_eq!(
+            errors(&validator, &event),
+            Vec::<String>::new(),
+            "{}",
+            tz.name()
+        );
+        assert!(parser_accepts(&event), "{}", tz.name());
+    }
+    for unknown in ["Mars/Olympus", "europe/madrid", "CEST", "UTC+1"] {
+        let event = zone(unknown);
+        assert!(validator.is_valid(&event), "{unknown}: well-formed");
+        assert_eq!(
+            refusal(&event),
+            format!(
+                "data.employee.time_zone: {unknown:?} is not an IANA time zone name \
+                 (e.g. \"Europe/Madrid\")"
+            )
+        );
+    }
+}
+
+/// CONTRACT §3's table of the new fields' messages is what the parser says.
+#[test]
+fn the_documented_messages_are_the_parsers() {
+    let section = contract_section("## 3.");
+    let documented: Vec<String> = crate::table(&section, "case")
+        .iter()
+        .map(|row| crate::backticked(&row[1]).expect("a message").to_string())
+        .collect();
+    let left = |edits: &[(&str, Option<Value>)]| {
+        let mut all = vec![("/type", Some(json!("hr.employee.left")))];
+        all.extend_from_slice(edits);
+        hire_with(&all)
+    };
+    let said: Vec<String> = [
+        hire_with(&[("/data/employee/time_zone", Some(json!("Mars/Olympus")))]),
+        hire_with(&[("/data/employee/time_zone", Some(json!(2)))]),
+        left(&[("/data/immediate", Some(json!("yes")))]),
+        hire_with(&[
+            ("/type", Some(json!("hr.employee.changed"))),
+            ("/data/immediate", Some(json!(true))),
+        ]),
+    ]
+    .iter()
+    .map(refusal)
+    .collect();
+    assert_eq!(documented, said);
 }

@@ -64,15 +64,24 @@ pub fn contract_section(heading: &str) -> String {
 
 /// The first fenced block of `lang` in `section`.
 pub fn code_block(section: &str, lang: &str) -> String {
-    let open = format!("```{lang}\n");
-    let start = section
-        .find(&open)
+    code_blocks(section, lang)
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("no ```{lang} block in:\n{section}"))
-        + open.len();
-    let len = section[start..]
-        .find("```")
-        .expect("an unclosed code block");
-    section[start..start + len].to_string()
+}
+
+/// Every fenced block of `lang` in `section`, in order.
+pub fn code_blocks(section: &str, lang: &str) -> Vec<String> {
+    let open = format!("```{lang}\n");
+    let mut out = Vec::new();
+    let mut rest = section;
+    while let Some(at) = rest.find(&open) {
+        rest = &rest[at + open.len()..];
+        let len = rest.find("```").expect("an unclosed code block");
+        out.push(rest[..len].to_string());
+        rest = &rest[len + 3..];
+    }
+    out
 }
 
 /// The rows of the first Markdown table in `section` whose header's first

@@ -253,6 +253,9 @@ fn the_dashboard_is_valid_and_covers_the_pipeline() {
         "provisioner_commands_dead_lettered_total",
         "provisioner_deprovisions_held",
         "provisioner_rules_version_info",
+        "provisioner_timers_pending",
+        "provisioner_timers_fired_total",
+        "provisioner_timer_delay_seconds_bucket",
     ] {
         assert!(names.contains(wanted), "dashboard lacks {wanted}");
     }

@@ -21,6 +21,9 @@ const ENGINE_SERIES: &[(&str, &str)] = &[
     ("provisioner_rules_reloads", "counter"),
     ("provisioner_event_processing_seconds", "histogram"),
     ("provisioner_consumer_lag", "gauge"),
+    ("provisioner_timers_pending", "gauge"),
+    ("provisioner_timers_fired", "counter"),
+    ("provisioner_timer_delay_seconds", "histogram"),
 ];
 const CONNECTOR_SERIES: &[(&str, &str)] = &[
     ("provisioner_connector_requests", "counter"),
