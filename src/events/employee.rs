@@ -123,7 +123,7 @@ fn check_typed_fields(employee: &Snapshot) -> Result<(), InvalidEvent> {
     match employee.get("time_zone") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if s.parse::<chrono_tz::Tz>().is_ok() => {}
-        Some(Value::String(s)) if !s.chars().any(char::is_control) && s.len() <= 64 => {
+        Some(Value::String(s)) if looks_like_a_zone_name(s) => {
             return Err(invalid(format!(
                 "data.employee.time_zone: {s:?} is not an IANA time zone name \
                  (e.g. \"Europe/Madrid\")"
@@ -143,6 +143,16 @@ fn check_typed_fields(employee: &Snapshot) -> Result<(), InvalidEvent> {
             describe(other)
         ))),
     }
+}
+
+/// Whether an unknown zone name may be repeated in an error: only the
+/// characters of IANA names (letters, digits, `/`, `_`, `-`, `+`), at most
+/// 64 of them. Anything else — an e-mail or a name in the wrong field — is
+/// described, never repeated (dead letters and logs must not carry it).
+fn looks_like_a_zone_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'))
 }
 
 /// A hire needs an e-mail (the accounts' user name); on any event, an
