@@ -123,7 +123,7 @@ fn check_typed_fields(employee: &Snapshot) -> Result<(), InvalidEvent> {
     match employee.get("time_zone") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if s.parse::<chrono_tz::Tz>().is_ok() => {}
-        Some(Value::String(s)) if !s.chars().any(char::is_control) && s.len() <= 64 => {
+        Some(Value::String(s)) if looks_like_a_zone(s) => {
             return Err(invalid(format!(
                 "data.employee.time_zone: {s:?} is not an IANA time zone name \
                  (e.g. \"Europe/Madrid\")"
@@ -143,6 +143,15 @@ fn check_typed_fields(employee: &Snapshot) -> Result<(), InvalidEvent> {
             describe(other)
         ))),
     }
+}
+
+/// Whether a wrong `time_zone` is worth showing: short, and made only of
+/// what zone names are made of. Anything else (a misplaced e-mail or name)
+/// is described by its length, never repeated.
+fn looks_like_a_zone(s: &str) -> bool {
+    s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_+-:".contains(&b))
 }
 
 /// A hire needs an e-mail (the accounts' user name); on any event, an
