@@ -73,10 +73,15 @@ impl Hr {
         d.commands
     }
 
-    /// The employee's timer firing at `now`.
+    /// The employee's timer firing at `now`: the engine's reconcile with a
+    /// [`SCHEDULE_DUE`] trigger.
     fn fire(&mut self, now: DateTime<Utc>) -> Vec<Command> {
+        let trigger = Trigger {
+            event_id: "timer",
+            event_type: SCHEDULE_DUE,
+        };
         let state = self.state.as_mut().expect("a state");
-        fire(state, &self.rules, &self.config, now)
+        reconcile(state, &self.rules, &self.config, &trigger, now).commands
     }
 
     fn state(&self) -> &EmployeeState {
@@ -94,20 +99,6 @@ impl Hr {
             .map(|(app, _)| app.to_string())
             .collect()
     }
-}
-
-/// A timer firing: the engine's reconcile with a [`SCHEDULE_DUE`] trigger.
-fn fire(
-    state: &mut EmployeeState,
-    rules: &RuleSet,
-    config: &Config,
-    now: DateTime<Utc>,
-) -> Vec<Command> {
-    let trigger = Trigger {
-        event_id: "timer",
-        event_type: SCHEDULE_DUE,
-    };
-    reconcile(state, rules, config, &trigger, now).commands
 }
 
 fn event(kind: EventType, seq: i64, employee: Value, immediate: bool) -> HrEvent {
@@ -418,19 +409,11 @@ fn deciding_again_at_the_same_now_changes_nothing() {
 
 // ---- a property over random event streams and clock steps ----
 
-/// A catalogue with both offsets, so windows of the two apps differ.
-const OFFSETS: &str = r#"
-[apps.slack]
-connector = "scim"
-base_url = "http://x"
-roles = ["member"]
-pre_start_ms = 259200000
-[apps.zendesk]
-connector = "zendesk"
-base_url = "http://x"
-roles = ["agent"]
-post_end_ms = 43200000
-"#;
+/// [`CATALOGUE`] with both offsets, so the two apps' windows differ at
+/// both ends.
+fn offsets() -> String {
+    CATALOGUE.replace("leaver = \"delete\"", "post_end_ms = 43200000")
+}
 
 /// `Some(None)` clears a field, `None` leaves it out.
 fn field(values: &'static [&'static str]) -> impl Strategy<Value = Option<Value>> {
@@ -484,14 +467,15 @@ proptest! {
             1..24,
         ),
     ) {
-        let mut hr = Hr::with(OFFSETS);
+        let mut hr = Hr::with(&offsets());
         let mut now = t("2026-11-28T00:00:00Z");
         for (quarters, event) in steps {
             now += chrono::Duration::minutes(15 * i64::from(quarters));
             // As the engine: a due timer fires whatever else comes (a
             // stale event does not reconcile); without an event, a
             // re-evaluation at any time (a rules change, say).
-            if hr.state.as_ref().is_some_and(|s| s.due.is_some_and(|due| due <= now)) || event.is_none() && hr.state.is_some() {
+            let timer_due = hr.state.as_ref().and_then(|s| s.due).is_some_and(|due| due <= now);
+            if hr.state.is_some() && (timer_due || event.is_none()) {
                 hr.fire(now);
             }
             if let Some(e) = &event {
@@ -511,9 +495,10 @@ proptest! {
             let quiet_until = state.due.map_or(now + chrono::Duration::days(3650), |due| {
                 due - chrono::Duration::nanoseconds(1)
             });
-            let mut probe = state;
-            let cmds = fire(&mut probe, &hr.rules, &hr.config, quiet_until);
+            let saved = hr.state.clone();
+            let cmds = hr.fire(quiet_until);
             prop_assert!(cmds.is_empty(), "before {:?}: {:?}", quiet_until, cmds);
+            hr.state = saved;
         }
     }
 }
