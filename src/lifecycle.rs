@@ -35,21 +35,39 @@ pub fn zone(snapshot: &Snapshot, default: Tz) -> Tz {
 
 /// The first instant of `day` in `tz`: local midnight; the earlier one when
 /// midnight happens twice, the end of the gap when a clock change skips it
-/// (e.g. America/Santiago moves from 00:00 to 01:00 in September).
+/// (e.g. America/Santiago moves from 00:00 to 01:00 in September), the next
+/// day's start when the whole day is skipped (Pacific/Apia, 2011-12-30).
 pub fn start_of_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
     let midnight = day.and_time(chrono::NaiveTime::MIN);
-    // Gaps are at most a few hours: the first valid quarter hour after
-    // midnight is the transition itself (no zone moves by less).
-    for quarter in 0..=96 {
-        let local: NaiveDateTime = midnight + chrono::Duration::minutes(15 * quarter);
-        match tz.from_local_datetime(&local) {
-            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => return t.with_timezone(&Utc),
-            LocalResult::None => {}
+    let first = |local: NaiveDateTime| match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
+        LocalResult::None => None,
+    };
+    if let Some(t) = first(midnight) {
+        return t;
+    }
+    // In a gap: find the first valid quarter hour, then the gap's end to the
+    // second within it (old zones moved by odd amounts: Africa/Monrovia's
+    // 1972 change skipped 44 min 30 s).
+    let quarter = chrono::Duration::minutes(15);
+    let Some((n, mut found)) = (1..=96).find_map(|n| Some((n, first(midnight + quarter * n)?)))
+    else {
+        // Unreachable with real zone data (no gap lasts more than a day);
+        // midnight UTC is the reading of a plain date without a zone.
+        return midnight.and_utc();
+    };
+    // The quarter hour before `n` is in the gap; offsets are whole seconds:
+    // bisect its seconds.
+    let gap = midnight + quarter * (n - 1);
+    let (mut invalid, mut valid) = (0, 15 * 60);
+    while valid - invalid > 1 {
+        let mid = (invalid + valid) / 2;
+        match first(gap + chrono::Duration::seconds(mid)) {
+            Some(t) => (valid, found) = (mid, t),
+            None => invalid = mid,
         }
     }
-    // Unreachable with real zone data (no gap lasts a day); midnight UTC is
-    // the documented reading of a plain date without a zone.
-    midnight.and_utc()
+    found
 }
 
 /// A date as the employee lives it: a day starts at its local midnight.
@@ -144,12 +162,14 @@ impl Window {
         }
     }
 
-    /// The next instant after `now` at which the phase changes, if any.
+    /// The next instant after `now` at which the phase changes, if any. An
+    /// edge that changes nothing is skipped: when `end_date` is before
+    /// `start_date` the window is empty and its start is no change.
     pub fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         [self.from, self.until]
             .into_iter()
             .flatten()
-            .filter(|t| *t > now)
+            .filter(|t| *t > now && self.phase(*t) != self.phase(now))
             .min()
     }
 }

@@ -133,7 +133,15 @@ pub fn decide_from(
                 Outcome::UnknownEmployee,
             );
         }
-        None => EmployeeState::new(&event.employee_id),
+        None => {
+            let mut state = EmployeeState::new(&event.employee_id);
+            if event.kind == EventType::Left {
+                // Never hired: recorded, and nothing granted whatever the
+                // leave's end date says (a patch is no snapshot to provision).
+                state.ended = Some(now);
+            }
+            state
+        }
     };
     apply_event(&mut state, event, config, now);
     if event.sequence.is_some() {
@@ -164,7 +172,7 @@ pub fn decide_from(
 ///   for its end date;
 /// - a change that clears a leaver's end date before it took effect
 ///   withdraws the leave; once an end date has passed, the leave stands
-///   whatever later changes say of it.
+///   whatever later changes or leaves say of it.
 fn apply_event(
     state: &mut EmployeeState,
     event: &mut HrEvent,
@@ -178,21 +186,22 @@ fn apply_event(
             state.employed = true;
             state.ended = None;
         }
-        EventType::Changed => {
+        EventType::Changed | EventType::Left => {
             let end_before = Dates::of(&state.snapshot, zone).end;
             merge_patch::apply_members(&mut state.snapshot, &event.employee);
-            if !state.employed && state.ended.is_none() {
-                match end_before {
-                    Some(end) if end <= now => state.ended = Some(end),
-                    _ if Dates::of(&state.snapshot, zone).end.is_none() => state.employed = true,
-                    _ => {}
-                }
+            let leaver = !state.employed;
+            if leaver && state.ended.is_none() {
+                // A leave whose end date passed stands, whatever this says.
+                state.ended = end_before.filter(|end| *end <= now);
             }
-        }
-        EventType::Left => {
-            merge_patch::apply_members(&mut state.snapshot, &event.employee);
-            state.employed = false;
             let dates = Dates::of(&state.snapshot, zone);
+            if event.kind == EventType::Changed {
+                if leaver && state.ended.is_none() && dates.end.is_none() {
+                    state.employed = true; // the leave is withdrawn
+                }
+                return;
+            }
+            state.employed = false;
             let rescinded = dates.start.is_some_and(|start| now < start);
             if state.ended.is_none() && (event.immediate || dates.end.is_none() || rescinded) {
                 state.ended = Some(now);
@@ -403,3 +412,7 @@ fn command(
 #[cfg(test)]
 #[path = "decide_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "decide_dates_tests.rs"]
+mod dates_tests;

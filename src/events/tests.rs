@@ -45,7 +45,7 @@ fn parse_text(text: &str, key: Option<&str>) -> Result<HrEvent, InvalidEvent> {
 }
 
 /// Where a field of [`hired`] may be changed or removed.
-const PATHS: [&[&str]; 18] = [
+const PATHS: [&[&str]; 20] = [
     &["specversion"],
     &["id"],
     &["source"],
@@ -55,11 +55,13 @@ const PATHS: [&[&str]; 18] = [
     &["subject"],
     &["data"],
     &["data", "sequence"],
+    &["data", "immediate"],
     &["data", "employee"],
     &["data", "employee", "id"],
     &["data", "employee", "email"],
     &["data", "employee", "start_date"],
     &["data", "employee", "end_date"],
+    &["data", "employee", "time_zone"],
     &["data", "employee", "first_name"],
     &["data", "employee", "team"],
     &["data", "employee", "attributes"],
@@ -103,6 +105,8 @@ fn any_field() -> impl Strategy<Value = Option<Value>> {
             "2026-12-01",
             "2026-12-14T17:00:00Z",
             "2026-13-01",
+            "Europe/Madrid",
+            "Mars/Olympus",
             "20261201",
             "E1001\u{0}",
             "\u{1b}[31mred",
@@ -348,4 +352,5 @@ fn deep_nesting_is_left_to_the_full_parser() {
     assert!(fast(&in_string) && parse_text(&in_string, Some("E1001")).is_ok());
 }
 
+mod dates;
 mod semantic;
