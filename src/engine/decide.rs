@@ -187,12 +187,21 @@ fn apply_event(
             state.ended = None;
         }
         EventType::Changed | EventType::Left => {
-            let end_before = Dates::of(&state.snapshot, zone).end;
-            merge_patch::apply_members(&mut state.snapshot, &event.employee);
             let leaver = !state.employed;
-            if leaver && state.ended.is_none() {
-                // A leave whose end date passed stands, whatever this says.
-                state.ended = end_before.filter(|end| *end <= now);
+            let passed = leaver
+                && state.ended.is_none()
+                && Dates::of(&state.snapshot, zone)
+                    .end
+                    .is_some_and(|end| end <= now);
+            let end_before = passed
+                .then(|| state.snapshot.get("end_date").cloned())
+                .flatten();
+            merge_patch::apply_members(&mut state.snapshot, &event.employee);
+            if let Some(end) = end_before {
+                // A leave whose end date passed stands, whatever this says:
+                // its end date is kept, so each app's `post_end_ms` handover
+                // still runs its course.
+                state.snapshot.insert("end_date".to_string(), end);
             }
             let dates = Dates::of(&state.snapshot, zone);
             if event.kind == EventType::Changed {

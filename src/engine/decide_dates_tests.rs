@@ -310,7 +310,12 @@ fn once_the_end_has_passed_nothing_brings_the_accounts_back() {
         let mut hr = leaving();
         assert_eq!(actions(&hr.fire(end)), BOTH_DOWN);
         assert!(hr.event(event, later).is_empty(), "case {i}");
-        assert_eq!(hr.state().ended, Some(end), "case {i}");
+        // The end date that took effect is kept, whatever the event said.
+        assert_eq!(
+            hr.state().snapshot["end_date"],
+            json!("2026-12-18"),
+            "case {i}"
+        );
         assert_eq!(hr.due(), None, "case {i}");
         assert!(hr.fire(t("2026-12-25T00:00:00Z")).is_empty(), "case {i}");
     }
@@ -318,7 +323,7 @@ fn once_the_end_has_passed_nothing_brings_the_accounts_back() {
     let mut hr = leaving();
     let cmds = hr.event(&change(3, json!({"end_date": "2026-12-31"})), later);
     assert_eq!(actions(&cmds), BOTH_DOWN);
-    assert_eq!(hr.state().ended, Some(end));
+    assert_eq!(hr.state().snapshot["end_date"], json!("2026-12-18"));
     // Only a new hire does.
     let cmds = hr.event(&hire(4, json!("2027-01-04"), Value::Null), later);
     assert!(cmds.is_empty());
@@ -411,6 +416,27 @@ fn deciding_again_at_the_same_now_changes_nothing() {
 
 /// [`CATALOGUE`] with both offsets, so the two apps' windows differ at
 /// both ends.
+#[test]
+fn a_change_after_the_end_does_not_cut_an_apps_handover_short() {
+    // Zendesk keeps the account 12 hours after the end (post_end_ms).
+    let mut hr = Hr::with(&offsets());
+    assert_eq!(
+        actions(&hr.event(&hire(1, json!("2026-11-02"), Value::Null), now())),
+        BOTH_UP
+    );
+    let left = leave(2, json!({"end_date": "2026-12-18"}), false);
+    assert!(hr.event(&left, now()).is_empty());
+    let slack_down = hr.fire(t("2026-12-18T23:00:00Z"));
+    assert_eq!(actions(&slack_down), [("slack", Action::Deprovision)]);
+    // An unrelated change during the handover: Zendesk stays until its end.
+    let moved = change(3, json!({"location": "Lisbon", "end_date": null}));
+    assert!(hr.event(&moved, t("2026-12-19T01:00:00Z")).is_empty());
+    assert_eq!(hr.active(), ["zendesk"]);
+    assert_eq!(hr.due(), Some(t("2026-12-19T11:00:00Z")));
+    let zendesk_down = hr.fire(t("2026-12-19T11:00:00Z"));
+    assert_eq!(actions(&zendesk_down), [("zendesk", Action::Deprovision)]);
+}
+
 fn offsets() -> String {
     CATALOGUE.replace("leaver = \"delete\"", "post_end_ms = 43200000")
 }

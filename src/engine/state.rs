@@ -47,9 +47,9 @@ pub struct EmployeeState {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub held: BTreeMap<AppName, Held>,
     /// When access ended for good, outside the dates: an immediate leave, a
-    /// leave with no end date, a rescinded hire, or an end date that passed
-    /// before a change moved it. Nothing is granted after it until a new
-    /// `hired` (CONTRACT §3, "Dates").
+    /// leave with no end date, or a rescinded hire. Nothing is granted after
+    /// it until a new `hired` (CONTRACT §3, "Dates"). (A leave that ended on
+    /// its end date needs no mark: that date is kept as it was once passed.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<DateTime<Utc>>,
     /// The next instant at which one of the employee's app windows opens or
