@@ -47,6 +47,44 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// An instant as the CLI prints it: RFC 3339 with milliseconds and `Z`, the
+/// form commands carry (CONTRACT §5).
+pub fn instant(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `header` and `rows` as the lines of a table for people: every cell
+/// escaped ([`escape`]) and padded to its column's widest cell, columns two
+/// spaces apart, the last one unpadded.
+pub fn columns<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> Vec<String> {
+    let header = header.map(|cell| escape(cell).into_owned());
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| row.clone().map(|cell| escape(&cell).into_owned()))
+        .collect();
+    let mut widths = [0; N];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|row| {
+            let mut line = String::new();
+            for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+                if i + 1 < N {
+                    // Writing to a String cannot fail.
+                    let _ = write!(line, "{cell:<width$}  ");
+                } else {
+                    line.push_str(cell);
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
 /// An error and its causes on one line, `outer: cause: root cause`, each
 /// said once: a cause whose text the line already holds is left out. Many
 /// errors repeat their source's text in their own message (so that a log
