@@ -147,4 +147,28 @@ mod tests {
             "starting the engine: cannot read config.toml: no such file"
         );
     }
+
+    #[test]
+    fn columns_are_padded_to_their_widest_escaped_cell() {
+        let rows = [
+            ["E1".to_string(), "slack".to_string(), "".to_string()],
+            [
+                "E\u{7}2".to_string(),
+                "zendesk".to_string(),
+                "x".to_string(),
+            ],
+        ];
+        assert_eq!(
+            columns(["ID", "APP", "NOTE"], &rows),
+            [
+                "ID      APP      NOTE",
+                "E1      slack",
+                "E\\x072  zendesk  x"
+            ]
+        );
+        assert_eq!(
+            instant("2026-12-31T23:00:00Z".parse().unwrap()),
+            "2026-12-31T23:00:00.000Z"
+        );
+    }
 }
