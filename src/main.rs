@@ -18,6 +18,7 @@ use provisioner::config::Config;
 /// from 100k to 1M employees (docs/BENCHMARKS.md), mimalloc keeps it flat.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use provisioner::engine::schedule;
 use provisioner::lifecycle::Calendar;
 use provisioner::rules::{preview, RuleSet};
 use provisioner::telemetry::{self, logging, Role, Telemetry};
@@ -93,7 +94,7 @@ enum ScheduleCommand {
         #[arg(long)]
         employee: Option<String>,
         /// Only transitions before this RFC 3339 time or YYYY-MM-DD day (midnight UTC).
-        #[arg(long, value_name = "TIME", value_parser = parse_before)]
+        #[arg(long, value_name = "TIME", value_parser = schedule::parse_before)]
         before: Option<chrono::DateTime<chrono::Utc>>,
         /// A table for people, or one JSON object a line.
         #[arg(long, value_enum, default_value = "table")]
@@ -344,7 +345,6 @@ fn schedule_list(
     before: Option<chrono::DateTime<chrono::Utc>>,
     format: PreviewFormatArg,
 ) -> anyhow::Result<ExitCode> {
-    use provisioner::engine::schedule;
     let now = chrono::Utc::now();
     let rules = load_rules(config, None)?;
     let filter = schedule::Filter { employee, before };
@@ -407,10 +407,6 @@ fn parse_error_kind(value: &str) -> Result<String, String> {
 
 fn parse_time(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     provisioner::replay::filter::parse_time(value)
-}
-
-fn parse_before(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    provisioner::engine::schedule::parse_before(value)
 }
 
 fn parse_rate(value: &str) -> Result<f64, String> {
