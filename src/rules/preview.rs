@@ -1,5 +1,7 @@
 //! `provisioner rules preview` (CONTRACT §1): what each employee of a JSON-lines
-//! file gets under a rule set, or what would change between two rule sets.
+//! file gets under a rule set, with the transitions its dates still make
+//! ([`crate::lifecycle::Calendar::pending`]), or what would change between
+//! two rule sets.
 //!
 //! Offline and pure apart from its reader and writer, so a rules change can
 //! be reviewed — "who loses Zendesk?" — before it reaches the engine. JSON
