@@ -172,16 +172,20 @@ pub struct HeldEntry {
 /// An unreachable broker and a missing state topic are errors that say so.
 pub fn list_held(config: &Config) -> Result<Vec<HeldEntry>, super::EngineError> {
     let mut held = Vec::new();
-    super::store::each_state(config, |state| {
-        for (app, h) in &state.held {
-            held.push(HeldEntry {
-                hold_id: h.hold_id.clone(),
-                app: app.clone(),
-                employee_id: state.employee_id.clone(),
-                held_at: h.held_at,
-            });
-        }
-    })?;
+    super::store::each_state(
+        config,
+        |summary| summary.held,
+        |state| {
+            for (app, h) in &state.held {
+                held.push(HeldEntry {
+                    hold_id: h.hold_id.clone(),
+                    app: app.clone(),
+                    employee_id: state.employee_id.clone(),
+                    held_at: h.held_at,
+                });
+            }
+        },
+    )?;
     held.sort();
     Ok(held)
 }

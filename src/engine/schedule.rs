@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::state::codec::Summary;
 use super::state::EmployeeState;
 use super::EngineError;
 use crate::config::Config;
@@ -45,6 +46,11 @@ impl Scheduled {
         self.transition
             .as_ref()
             .map_or(REEVALUATE, Transition::change)
+    }
+
+    /// The app, if one changes.
+    pub fn app(&self) -> Option<&str> {
+        self.transition.as_ref().map(|t| t.app.as_str())
     }
 }
 
@@ -107,7 +113,8 @@ pub fn list(
 ) -> Result<Vec<Scheduled>, EngineError> {
     let calendar = Calendar::new(config, now);
     let mut rows = Vec::new();
-    super::store::each_state(config, |state| {
+    let timed = |summary: &Summary<'_>| summary.due.is_some();
+    super::store::each_state(config, timed, |state| {
         if let Some(id) = &filter.employee {
             if state.employee_id.as_str() != id {
                 return;
@@ -118,10 +125,7 @@ pub fn list(
             .filter(|row| filter.before.is_none_or(|before| row.due < before));
         rows.extend(kept);
     })?;
-    rows.sort_by(|a, b| {
-        let app = |s: &Scheduled| s.transition.as_ref().map(|t| t.app.clone());
-        (a.due, &a.employee_id, app(a)).cmp(&(b.due, &b.employee_id, app(b)))
-    });
+    rows.sort_by(|a, b| (a.due, &a.employee_id, a.app()).cmp(&(b.due, &b.employee_id, b.app())));
     Ok(rows)
 }
 
@@ -199,7 +203,7 @@ impl<'a> JsonRow<'a> {
         JsonRow {
             due: crate::text::instant(row.due),
             employee_id: row.employee_id.as_str(),
-            app: t.map(|t| t.app.as_str()),
+            app: row.app(),
             change: row.change(),
             field: t.map(|t| t.field.as_str()),
             date: t.map(|t| t.date.as_str()),

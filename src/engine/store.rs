@@ -429,13 +429,15 @@ fn readable(employee_id: &str, value: &[u8]) -> Result<Box<[u8]>, codec::DecodeE
 }
 
 /// Reads the changelog to its end, partition by partition, and passes the
-/// last state of each employee, decoded, to `visit`: what the operator
-/// commands (`held list`, `schedule list`) read, so they work while the
-/// engine is down. One partition is in memory at a time.
+/// last state of each employee whose [`Summary`] is `wanted`, decoded, to
+/// `visit`: what the operator commands (`held list`, `schedule list`) read,
+/// so they work while the engine is down. One partition is in memory at a
+/// time; the summary spares decoding the states a command does not show.
 ///
 /// An unreachable broker and a missing state topic are errors that say so.
 pub fn each_state(
     config: &Config,
+    wanted: impl Fn(&Summary<'_>) -> bool,
     mut visit: impl FnMut(EmployeeState),
 ) -> Result<(), super::EngineError> {
     let partitions = kafka::partition_count(config, &config.topics.state)?;
@@ -449,6 +451,10 @@ pub fn each_state(
         let mut restored = restore_encoded(config, &[p])?;
         let states = restored.remove(&p).unwrap_or_default().states;
         for (id, bytes) in &states {
+            // Restored values are of this format, so they have a summary.
+            if !codec::summary(bytes, None).is_ok_and(|s| wanted(&s)) {
+                continue;
+            }
             if let Some(state) = decode_logged(id, bytes, None) {
                 visit(state);
             }
