@@ -10,9 +10,9 @@
 //! `post_end_ms` after the end of the last day.
 //!
 //! Pure: `now` is always an argument. The engine decides with it
-//! ([`crate::engine::decide`]) and keeps the next [`Window::next_change`] of
-//! each employee as a durable timer; `rules preview` and `schedule list`
-//! show the same windows.
+//! (`engine::decide`, a layer above) and keeps the next
+//! [`Window::next_change`] of each employee as a durable timer; `rules
+//! preview` and `schedule list` show the same windows ([`Calendar`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -19,8 +19,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("events", 1),
     ("dlq", 1),
     ("kafka", 1),
-    // ...and what operators see, built on both.
+    // ...and what operators see, built on both; the date semantics, on
+    // config and events, below the rules that preview them.
     ("telemetry", 2),
+    ("lifecycle", 2),
     // The domain.
     ("commands", 3),
     ("results", 3),
