@@ -9,18 +9,19 @@
 //! app's window opens `pre_start_ms` before the start and closes
 //! `post_end_ms` after the end of the last day.
 //!
-//! Pure: `now` is always an argument. The engine decides with it (its
-//! pure decision function) and keeps the next [`Window::next_change`] of
-//! each employee as a durable timer; `rules preview` and `schedule list`
-//! show the same windows.
+//! Pure: `now` is always an argument. The engine decides with it
+//! (`engine::decide`, a layer above) and keeps the next
+//! [`Window::next_change`] of each employee as a durable timer; `rules
+//! preview` and `schedule list` show the same windows ([`Calendar`]).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::config::AppConfig;
+use crate::config::{AppConfig, Config};
 use crate::events::{date, Snapshot};
 
 /// The employee's time zone: the snapshot's `time_zone` when it names one,
@@ -151,6 +152,12 @@ pub struct Window {
 }
 
 impl Window {
+    /// Whether access never begins: the window closes before it opens (an
+    /// end date before the start date).
+    pub fn is_empty(&self) -> bool {
+        matches!((self.from, self.until), (Some(f), Some(u)) if u <= f)
+    }
+
     /// The phase at `now`.
     pub fn phase(&self, now: DateTime<Utc>) -> Phase {
         if self.until.is_some_and(|u| now >= u) {
@@ -210,6 +217,8 @@ pub struct Transition {
 }
 
 /// The transitions after `now` of the given apps' windows, soonest first.
+/// A window that never opens (its end before its start) has none: the
+/// engine's timer still fires at its edges, but no account changes.
 pub fn upcoming<'a>(
     snapshot: &Snapshot,
     windows: impl IntoIterator<Item = (&'a str, Window)>,
@@ -224,6 +233,9 @@ pub fn upcoming<'a>(
     };
     let mut out = Vec::new();
     for (app, window) in windows {
+        if window.is_empty() {
+            continue; // never active: neither edge changes an account
+        }
         let edges = [
             (window.from, Phase::Active, Field::StartDate),
             (window.until, Phase::Left, Field::EndDate),
@@ -242,6 +254,56 @@ pub fn upcoming<'a>(
     }
     out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.app.cmp(&b.app)));
     out
+}
+
+impl Transition {
+    /// What it does to the account: `provision` when the window opens,
+    /// `deprovision` when it closes.
+    pub fn change(&self) -> &'static str {
+        match self.phase {
+            Phase::Active => "provision",
+            Phase::Pending | Phase::Left => "deprovision",
+        }
+    }
+}
+
+/// What dates are read against: the catalogue (each app's offsets), the
+/// zone of snapshots that name none, and the instant taken as now. One
+/// value for a whole listing, so every employee is seen at the same now.
+#[derive(Debug, Clone, Copy)]
+pub struct Calendar<'a> {
+    /// The app catalogue.
+    pub apps: &'a BTreeMap<String, AppConfig>,
+    /// `lifecycle.default_time_zone`.
+    pub zone: Tz,
+    /// Transitions at or before it are past.
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> Calendar<'a> {
+    /// The calendar of `config` at `now`.
+    pub fn new(config: &'a Config, now: DateTime<Utc>) -> Calendar<'a> {
+        Calendar {
+            apps: &config.apps,
+            zone: config.lifecycle.zone(),
+            now,
+        }
+    }
+
+    /// The transitions still to come of the `granted` apps of one employee
+    /// ([`upcoming`]); names the catalogue lacks are skipped, as the engine
+    /// skips them.
+    pub fn pending<'g>(
+        &self,
+        snapshot: &Snapshot,
+        granted: impl IntoIterator<Item = &'g str>,
+    ) -> Vec<Transition> {
+        let dates = Dates::of(snapshot, self.zone);
+        let windows = granted
+            .into_iter()
+            .filter_map(|app| Some((app, dates.window(self.apps.get(app)?))));
+        upcoming(snapshot, windows, self.now)
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ use provisioner::config::Config;
 /// from 100k to 1M employees (docs/BENCHMARKS.md), mimalloc keeps it flat.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use provisioner::engine::schedule;
+use provisioner::lifecycle::Calendar;
 use provisioner::rules::{preview, RuleSet};
 use provisioner::telemetry::{self, logging, Role, Telemetry};
 use provisioner::text::{self, escape};
@@ -76,6 +78,27 @@ enum Command {
     Held {
         #[command(subcommand)]
         command: HeldCommand,
+    },
+    /// What the engine's timers will do and when (read from the state changelog).
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// List pending transitions: one row per employee, app and instant, soonest first.
+    List {
+        /// Only this employee.
+        #[arg(long)]
+        employee: Option<String>,
+        /// Only transitions before this RFC 3339 time or YYYY-MM-DD day (midnight UTC).
+        #[arg(long, value_name = "TIME", value_parser = schedule::parse_before)]
+        before: Option<chrono::DateTime<chrono::Utc>>,
+        /// A table for people, or one JSON object a line.
+        #[arg(long, value_enum, default_value = "table")]
+        format: PreviewFormatArg,
     },
 }
 
@@ -177,6 +200,15 @@ enum PreviewFormatArg {
     Json,
 }
 
+impl From<PreviewFormatArg> for preview::PreviewFormat {
+    fn from(format: PreviewFormatArg) -> Self {
+        match format {
+            PreviewFormatArg::Table => preview::PreviewFormat::Table,
+            PreviewFormatArg::Json => preview::PreviewFormat::Json,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     provisioner::telemetry::logging::init(cli.log_format.map(|f| match f {
@@ -202,6 +234,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Engine { metrics_addr } => engine(config, metrics_addr),
         Command::Held { command } => held(config, command),
+        Command::Schedule {
+            command:
+                ScheduleCommand::List {
+                    employee,
+                    before,
+                    format,
+                },
+        } => schedule_list(&config, employee, before, format),
         Command::Connector {
             apps,
             all,
@@ -284,19 +324,33 @@ fn rules_preview(
     };
     let file = std::fs::File::open(employees)
         .with_context(|| format!("{}: cannot open", employees.display()))?;
-    let format = match format {
-        PreviewFormatArg::Table => preview::PreviewFormat::Table,
-        PreviewFormatArg::Json => preview::PreviewFormat::Json,
-    };
     let mut out = std::io::stdout().lock();
     preview::preview(
         std::io::BufReader::new(file),
         employees,
         &set,
         base.as_ref(),
-        format,
+        &Calendar::new(config, chrono::Utc::now()),
+        format.into(),
         &mut out,
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `provisioner schedule list`: the pending transitions on the changelog
+/// under the current rules, seen at one `now`.
+fn schedule_list(
+    config: &Config,
+    employee: Option<String>,
+    before: Option<chrono::DateTime<chrono::Utc>>,
+    format: PreviewFormatArg,
+) -> anyhow::Result<ExitCode> {
+    let now = chrono::Utc::now();
+    let rules = load_rules(config, None)?;
+    let filter = schedule::Filter { employee, before };
+    let rows = schedule::list(config, &rules, &filter, now)
+        .with_context(|| format!("cannot read {}", config.topics.state))?;
+    schedule::write(&mut std::io::stdout().lock(), &rows, format.into())?;
     Ok(ExitCode::SUCCESS)
 }
 

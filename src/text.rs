@@ -47,6 +47,44 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// An instant as the CLI prints it: RFC 3339 with milliseconds and `Z`, the
+/// form commands carry (CONTRACT §5).
+pub fn instant(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `header` and `rows` as the lines of a table for people: every cell
+/// escaped ([`escape`]) and padded to its column's widest cell, columns two
+/// spaces apart, the last one unpadded.
+pub fn columns<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> Vec<String> {
+    let header = header.map(|cell| escape(cell).into_owned());
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| row.clone().map(|cell| escape(&cell).into_owned()))
+        .collect();
+    let mut widths = [0; N];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|row| {
+            let mut line = String::new();
+            for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+                if i + 1 < N {
+                    // Writing to a String cannot fail.
+                    let _ = write!(line, "{cell:<width$}  ");
+                } else {
+                    line.push_str(cell);
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
 /// An error and its causes on one line, `outer: cause: root cause`, each
 /// said once: a cause whose text the line already holds is left out. Many
 /// errors repeat their source's text in their own message (so that a log
@@ -107,6 +145,30 @@ mod tests {
         assert_eq!(
             error_chain(&error),
             "starting the engine: cannot read config.toml: no such file"
+        );
+    }
+
+    #[test]
+    fn columns_are_padded_to_their_widest_escaped_cell() {
+        let rows = [
+            ["E1".to_string(), "slack".to_string(), "".to_string()],
+            [
+                "E\u{7}2".to_string(),
+                "zendesk".to_string(),
+                "x".to_string(),
+            ],
+        ];
+        assert_eq!(
+            columns(["ID", "APP", "NOTE"], &rows),
+            [
+                "ID      APP      NOTE",
+                "E1      slack",
+                "E\\x072  zendesk  x"
+            ]
+        );
+        assert_eq!(
+            instant("2026-12-31T23:00:00Z".parse().unwrap()),
+            "2026-12-31T23:00:00.000Z"
         );
     }
 }

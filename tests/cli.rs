@@ -427,6 +427,22 @@ fn held_commands_with_an_unreachable_broker_say_so() {
     assert!(error_message(&release).contains("cannot write to"));
 }
 
+#[test]
+fn schedule_list_with_an_unreachable_broker_says_so() {
+    let out = binary()
+        .args(["schedule", "list"])
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = error_message(&out);
+    assert!(
+        err.starts_with("error: cannot read provisioning.state"),
+        "{err}"
+    );
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+}
+
 /// A rules directory holding one rule file of just under 1 MiB whose target
 /// is `any` of one `{ field: id, op: matches, value: 'PATTERN' }` per line
 /// from line 4; returns it and the number of leaves.

@@ -19,7 +19,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("events", 1),
     ("dlq", 1),
     ("kafka", 1),
-    // ...and what operators see, and the reading of HR dates, built on both.
+    // ...and what operators see, built on both; the date semantics, on
+    // config and events, below the rules that preview them.
     ("telemetry", 2),
     ("lifecycle", 2),
     // The domain.

@@ -1,20 +1,31 @@
 //! `rules preview` through the library: the CONTRACT §1 JSON shapes, the
-//! baseline diff and its summary, the table, and errors naming FILE:LINE.
+//! baseline diff and its summary, the table, pending transitions, and errors
+//! naming FILE:LINE.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use provisioner::config::{AppConfig, Config};
+use provisioner::lifecycle::Calendar;
 use provisioner::rules::{preview, PreviewError, PreviewFormat, PreviewSummary, RuleSet};
 
 mod support;
 
+fn config() -> Config {
+    Config::load(&support::root().join("config/provisioner.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn catalogue() -> BTreeMap<String, AppConfig> {
-    let root = support::root();
-    Config::load(&root.join("config/provisioner.toml"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .apps
+    config().apps
+}
+
+/// The time of the previews: their output depends on it once dates are in.
+fn now() -> DateTime<Utc> {
+    "2026-12-01T00:00:00Z".parse().unwrap()
 }
 
 fn fixture(path: &str) -> PathBuf {
@@ -27,8 +38,20 @@ fn rule_set(dir: &str) -> RuleSet {
     RuleSet::load_dir(&fixture(dir), &catalogue()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Runs a preview of `input`, returning the output text and summary.
+/// Runs a preview of `input` with the example configuration at [`now`],
+/// returning the output text and summary.
 fn run(
+    input: &str,
+    rules: &RuleSet,
+    baseline: Option<&RuleSet>,
+    format: PreviewFormat,
+) -> Result<(String, PreviewSummary), PreviewError> {
+    run_with(&config(), input, rules, baseline, format)
+}
+
+/// [`run`] with a configuration of the test's own (offsets, default zone).
+fn run_with(
+    config: &Config,
     input: &str,
     rules: &RuleSet,
     baseline: Option<&RuleSet>,
@@ -40,6 +63,7 @@ fn run(
         Path::new("employees.jsonl"),
         rules,
         baseline,
+        &Calendar::new(config, now()),
         format,
         &mut out,
     )?;
@@ -230,4 +254,117 @@ fn table_cells_show_control_characters_instead_of_obeying_them() {
         "{out:?}"
     );
     assert_eq!(out.lines().count(), 3, "header, one row, summary: {out}");
+}
+
+/// The example configuration with Slack provisioned a day before the start
+/// and Zendesk kept two hours after the end.
+fn dated_config() -> Config {
+    let mut config = config();
+    let slack = config.apps.get_mut("slack").expect("slack");
+    slack.pre_start = Duration::from_secs(24 * 3600);
+    let zendesk = config.apps.get_mut("zendesk").expect("zendesk");
+    zendesk.post_end = Duration::from_secs(2 * 3600);
+    config
+}
+
+/// A future hire in Madrid, a leaver at the end of December (UTC, the
+/// default zone), one already started with no end, and one without apps.
+const DATED: &str = r#"{"id":"E2001","team":"Development","start_date":"2026-12-15","time_zone":"Europe/Madrid"}
+{"id":"E2002","team":"Development","employment_type":"contractor","start_date":"2026-01-05","end_date":"2026-12-31"}
+{"id":"E2003","team":"Development","start_date":"2026-11-30"}
+{"id":"E2004","team":"Finance","start_date":"2026-12-15"}
+"#;
+
+#[test]
+fn json_lists_pending_transitions_after_the_grants() {
+    let (out, _) = run_with(
+        &dated_config(),
+        DATED,
+        &rule_set("new"),
+        None,
+        PreviewFormat::Json,
+    )
+    .unwrap();
+    let expected = [
+        concat!(
+            r#"{"employee_id":"E2001","apps":{"slack":{"role":"member","rules":["Dev Slack"]},"zendesk":{"role":"light_agent","rules":["Dev Team"]}},"#,
+            r#""pending":[{"app":"slack","change":"provision","at":"2026-12-13T23:00:00.000Z","field":"start_date","date":"2026-12-15"},"#,
+            r#"{"app":"zendesk","change":"provision","at":"2026-12-14T23:00:00.000Z","field":"start_date","date":"2026-12-15"}]}"#
+        ),
+        concat!(
+            r#"{"employee_id":"E2002","apps":{"slack":{"role":"member","rules":["Dev Slack"]}},"#,
+            r#""pending":[{"app":"slack","change":"deprovision","at":"2027-01-01T00:00:00.000Z","field":"end_date","date":"2026-12-31"}]}"#
+        ),
+        // Started, no end: nothing pending, the line is as it always was.
+        r#"{"employee_id":"E2003","apps":{"slack":{"role":"member","rules":["Dev Slack"]},"zendesk":{"role":"light_agent","rules":["Dev Team"]}}}"#,
+        // Dates but no apps: nothing pending either.
+        r#"{"employee_id":"E2004","apps":{}}"#,
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn table_lists_pending_transitions_under_the_employee() {
+    let (out, _) = run_with(
+        &dated_config(),
+        DATED,
+        &rule_set("new"),
+        None,
+        PreviewFormat::Table,
+    )
+    .unwrap();
+    let expected = "\
+EMPLOYEE  APP      ROLE         RULES
+E2001     slack    member       Dev Slack
+E2001     zendesk  light_agent  Dev Team
+  pending: slack provision at 2026-12-13T23:00:00.000Z (start_date=2026-12-15)
+  pending: zendesk provision at 2026-12-14T23:00:00.000Z (start_date=2026-12-15)
+E2002     slack    member       Dev Slack
+  pending: slack deprovision at 2027-01-01T00:00:00.000Z (end_date=2026-12-31)
+E2003     slack    member       Dev Slack
+E2003     zendesk  light_agent  Dev Team
+E2004     -        -            -
+4 employees, 3 with at least one app
+";
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn pending_transitions_follow_offsets_and_the_default_zone() {
+    let mut config = dated_config();
+    config.lifecycle.default_time_zone = "Pacific/Auckland".into();
+    let input = concat!(
+        r#"{"id":"E3001","team":"Support","start_date":"2026-11-02","end_date":"2026-12-24"}"#,
+        "\n",
+        r#"{"id":"E3002","team":"Support","end_date":"2026-12-24T17:30:00Z"}"#,
+        "\n",
+        // Ends before it starts: never active, nothing to schedule.
+        r#"{"id":"E3003","team":"Support","start_date":"2026-12-20","end_date":"2026-12-10"}"#,
+    );
+    let (out, _) = run_with(&config, input, &rule_set("new"), None, PreviewFormat::Json).unwrap();
+    let pending: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["pending"].clone())
+        .collect();
+    // Auckland is UTC+13 in December; Zendesk is kept two hours more.
+    assert_eq!(
+        pending[0],
+        serde_json::json!([{"app":"zendesk","change":"deprovision","at":"2026-12-24T13:00:00.000Z","field":"end_date","date":"2026-12-24"}])
+    );
+    // An instant is taken as it is, in any zone.
+    assert_eq!(pending[1][0]["at"], "2026-12-24T19:30:00.000Z");
+    assert_eq!(pending[2], serde_json::Value::Null, "{out}");
+}
+
+#[test]
+fn a_baseline_diff_has_no_pending_transitions() {
+    let (out, _) = run_with(
+        &dated_config(),
+        DATED,
+        &rule_set("new"),
+        Some(&rule_set("old")),
+        PreviewFormat::Json,
+    )
+    .unwrap();
+    assert!(!out.contains("pending"), "{out}");
 }

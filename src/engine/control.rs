@@ -171,15 +171,11 @@ pub struct HeldEntry {
 ///
 /// An unreachable broker and a missing state topic are errors that say so.
 pub fn list_held(config: &Config) -> Result<Vec<HeldEntry>, super::EngineError> {
-    let partitions = kafka::partition_count(config, &config.topics.state)?;
-    if partitions == 0 {
-        return Err(super::EngineError::MissingTopic {
-            topic: config.topics.state.clone(),
-        });
-    }
     let mut held = Vec::new();
-    for p in 0..partitions as i32 {
-        for state in super::store::restore(config, p)? {
+    super::store::each_state(
+        config,
+        |summary| summary.held,
+        |state| {
             for (app, h) in &state.held {
                 held.push(HeldEntry {
                     hold_id: h.hold_id.clone(),
@@ -188,8 +184,8 @@ pub fn list_held(config: &Config) -> Result<Vec<HeldEntry>, super::EngineError> 
                     held_at: h.held_at,
                 });
             }
-        }
-    }
+        },
+    )?;
     held.sort();
     Ok(held)
 }

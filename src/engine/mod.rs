@@ -8,7 +8,8 @@
 //! [`crate::kafka::txn`] producer, with the engine's tuning) holding the
 //! commands, the dead letters, the state writes and the input offsets. [`guard`] holds
 //! mass deprovisions; [`control`] applies an operator's release or discard;
-//! [`reload`] watches the rules directory.
+//! [`schedule`] lists what the timers will do; [`reload`] watches the rules
+//! directory.
 
 pub mod control;
 pub mod decide;
@@ -19,6 +20,7 @@ pub(crate) mod pending;
 pub(crate) mod rebalance;
 pub(crate) mod reload;
 mod run;
+pub mod schedule;
 pub mod state;
 pub(crate) mod store;
 pub(crate) mod timers;

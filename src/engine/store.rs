@@ -428,13 +428,37 @@ fn readable(employee_id: &str, value: &[u8]) -> Result<Box<[u8]>, codec::DecodeE
     Ok(codec::encode(&state).into_boxed_slice())
 }
 
-/// Reads one changelog partition to its end and returns the last state of
-/// each employee on it, decoded (for `held list`, while the engine is down).
-pub fn restore(config: &Config, partition: i32) -> Result<Vec<EmployeeState>, KafkaError> {
-    let mut restored = restore_encoded(config, &[partition])?;
-    let map = restored.remove(&partition).unwrap_or_default().states;
-    Ok(map
-        .iter()
-        .filter_map(|(id, bytes)| decode_logged(id, bytes, None))
-        .collect())
+/// Reads the changelog to its end, partition by partition, and passes the
+/// last state of each employee whose [`Summary`] is `wanted`, decoded, to
+/// `visit`: what the operator commands (`held list`, `schedule list`) read,
+/// so they work while the engine is down. One partition is in memory at a
+/// time; the summary spares decoding the states a command does not show.
+///
+/// An unreachable broker and a missing state topic are errors that say so.
+pub fn each_state(
+    config: &Config,
+    wanted: impl Fn(&Summary<'_>) -> bool,
+    mut visit: impl FnMut(EmployeeState),
+) -> Result<(), super::EngineError> {
+    let partitions = kafka::partition_count(config, &config.topics.state)?;
+    if partitions == 0 {
+        return Err(super::EngineError::MissingTopic {
+            topic: config.topics.state.clone(),
+        });
+    }
+    // Partition counts are far below i32::MAX (Kafka's own type for them).
+    for p in 0..i32::try_from(partitions).unwrap_or(i32::MAX) {
+        let mut restored = restore_encoded(config, &[p])?;
+        let states = restored.remove(&p).unwrap_or_default().states;
+        for (id, bytes) in &states {
+            // Restored values are of this format, so they have a summary.
+            if !codec::summary(bytes, None).is_ok_and(|s| wanted(&s)) {
+                continue;
+            }
+            if let Some(state) = decode_logged(id, bytes, None) {
+                visit(state);
+            }
+        }
+    }
+    Ok(())
 }

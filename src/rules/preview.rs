@@ -1,5 +1,7 @@
 //! `provisioner rules preview` (CONTRACT §1): what each employee of a JSON-lines
-//! file gets under a rule set, or what would change between two rule sets.
+//! file gets under a rule set, with the transitions its dates still make
+//! ([`crate::lifecycle::Calendar::pending`]), or what would change between
+//! two rule sets.
 //!
 //! Offline and pure apart from its reader and writer, so a rules change can
 //! be reviewed — "who loses Zendesk?" — before it reaches the engine. JSON
@@ -15,6 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Grant, RuleSet, Snapshot};
+use crate::lifecycle::{Calendar, Transition};
 
 /// How the preview is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,11 +95,19 @@ pub enum PreviewError {
 /// not a change, since the app sees nothing of it — followed by a summary.
 /// Blank lines are skipped; a bad line stops the preview with an error
 /// naming `input_name` and the line.
+///
+/// Without a baseline each employee's grants are followed by its pending
+/// transitions: when, by `calendar` (its `now` is the time of the preview),
+/// each granted app's window opens or closes. The grants are what the rules
+/// give, whatever the dates; the engine makes an account only while its
+/// window is open, so an employee not yet started has none of them *now*,
+/// and its `provision` transitions say when it will.
 pub fn preview(
     mut input: impl BufRead,
     input_name: &Path,
     rules: &RuleSet,
     baseline: Option<&RuleSet>,
+    calendar: &Calendar<'_>,
     format: PreviewFormat,
     out: &mut impl Write,
 ) -> Result<PreviewSummary, PreviewError> {
@@ -136,9 +147,10 @@ pub fn preview(
             }
         } else {
             with_apps += usize::from(!grants.is_empty());
+            let pending = calendar.pending(&employee, grants.keys().map(String::as_str));
             match format {
-                PreviewFormat::Json => json_line(out, &GrantsLine::new(&id, &grants))?,
-                PreviewFormat::Table => table.grants(&id, &grants),
+                PreviewFormat::Json => json_line(out, &GrantsLine::new(&id, &grants, &pending))?,
+                PreviewFormat::Table => table.grants(&id, &grants, &pending),
             }
         }
     }
@@ -277,11 +289,25 @@ fn diff<'a>(old: &'a BTreeMap<String, Grant>, new: &'a BTreeMap<String, Grant>) 
         .collect()
 }
 
-/// `{"employee_id":…,"apps":{…}}`
+/// `{"employee_id":…,"apps":{…}}`, and `"pending":[…]` when there are
+/// pending transitions (absent otherwise, so lines without dates are as
+/// they always were).
 #[derive(Serialize)]
 struct GrantsLine<'a> {
     employee_id: &'a str,
     apps: BTreeMap<&'a str, AppLine<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<PendingLine<'a>>,
+}
+
+/// `{"app":…,"change":…,"at":…,"field":…,"date":…}`
+#[derive(Serialize)]
+struct PendingLine<'a> {
+    app: &'a str,
+    change: &'static str,
+    at: String,
+    field: &'static str,
+    date: &'a str,
 }
 
 /// `{"role":…,"rules":[…]}`
@@ -292,7 +318,11 @@ struct AppLine<'a> {
 }
 
 impl<'a> GrantsLine<'a> {
-    fn new(employee_id: &'a str, grants: &'a BTreeMap<String, Grant>) -> Self {
+    fn new(
+        employee_id: &'a str,
+        grants: &'a BTreeMap<String, Grant>,
+        pending: &'a [Transition],
+    ) -> Self {
         let apps = grants
             .iter()
             .map(|(app, g)| {
@@ -305,7 +335,21 @@ impl<'a> GrantsLine<'a> {
                 )
             })
             .collect();
-        GrantsLine { employee_id, apps }
+        let pending = pending
+            .iter()
+            .map(|t| PendingLine {
+                app: &t.app,
+                change: t.change(),
+                at: crate::text::instant(t.at),
+                field: t.field.as_str(),
+                date: &t.date,
+            })
+            .collect();
+        GrantsLine {
+            employee_id,
+            apps,
+            pending,
+        }
     }
 }
 
@@ -328,15 +372,19 @@ fn json_line(out: &mut impl Write, value: &impl Serialize) -> Result<(), Preview
     out.write_all(b"\n").map_err(PreviewError::Write)
 }
 
-/// Rows of the people-readable table, aligned when written.
+/// Rows of the people-readable table, aligned when written, and the
+/// pending transitions written under an employee's last row.
 #[derive(Default)]
 struct Table {
     rows: Vec<[String; 4]>,
+    /// Index of a row → the indented lines that follow it.
+    notes: BTreeMap<usize, Vec<String>>,
 }
 
 impl Table {
-    /// One row per app; an employee without apps gets one row of dashes.
-    fn grants(&mut self, id: &str, grants: &BTreeMap<String, Grant>) {
+    /// One row per app; an employee without apps gets one row of dashes;
+    /// then a line per pending transition.
+    fn grants(&mut self, id: &str, grants: &BTreeMap<String, Grant>, pending: &[Transition]) {
         if grants.is_empty() {
             self.rows
                 .push([id.into(), "-".into(), "-".into(), "-".into()]);
@@ -348,6 +396,22 @@ impl Table {
                 grant.role.clone(),
                 grant.rules.join(", "),
             ]);
+        }
+        if !pending.is_empty() {
+            let lines = pending
+                .iter()
+                .map(|t| {
+                    format!(
+                        "  pending: {} {} at {} ({}={})",
+                        crate::text::escape(&t.app),
+                        t.change(),
+                        crate::text::instant(t.at),
+                        t.field.as_str(),
+                        crate::text::escape(&t.date)
+                    )
+                })
+                .collect();
+            self.notes.insert(self.rows.len() - 1, lines);
         }
     }
 
@@ -363,39 +427,22 @@ impl Table {
         }
     }
 
-    /// Header and rows with columns padded to their widest cell; nothing
-    /// when there are no rows (the summary line says so). Cells come from
-    /// the employees file and the rules, so they are escaped
-    /// ([`crate::text::escape`]): a control character is shown, not obeyed.
+    /// Header and rows with columns padded to their widest cell
+    /// ([`crate::text::columns`], which escapes them: they come from the
+    /// employees file and the rules); nothing when there are no rows (the
+    /// summary line says so).
     fn write(&self, out: &mut impl Write, header: [&str; 4]) -> Result<(), PreviewError> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let header = header.map(String::from);
-        let rows: Vec<[String; 4]> = self
-            .rows
-            .iter()
-            .map(|row| {
-                row.clone()
-                    .map(|cell| crate::text::escape(&cell).into_owned())
-            })
-            .collect();
-        let mut widths = [0; 4];
-        for row in std::iter::once(&header).chain(&rows) {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
+        let lines = crate::text::columns(header, &self.rows);
+        let notes = |row: usize| self.notes.get(&row).into_iter().flatten();
+        // Line 0 is the header; line i + 1 is row i.
+        for (i, line) in lines.iter().enumerate() {
+            writeln!(out, "{line}").map_err(PreviewError::Write)?;
+            for note in i.checked_sub(1).into_iter().flat_map(notes) {
+                writeln!(out, "{note}").map_err(PreviewError::Write)?;
             }
-        }
-        for row in std::iter::once(&header).chain(&rows) {
-            let mut line = String::new();
-            for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
-                if i + 1 < row.len() {
-                    line.push_str(&format!("{cell:<width$}  "));
-                } else {
-                    line.push_str(cell);
-                }
-            }
-            writeln!(out, "{}", line.trim_end()).map_err(PreviewError::Write)?;
         }
         Ok(())
     }
