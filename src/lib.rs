@@ -26,6 +26,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod pii;
 pub mod ratelimit;
+pub mod reconcile;
 pub mod replay;
 pub mod results;
 pub mod rules;

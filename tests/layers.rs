@@ -27,10 +27,12 @@ const LAYERS: &[(&str, u8)] = &[
     ("commands", 3),
     ("results", 3),
     ("rules", 3),
+    // What apps hold against what was decided, built on the commands.
+    ("reconcile", 4),
     // The processes: none uses another.
-    ("connector", 4),
-    ("engine", 4),
-    ("replay", 4),
+    ("connector", 5),
+    ("engine", 5),
+    ("replay", 5),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
