@@ -5,7 +5,10 @@
 //! single command, with a message naming the app and the variable or file
 //! (never a value). The worker then holds one [`AnyConnector`] per app.
 
+use std::num::NonZeroU32;
+
 use super::http::{self, BaseUrl, Secret, SecretError};
+use super::listing::{Cursor, ListError, Lister, Page, WEBHOOK_UNSUPPORTED};
 use super::scim::ScimConnector;
 use super::webhook::WebhookConnector;
 use super::zendesk::ZendeskConnector;
@@ -40,6 +43,51 @@ impl Connector for AnyConnector {
             AnyConnector::Scim(c) => c.probe().await,
             AnyConnector::Zendesk(c) => c.probe().await,
             AnyConnector::Webhook(c) => c.probe().await,
+        }
+    }
+}
+
+impl AnyConnector {
+    /// The app's listing API, or [`ListError::Unsupported`] for a kind
+    /// without one (webhook): reconciliation skips such an app, and says so.
+    pub fn lister(&self) -> Result<AnyLister<'_>, ListError> {
+        match self {
+            AnyConnector::Scim(c) => Ok(AnyLister::Scim(c)),
+            AnyConnector::Zendesk(c) => Ok(AnyLister::Zendesk(c)),
+            AnyConnector::Webhook(c) => Err(ListError::Unsupported {
+                app: c.app().to_string(),
+                reason: WEBHOOK_UNSUPPORTED,
+            }),
+        }
+    }
+}
+
+/// The connector kinds that can be read, behind one type (as
+/// [`AnyConnector`], and for the same reason).
+#[derive(Debug, Clone, Copy)]
+pub enum AnyLister<'a> {
+    /// A SCIM 2.0 service provider.
+    Scim(&'a ScimConnector),
+    /// A Zendesk Support account.
+    Zendesk(&'a ZendeskConnector),
+}
+
+impl Lister for AnyLister<'_> {
+    fn app(&self) -> &str {
+        match self {
+            AnyLister::Scim(c) => c.app(),
+            AnyLister::Zendesk(c) => c.app(),
+        }
+    }
+
+    async fn list_page(
+        &self,
+        cursor: Option<&Cursor>,
+        page_size: NonZeroU32,
+    ) -> Result<Page, ConnectorError> {
+        match self {
+            AnyLister::Scim(c) => c.list_page(cursor, page_size).await,
+            AnyLister::Zendesk(c) => c.list_page(cursor, page_size).await,
         }
     }
 }

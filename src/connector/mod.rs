@@ -4,7 +4,8 @@
 //! worker (consumption, ordering, retries, rate limits, dead-lettering) is
 //! generic over it. The error kinds drive the worker's behaviour, so an
 //! implementation's main job besides the HTTP calls is to classify failures
-//! honestly.
+//! honestly. Kinds with a read API also implement [`listing::Lister`], so
+//! reconciliation can read every account they hold.
 
 pub(crate) mod apply;
 pub mod build;
@@ -14,6 +15,7 @@ mod events;
 pub(crate) mod generations;
 pub mod http;
 pub(crate) mod intake;
+pub mod listing;
 pub(crate) mod offsets;
 pub(crate) mod ordering;
 pub(crate) mod outage;

@@ -7,6 +7,7 @@
 //! first delivery created and reports `unchanged`; a 409 on create (another
 //! writer got there first) means "look it up again and update".
 
+mod list;
 mod user;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
@@ -40,9 +41,15 @@ struct Found {
     resource: Value,
 }
 
-/// `ListResponse` of RFC 7644 §3.4.2; `Resources` is absent when empty.
+/// `ListResponse` of RFC 7644 §3.4.2, of searches and listings; `Resources`
+/// is absent when empty.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ListResponse {
+    /// Matches in all, across pages.
+    total_results: Option<u64>,
+    /// The 1-based index of this page's first resource.
+    start_index: Option<u64>,
     #[serde(rename = "Resources", default)]
     resources: Vec<Value>,
 }

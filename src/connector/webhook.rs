@@ -42,6 +42,11 @@ impl WebhookConnector {
             client,
         }
     }
+
+    /// The app it posts for.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
 }
 
 /// The header value for `body`: `sha256=` and the lowercase hex HMAC-SHA256

@@ -6,6 +6,8 @@
 //! Leavers are licence-aware: a suspended agent still holds a paid seat, so
 //! suspension first downgrades the user to the end-user role, then suspends.
 
+mod list;
+
 use std::collections::BTreeMap;
 
 use reqwest::header::ACCEPT;
@@ -30,6 +32,8 @@ pub struct ZendeskConnector {
     /// The API user's e-mail: personal data, so never printed either.
     api_user: Secret,
     token: Secret,
+    /// Our roles, least privileged first (the listing maps back in this order).
+    roles: Vec<String>,
     role_map: BTreeMap<String, RoleMapping>,
     end_user: RoleMapping,
     client: reqwest::Client,
@@ -85,6 +89,7 @@ impl ZendeskConnector {
             base,
             api_user,
             token,
+            roles: roles.to_vec(),
             role_map,
             end_user,
             client,
