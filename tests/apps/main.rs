@@ -4,6 +4,7 @@
 
 mod build;
 mod common;
+mod listing;
 mod scim;
 mod scim_mock;
 #[path = "../support/mod.rs"]

@@ -17,11 +17,12 @@ use crate::common::{account, app_config, applied, deprovision, unchanged, upsert
 const EMAIL_VAR: &str = "APPS_TEST_ZENDESK_EMAIL";
 const TOKEN_VAR: &str = "APPS_TEST_ZENDESK_TOKEN";
 /// base64("api@acme.test/token:zd-token")
-const AUTH: &str = "Basic YXBpQGFjbWUudGVzdC90b2tlbjp6ZC10b2tlbg==";
+pub const AUTH: &str = "Basic YXBpQGFjbWUudGVzdC90b2tlbjp6ZC10b2tlbg==";
 const CREATE_OR_UPDATE: &str = "/api/v2/users/create_or_update.json";
 
-/// The connector of CONTRACT §9's example catalogue, built from configuration.
-fn connector(server: &MockServer, role_map: &str) -> AnyConnector {
+/// The connector of CONTRACT §9's example catalogue, built from configuration
+/// (also the listing tests').
+pub fn connector(server: &MockServer, role_map: &str) -> AnyConnector {
     std::env::set_var(EMAIL_VAR, "api@acme.test");
     std::env::set_var(TOKEN_VAR, "zd-token");
     let toml = format!(
@@ -34,7 +35,7 @@ fn connector(server: &MockServer, role_map: &str) -> AnyConnector {
     build("zendesk", &app_config("zendesk", &toml)).expect("build zendesk")
 }
 
-const SPEC_ROLE_MAP: &str = r#"
+pub const SPEC_ROLE_MAP: &str = r#"
 end_user = { role = "end-user" }
 light_agent = { role = "agent", custom_role_id = 360000001 }
 agent = { role = "agent" }
