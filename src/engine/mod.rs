@@ -13,6 +13,7 @@
 
 pub mod control;
 pub mod decide;
+pub mod desired;
 pub(crate) mod events;
 pub(crate) mod guard;
 pub(crate) mod parallel;
