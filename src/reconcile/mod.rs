@@ -8,5 +8,23 @@
 //! without an app.
 
 mod account;
+mod ignore;
+
+use std::borrow::Cow;
 
 pub use account::{AppAccount, DesiredAccount};
+pub use ignore::{IgnoreError, IgnoreList};
+
+/// `text` without case, for the comparisons reconciliation makes without
+/// case (user names, e-mails, ignore patterns): one folding for all of them,
+/// so a name that matches in one place matches in the others.
+fn fold(text: &str) -> Cow<'_, str> {
+    if text
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        Cow::Owned(text.to_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
