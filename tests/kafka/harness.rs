@@ -22,7 +22,9 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod process;
 mod worker;
+pub use process::*;
 pub use worker::*;
 
 pub use crate::support::{
