@@ -41,6 +41,15 @@ impl EngineProcess {
         self.0.wait().expect("reap");
     }
 
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Process::new("kill")
+            .args([&format!("-{signal}"), &self.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// SIGTERM, then the exit status must be 0 within the deadline.
     pub async fn terminate(mut self) {
         let pid = self.0.id().to_string();

@@ -133,3 +133,51 @@ async fn timers_move_with_their_partitions_to_the_surviving_instance() {
     b.stop().await;
     delete_topics(&config, &[]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_paused_past_its_session_fires_none_of_the_timers_it_lost() {
+    const EMPLOYEES: usize = 40;
+    let mut config = crash_config(2);
+    config
+        .kafka
+        .properties
+        .insert("session.timeout.ms".into(), "6000".into());
+    let dir = rules_dir(&mut config, RULES);
+    let path = write_config(&config, dir.path());
+    let (a_log, b_log) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    create_topics(&config).await;
+    let a = EngineProcess::spawn(&path, "a", &a_log);
+    let b = EngineProcess::spawn(&path, "b", &b_log);
+    wait_until("both instances own partitions", || {
+        log_lines_with(&a_log, "Engine ready") > 0 && log_lines_with(&b_log, "Engine ready") > 0
+    })
+    .await;
+
+    let ids: Vec<String> = (0..EMPLOYEES).map(|i| format!("P{i:02}")).collect();
+    let end = ahead(8);
+    process(&config, &leaving_at(&ids, end), EMPLOYEES as i64).await;
+    assert!(
+        log_lines_with(&a_log, "Batch committed.") > 0
+            && log_lines_with(&b_log, "Batch committed.") > 0,
+        "both instances hold some of the timers"
+    );
+    // A freezes (a long GC pause, a stopped VM) before the timers are due;
+    // its session expires and B takes its partition and fires its timers.
+    a.signal("STOP");
+    let paused_at = Utc::now();
+    assert!(paused_at < end, "premise: paused before the instant");
+    wait_deprovisions(&config, &DEV_APPS, 2 * EMPLOYEES).await;
+    // A wakes up with its old partition's timers due: it must not fire them.
+    a.signal("CONT");
+    wait_until("the woken instance gives up its old partitions", || {
+        log_lines_with(&a_log, "Partitions revoked.") > 0
+    })
+    .await;
+    let marker = hire("M0", "Development", None);
+    process(&config, &[marker], EMPLOYEES as i64 + 1).await;
+    a.terminate().await;
+    b.terminate().await;
+
+    assert_one_deprovision_each(&config, &DEV_APPS, &ids);
+    delete_topics(&config, &[]).await;
+}
