@@ -90,6 +90,9 @@ pub struct RunningEngine {
     pub metrics: std::sync::Arc<provisioner::metrics::Metrics>,
     shutdown: CancellationToken,
     handle: JoinHandle<Result<(), provisioner::engine::EngineError>>,
+    /// Stops the engine when a failing test drops it unstopped: its loop
+    /// would otherwise keep the runtime, and the test, from ever ending.
+    _stop_on_drop: tokio_util::sync::DropGuard,
 }
 
 impl RunningEngine {
@@ -105,6 +108,7 @@ impl RunningEngine {
         ));
         RunningEngine {
             metrics,
+            _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
             handle,
         }
