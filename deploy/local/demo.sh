@@ -9,6 +9,11 @@
 # connector has applied Slack's commands, and prints the commands, the dead
 # letters and the user accounts now in the SCIM server. Safe to run again: it
 # shows only this run's commands.
+#
+# Grace's sample `left` (evt-0007) ends on her end_date, still ahead: it only
+# schedules the deprovisioning. The demo then moves her end_date to an instant
+# ~10 s ahead with a `changed` event and waits for the engine's timer to take
+# the leave into effect on its own, with no event at that moment.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -88,6 +93,52 @@ while :; do
   if (( SECONDS > deadline )); then tail -20 "$work/engine.log"; echo "engine did not process the events in 60 s" >&2; exit 1; fi
   sleep 0.2
 done
+
+# A future-dated leave taking effect: move Grace's end_date to an instant a
+# few seconds ahead; the engine keeps it as a timer in her state and, at that
+# instant, deprovisions her with cause "provisioner.schedule.due".
+slack_topic="${prefix}provisioning.commands.slack"
+scheduled() {
+  kcat -C -b "$bootstrap" -t "$slack_topic" -o "s@$start_ms" -e -q -X isolation.level=read_committed \
+    -f '%s\n' | grep '"event_type":"provisioner.schedule.due"' || true
+}
+leave_at=$(date -u -d '+10 seconds' +%Y-%m-%dT%H:%M:%SZ)
+echo "==> Moving Grace's (E1002) end_date to $leave_at, ~10 s from now (a 'changed' event, sequence 3)"
+python3 - "$leave_at" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work/leave.kcat" <<'PY'
+import json, sys
+leave_at, now = sys.argv[1], sys.argv[2]
+event = {
+    "specversion": "1.0", "id": "evt-0009", "source": "hris://acme",
+    "type": "hr.employee.changed", "time": now, "subject": "E1002",
+    "datacontenttype": "application/json",
+    "data": {"sequence": 3, "employee": {"id": "E1002", "end_date": leave_at}},
+}
+print("E1002\t" + json.dumps(event))
+PY
+kcat -P -b "$bootstrap" -t "${prefix}hr.employee.events" -K $'\t' -l "$work/leave.kcat"
+deadline=$((SECONDS + 60))
+while :; do
+  (( $(committed) - committed_before >= count + 1 )) && break
+  if (( SECONDS > deadline )); then tail -20 "$work/engine.log"; echo "engine did not process the change in 60 s" >&2; exit 1; fi
+  sleep 0.2
+done
+if [[ -n $(scheduled) ]]; then echo "Grace was deprovisioned before her end_date" >&2; exit 1; fi
+echo "==> Scheduled: Grace keeps Slack until $leave_at (now $(date -u +%H:%M:%S)); waiting for her timer"
+deadline=$((SECONDS + 70))
+until [[ -n $(scheduled) ]]; do
+  if (( SECONDS > deadline )); then tail -20 "$work/engine.log"; echo "the scheduled deprovision did not come" >&2; exit 1; fi
+  sleep 0.2
+done
+scheduled | python3 -c "$(cat <<'PY'
+import json, sys
+for line in sys.stdin:
+    c = json.loads(line)
+    e = c["cause"].get("effective", {})
+    print(f"{c['command_id']}: {c['action']} ({c.get('deprovision')}) issued at {c['issued_at']}, "
+          f"{e.get('field')} {e.get('date')} took effect at {e.get('at')}")
+PY
+)"
+grep '"Timers fired."' "$work/engine.log" | tail -1
 
 for app in $(sed -n 's/^\[apps\.\([a-z0-9_-]*\)\]$/\1/p' "$config"); do
   topic="${prefix}provisioning.commands.$app"

@@ -48,6 +48,10 @@ struct Engine {
     control: ControlReader,
     telemetry: Telemetry,
     topics: CommandTopics,
+    /// The input offset committed last on each owned partition (fetched on
+    /// restore, then kept by each commit): the fence of transactions that
+    /// consume no input (see `batch::fence`).
+    committed: std::collections::BTreeMap<i32, i64>,
     /// The first offsets of the batch that aborted last, and how many times
     /// in a row it did.
     aborts: Option<(std::collections::BTreeMap<i32, i64>, u32)>,
@@ -112,6 +116,7 @@ pub(super) fn run_blocking(
         telemetry,
         topics: CommandTopics::all_present(),
         threads,
+        committed: Default::default(),
         aborts: None,
     };
     engine.set_topics(topics);
@@ -229,6 +234,7 @@ impl Engine {
                     batch.retain(|r| !partitions.contains(&r.partition()));
                     for &p in &partitions {
                         self.store.drop_partition(p);
+                        self.committed.remove(&p);
                     }
                     PartitionsRevoked {
                         topic: &self.config.topics.events,
@@ -253,6 +259,7 @@ impl Engine {
     fn restore(&mut self, partitions: &[i32]) -> Result<(), EngineError> {
         let started = Instant::now();
         let restored = store::restore_encoded(&self.config, partitions)?;
+        self.learn_committed(partitions)?;
         for (p, restored) in restored {
             let employees = restored.states.len();
             self.store.load(p, restored);

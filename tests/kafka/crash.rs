@@ -3,8 +3,6 @@
 //! `read_committed`, must hold exactly what the pure decision function says.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-use std::process::{Child, Command as Process, Stdio};
 
 use chrono::Utc;
 use provisioner::config::Config;
@@ -16,63 +14,6 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::harness::*;
-
-/// An engine process of the built binary.
-struct EngineProcess(Child);
-
-impl EngineProcess {
-    fn spawn(config: &Path, instance: &str, log: &Path) -> EngineProcess {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let child = binary()
-            .args([
-                "--config",
-                &config.to_string_lossy(),
-                "--log-format",
-                "json",
-                "engine",
-            ])
-            .env("PROVISIONER_INSTANCE_ID", instance)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn engine");
-        EngineProcess(child)
-    }
-
-    fn kill9(mut self) {
-        self.0.kill().expect("SIGKILL");
-        self.0.wait().expect("reap");
-    }
-
-    /// SIGTERM, then the exit status must be 0 within the deadline.
-    async fn terminate(mut self) {
-        let pid = self.0.id().to_string();
-        let status = Process::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let status = wait_for("the engine exits after SIGTERM", || {
-            std::future::ready(self.0.try_wait().expect("wait"))
-        })
-        .await;
-        assert!(
-            status.success(),
-            "engine exited with {status} after SIGTERM"
-        );
-    }
-}
-
-impl Drop for EngineProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `count` events over `employees` employees, each employee's in sequence
 /// order: a hire, then changes of team and title, some leaves and re-hires.

@@ -134,7 +134,7 @@ async fn leave_deprovisions_every_app_by_its_policy() {
     let config = config(1);
     let servers = config.kafka.bootstrap_servers.clone();
     let engine = RunningEngine::start(&config, rules(RULES, &config.apps));
-    let events = ada_hired_then(&[("left", json!({"id": "E1001", "end_date": "2026-11-30"}))]);
+    let events = ada_hired_then(&[("left", json!({"id": "E1001", "end_date": "2020-01-31"}))]);
     process(&config, &events).await;
 
     for (app, policy) in [("slack", "suspend"), ("zendesk", "delete")] {

@@ -22,7 +22,9 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod process;
 mod worker;
+pub use process::*;
 pub use worker::*;
 
 pub use crate::support::{
@@ -88,6 +90,9 @@ pub struct RunningEngine {
     pub metrics: std::sync::Arc<provisioner::metrics::Metrics>,
     shutdown: CancellationToken,
     handle: JoinHandle<Result<(), provisioner::engine::EngineError>>,
+    /// Stops the engine when a failing test drops it unstopped: its loop
+    /// would otherwise keep the runtime, and the test, from ever ending.
+    _stop_on_drop: tokio_util::sync::DropGuard,
 }
 
 impl RunningEngine {
@@ -103,6 +108,7 @@ impl RunningEngine {
         ));
         RunningEngine {
             metrics,
+            _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
             handle,
         }

@@ -9,6 +9,7 @@ mod harness;
 mod hostile_rules;
 mod poison;
 mod replay;
+mod schedule;
 mod scim_e2e;
 mod startup;
 #[path = "../support/mod.rs"]

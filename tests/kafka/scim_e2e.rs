@@ -452,7 +452,7 @@ async fn hr_events_through_the_engine_reach_the_scim_server() {
     assert_eq!(id_of(&user), id);
     assert_eq!(user["roles"], json!([{"value": "admin", "primary": true}]));
 
-    let left = json!({"id": "E1001", "end_date": "2026-11-30"});
+    let left = json!({"id": "E1001", "end_date": "2020-01-31"});
     produce(
         &env.servers,
         events,

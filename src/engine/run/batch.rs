@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::warn;
@@ -35,21 +35,51 @@ impl Engine {
     /// Commits work that consumed no input, in slices of `reconcile_chunk`
     /// employees; an aborted slice is retried as it is.
     pub(super) fn commit_maintenance(&mut self, pending: Pending) -> Result<(), EngineError> {
+        match self.try_maintenance(pending, MAINTENANCE_ATTEMPTS)? {
+            None => Ok(()),
+            Some(e) => Err(EngineError::Fatal(e)),
+        }
+    }
+
+    /// [`Self::commit_maintenance`], giving up on a slice that aborted
+    /// `attempts` times: its error is returned and it and the slices after
+    /// it are left undone (the ones before are committed). Each transaction
+    /// carries the [`Self::fence`].
+    pub(super) fn try_maintenance(
+        &mut self,
+        pending: Pending,
+        attempts: u32,
+    ) -> Result<Option<KafkaError>, EngineError> {
         if pending.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         for slice in pending.split(self.config.engine.reconcile_chunk) {
             let outputs = slice.outputs(&self.config);
             let mut attempt = 0;
             loop {
-                match self.transact(&outputs, None) {
+                let fence = self.fence()?;
+                // Asked after the fence's snapshot: a membership lost before
+                // it (which the fence would not show) is seen here.
+                let result = if self.is_member() {
+                    self.transact(&outputs, fence.as_ref().map(|(t, g)| (t, g)))
+                } else {
+                    Err(TxnError::Aborted(KafkaError::ConsumerCommit(
+                        RDKafkaErrorCode::UnknownMemberId,
+                    )))
+                };
+                match result {
                     Ok(()) => break,
-                    Err(TxnError::Aborted(e)) if attempt + 1 < MAINTENANCE_ATTEMPTS => {
+                    Err(TxnError::Aborted(e)) if attempt + 1 < attempts => {
                         attempt += 1;
                         warn!(message = "Maintenance transaction aborted; retrying.", error = %e, attempt);
                     }
-                    Err(TxnError::Aborted(e) | TxnError::Fenced(e) | TxnError::Fatal(e)) => {
-                        return Err(EngineError::Fatal(e))
+                    Err(TxnError::Aborted(e)) => {
+                        self.update_held_gauges();
+                        return Ok(Some(e));
+                    }
+                    Err(TxnError::Fenced(e) | TxnError::Fatal(e)) => {
+                        ProducerFailed(&e).emit();
+                        return Err(EngineError::Fatal(e));
                     }
                 }
             }
@@ -58,7 +88,69 @@ impl Engine {
             self.telemetry.readiness.progressed();
         }
         self.update_held_gauges();
+        Ok(None)
+    }
+
+    /// The fence of a transaction that consumes no input: the owned
+    /// partitions' committed offsets, sent again as the group's position
+    /// (nothing moves). The group coordinator refuses them, and the
+    /// transaction aborts, from an instance whose generation is stale: one
+    /// paused past its session while its partitions went to another, which
+    /// would otherwise emit on waking what the new owner emitted (a timer
+    /// fired twice). `None` while no offset is known (nothing consumed yet).
+    fn fence(&self) -> Result<Option<(TopicPartitionList, ConsumerGroupMetadata)>, EngineError> {
+        if self.committed.is_empty() {
+            return Ok(None);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (&p, &o) in &self.committed {
+            offsets.add_partition_offset(&self.config.topics.events, p, Offset::Offset(o))?;
+        }
+        Ok(Some((offsets, self.group()?)))
+    }
+
+    /// Whether the consumer is a member of the group right now. librdkafka
+    /// forgets its member id as soon as it sees its session expired, long
+    /// before the revocation reaches the engine's next poll; the group
+    /// metadata it gives from then on (no member, no generation) is one the
+    /// broker does not check, so it would not fence.
+    fn is_member(&self) -> bool {
+        let client = self.consumer.client();
+        // SAFETY: the handle is the live consumer's, valid as long as
+        // `self.consumer`; rd_kafka_memberid returns a copy of the id (or
+        // null) that the caller frees with rd_kafka_mem_free, done here.
+        unsafe {
+            let id = rdkafka::bindings::rd_kafka_memberid(client.native_ptr());
+            if id.is_null() {
+                return false;
+            }
+            let member = *id != 0;
+            rdkafka::bindings::rd_kafka_mem_free(client.native_ptr(), id.cast());
+            member
+        }
+    }
+
+    /// Learns the committed offsets of newly assigned `partitions` (the
+    /// ones the consumer resumes from), for the [`Self::fence`].
+    pub(super) fn learn_committed(&mut self, partitions: &[i32]) -> Result<(), EngineError> {
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            tpl.add_partition(&self.config.topics.events, p);
+        }
+        let offsets = self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(30))?;
+        self.remember(&offsets);
         Ok(())
+    }
+
+    /// Keeps the valid offsets of `offsets` as the committed ones.
+    fn remember(&mut self, offsets: &TopicPartitionList) {
+        for e in offsets.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                self.committed.insert(e.partition(), o);
+            }
+        }
     }
 
     /// Decides a batch and commits it with its input offsets in one
@@ -240,7 +332,11 @@ impl Engine {
         for output in outputs {
             self.txn.send(output.record())?;
         }
-        self.txn.commit(offsets)
+        self.txn.commit(offsets)?;
+        if let Some((tpl, _)) = offsets {
+            self.remember(tpl);
+        }
+        Ok(())
     }
 
     /// The offsets to commit after `records`: per partition, the last one + 1.

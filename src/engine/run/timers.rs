@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tracing::warn;
 
 use super::{hold_id, Engine};
 use crate::engine::events::TimersFired;
@@ -59,7 +60,13 @@ impl Engine {
         }
         pending.guard(&self.store, &self.config, Scope::Each, &hold_id(now), now);
         let (commands, held) = (pending.command_count(), pending.held_count());
-        self.commit_maintenance(pending)?;
+        // An aborted firing (e.g. fenced: this instance lost the partitions
+        // while paused) is not retried here: the timers stay due, and the
+        // next turn first applies the rebalance, then tries what is still ours.
+        if let Some(error) = self.try_maintenance(pending, 1)? {
+            warn!(message = "Firing timers aborted; they stay due.", %error);
+            return Ok(());
+        }
         for (id, wait) in deferred {
             let until = now + chrono::Duration::from_std(wait).unwrap_or_default();
             self.store.defer_timer(&id, until);
