@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::reconcile::{self, ReconcileConfig};
 use super::{at_least_one, problem, Problem};
 
 /// Which connector implementation talks to an app.
@@ -83,6 +84,9 @@ pub struct AppConfig {
         deserialize_with = "super::millis::deserialize"
     )]
     pub post_end: Duration,
+    /// How reconciliation reads the app and which accounts it leaves alone.
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
 }
 
 /// The longest `pre_start_ms` / `post_end_ms`: a year. Longer is a typo, and
@@ -223,6 +227,7 @@ pub(super) fn validate_app(name: &str, app: &AppConfig) -> Result<(), Problem> {
             ));
         }
     }
+    reconcile::validate(&app.reconcile)?;
     if app.token_env.is_some() && app.token_file.is_some() {
         return Err(problem(
             "token_file",

@@ -14,6 +14,7 @@ mod apps;
 mod engine;
 mod kafka;
 pub(crate) mod millis;
+mod reconcile;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ pub use engine::{
     ConnectorConfig, EngineConfig, LimitsConfig, MetricsConfig, RulesConfig, SafetyConfig,
 };
 pub use kafka::{KafkaConfig, TopicsConfig};
+pub use reconcile::{PatternProblem, ReconcileConfig, MAX_PAGE_SIZE};
 pub use secrets::{SecretSource, SecretValue};
 
 /// Everything that can be wrong with a configuration file.

@@ -216,3 +216,50 @@ fn durations_are_read_as_milliseconds_once() {
     let err = parse("[engine]\nstall_ms = -1\n").unwrap_err().to_string();
     assert!(err.contains("stall_ms"), "{err}");
 }
+
+#[test]
+fn reconcile_defaults_to_no_ignore_list_and_pages_of_100() {
+    let c = parse("[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n")
+        .unwrap();
+    assert_eq!(c.apps["a"].reconcile, ReconcileConfig::default());
+    assert!(c.apps["a"].reconcile.ignore.is_empty());
+    assert_eq!(c.apps["a"].reconcile.page_size().get(), 100);
+    let c = parse(
+        "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\nreconcile = { ignore = [\"admin@*\", \"svc-*\"], page_size = 1000 }\n",
+    )
+    .unwrap();
+    assert_eq!(c.apps["a"].reconcile.ignore, ["admin@*", "svc-*"]);
+    assert_eq!(c.apps["a"].reconcile.page_size().get(), 1000);
+}
+
+#[test]
+fn reconcile_page_size_and_ignore_patterns_are_checked_naming_the_entry() {
+    let app = "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n";
+    for size in ["0", "1001"] {
+        let err = parse(&format!("{app}reconcile = {{ page_size = {size} }}\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!("test.toml: `apps.a.reconcile.page_size` = {size}: must be between 1 and 1000")
+        );
+    }
+    let err = parse(&format!(
+        "{app}reconcile = {{ ignore = [\"svc-*\", \" \"] }}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "test.toml: `apps.a.reconcile.ignore[1]` = \" \": is empty: write a pattern such as \"svc-*\" or remove it"
+    );
+    let err = parse(&format!(
+        "{app}reconcile = {{ ignore = [\"svc-*\", \"admin@*\", \"**\"] }}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "test.toml: `apps.a.reconcile.ignore[2]` = \"**\": matches every account: it would hide the whole app from reconciliation"
+    );
+}

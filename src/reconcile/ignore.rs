@@ -10,20 +10,23 @@
 //! position is ever tried twice, whatever `*a*a*a*a*b` the configuration holds.
 
 use super::{fold, AppAccount};
+use crate::config::PatternProblem;
 
 /// Why an ignore pattern was refused. `index` is the pattern's position in
-/// the configured list, from 0, as in `ignore[2]`.
+/// the configured list, from 0, as in `ignore[2]`. What is refused is
+/// decided by [`PatternProblem`] (in `config`, so that loading the file
+/// refuses the same patterns).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IgnoreError {
     /// An empty or blank pattern: almost certainly a mistake, never useful.
-    #[error("ignore[{index}] is empty: write a pattern such as \"svc-*\" or remove it")]
+    #[error("ignore[{index}] {}", PatternProblem::Empty.reason())]
     Empty {
         /// Position in the list.
         index: usize,
     },
     /// A pattern of stars alone matches every account, which would silence
     /// reconciliation for the whole app.
-    #[error("ignore[{index}] = {pattern:?} matches every account: it would hide the whole app from reconciliation")]
+    #[error("ignore[{index}] = {pattern:?} {}", PatternProblem::MatchesEverything.reason())]
     MatchesEverything {
         /// Position in the list.
         index: usize,
@@ -87,14 +90,15 @@ impl IgnoreList {
             .enumerate()
             .map(|(index, written)| {
                 let written = written.as_ref();
-                if written.trim().is_empty() {
-                    return Err(IgnoreError::Empty { index });
-                }
-                if written.chars().all(|c| c == '*') {
-                    return Err(IgnoreError::MatchesEverything {
-                        index,
-                        pattern: written.to_string(),
-                    });
+                match PatternProblem::of(written) {
+                    Some(PatternProblem::Empty) => return Err(IgnoreError::Empty { index }),
+                    Some(PatternProblem::MatchesEverything) => {
+                        return Err(IgnoreError::MatchesEverything {
+                            index,
+                            pattern: written.to_string(),
+                        })
+                    }
+                    None => {}
                 }
                 let pieces = fold(written).split('*').map(str::to_string).collect();
                 Ok(Pattern {

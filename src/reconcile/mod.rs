@@ -12,6 +12,7 @@ mod account;
 mod classify;
 mod ignore;
 mod matching;
+pub mod output;
 mod plan;
 mod report;
 #[cfg(test)]
