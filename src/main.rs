@@ -22,7 +22,7 @@ use provisioner::engine::schedule;
 use provisioner::lifecycle::Calendar;
 use provisioner::rules::{preview, RuleSet};
 use provisioner::telemetry::{self, logging, Role, Telemetry};
-use provisioner::text::{self, escape};
+use provisioner::text;
 
 #[derive(Parser)]
 #[command(
@@ -78,6 +78,23 @@ enum Command {
     Held {
         #[command(subcommand)]
         command: HeldCommand,
+    },
+    /// Compare what apps hold with what the engine decided, and report it.
+    /// Report-only: takes no action whatever the flags (reactions will come
+    /// with `apps.<name>.reconcile.*` policy).
+    Reconcile {
+        /// An app of the catalogue (repeatable).
+        #[arg(long = "app", required_unless_present = "all")]
+        apps: Vec<String>,
+        /// Every app of the catalogue (webhook apps are skipped: no read API).
+        #[arg(long, conflicts_with = "apps")]
+        all: bool,
+        /// Accepted and the same as without it: this command takes no action.
+        #[arg(long)]
+        dry_run: bool,
+        /// A table per app for people, or one JSON object a line.
+        #[arg(long, value_enum, default_value = "table")]
+        format: PreviewFormatArg,
     },
     /// What the engine's timers will do and when (read from the state changelog).
     Schedule {
@@ -252,6 +269,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => replay(config, args),
+        Command::Reconcile {
+            apps, all, format, ..
+        } => reconcile(&config, apps, all, format),
         Command::Rules {
             command: RulesCommand::Check { rules },
         } => rules_check(&config, rules),
@@ -354,6 +374,27 @@ fn schedule_list(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `provisioner reconcile`: each app listed and classified, report-only;
+/// an app that fails (a partial scan) is an error line and exit 1.
+fn reconcile(
+    config: &Config,
+    apps: Vec<String>,
+    all: bool,
+    format: PreviewFormatArg,
+) -> anyhow::Result<ExitCode> {
+    let apps = provisioner::connector::chosen(config, apps, all)?;
+    let desired = provisioner::engine::desired::read_all(config, &apps)
+        .with_context(|| format!("cannot read {}", config.topics.state))?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    let out = &mut std::io::stdout().lock();
+    let run = provisioner::connector::survey::report_all(config, &desired, format.into(), out);
+    let failures = runtime.block_on(run)?;
+    for error in &failures {
+        eprintln!("error: {}", text::error_chain(error));
+    }
+    Ok(ExitCode::from(u8::from(!failures.is_empty())))
+}
+
 /// `provisioner replay`: to the end of the dead-letter topic, then exit 0;
 /// the listing (dry run) and the summary line on stdout, progress on stderr.
 fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -423,17 +464,7 @@ fn held(config: Config, command: HeldCommand) -> anyhow::Result<ExitCode> {
         HeldCommand::List => {
             let held = control::list_held(&config)
                 .with_context(|| format!("cannot read {}", config.topics.state))?;
-            println!("{:<36} {:<14} {:<14} HELD AT", "HOLD", "APP", "EMPLOYEE");
-            for h in &held {
-                println!(
-                    "{:<36} {:<14} {:<14} {}",
-                    escape(&h.hold_id),
-                    escape(&h.app),
-                    escape(&h.employee_id),
-                    h.held_at.to_rfc3339()
-                );
-            }
-            println!("{} held deprovision(s)", held.len());
+            control::write_held(&mut std::io::stdout().lock(), &held)?;
             return Ok(ExitCode::SUCCESS);
         }
         HeldCommand::Release(s) => (ControlAction::Release, s),

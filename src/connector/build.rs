@@ -15,6 +15,7 @@ use super::zendesk::ZendeskConnector;
 use super::{Applied, Connector, ConnectorError};
 use crate::commands::Command;
 use crate::config::{AppConfig, ConnectorKind};
+use crate::ratelimit::{self, Limiter};
 
 /// Every connector kind behind one type. The [`Connector`] trait returns
 /// `impl Future`, so it is not object-safe; an enum dispatches statically and
@@ -131,6 +132,12 @@ pub enum BuildError {
         /// The client library's message.
         message: String,
     },
+}
+
+/// The app's token bucket (`rate_limit_per_second`): what every request to
+/// the app waits for, the worker's commands and a listing alike.
+pub fn limiter(config: &AppConfig) -> Limiter {
+    ratelimit::per_second(config.rate_limit_per_second)
 }
 
 /// Builds the connector of `app` from its catalogue entry, loading its

@@ -24,6 +24,7 @@ pub(crate) mod redact;
 mod retry;
 pub mod scim;
 mod supervise;
+pub mod survey;
 pub mod webhook;
 pub mod worker;
 pub(crate) mod zendesk;
@@ -33,7 +34,7 @@ use std::time::Duration;
 
 use crate::commands::Command;
 
-pub use supervise::{run_all, select, RunError, SelectError};
+pub use supervise::{chosen, run_all, select, RunError, SelectError};
 
 /// What applying a command did.
 #[derive(Debug, Clone, PartialEq, Eq)]

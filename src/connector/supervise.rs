@@ -63,6 +63,19 @@ pub fn select(
     apps: Vec<String>,
     all: bool,
 ) -> Result<Vec<(String, AnyConnector)>, SelectError> {
+    chosen(config, apps, all)?
+        .into_iter()
+        .map(|app| {
+            // `chosen` returns only apps of the catalogue.
+            let connector = build::build(&app, &config.apps[&app]).map_err(SelectError::Build)?;
+            Ok((app, connector))
+        })
+        .collect()
+}
+
+/// The apps named (every app of the catalogue when `all`), sorted and
+/// without repeats, each checked to be in the catalogue.
+pub fn chosen(config: &Config, apps: Vec<String>, all: bool) -> Result<Vec<String>, SelectError> {
     let mut apps = if all {
         config.apps.keys().cloned().collect()
     } else {
@@ -73,16 +86,14 @@ pub fn select(
     if apps.is_empty() {
         return Err(SelectError::NoApps);
     }
-    apps.into_iter()
-        .map(|app| {
-            let Some(app_config) = config.apps.get(&app) else {
-                let known = config.apps.keys().cloned().collect();
-                return Err(SelectError::UnknownApp { app, known });
-            };
-            let connector = build::build(&app, app_config).map_err(SelectError::Build)?;
-            Ok((app, connector))
-        })
-        .collect()
+    if let Some(app) = apps.iter().find(|app| !config.apps.contains_key(*app)) {
+        let known = config.apps.keys().cloned().collect();
+        return Err(SelectError::UnknownApp {
+            app: app.clone(),
+            known,
+        });
+    }
+    Ok(apps)
 }
 
 /// Runs one worker per app until `shutdown` is cancelled, reporting through

@@ -22,6 +22,7 @@ use tracing::info;
 
 use crate::config::{AppConfig, Config};
 use crate::connector::apply::AppContext;
+use crate::connector::build;
 use crate::connector::consume::{Limits, Loop};
 pub use crate::connector::error::WorkerError;
 use crate::connector::generations;
@@ -30,7 +31,6 @@ use crate::connector::rebalance::{Shared, WorkerContext};
 use crate::connector::Connector;
 use crate::ids::AppName;
 use crate::kafka::{self, KafkaSetupError, TopicSpec};
-use crate::ratelimit;
 use crate::telemetry::health::AppHealth;
 use crate::telemetry::{Role, Telemetry};
 
@@ -158,7 +158,7 @@ impl<C: Connector + 'static> Worker<C> {
         let ctx = Arc::new(AppContext {
             app: self.app,
             connector: self.connector,
-            limiter: ratelimit::per_second(self.app_config.rate_limit_per_second),
+            limiter: build::limiter(&self.app_config),
             health: Arc::clone(&self.health),
             retry: self.app_config.retry.clone(),
             outage_detection: self.app_config.outage.enabled,

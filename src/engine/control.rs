@@ -23,6 +23,7 @@ use crate::commands::Command;
 use crate::config::Config;
 use crate::ids::{AppName, EmployeeId};
 use crate::kafka;
+use crate::text::escape;
 
 /// What to do with held deprovisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +189,28 @@ pub fn list_held(config: &Config) -> Result<Vec<HeldEntry>, super::EngineError> 
     )?;
     held.sort();
     Ok(held)
+}
+
+/// `held list`'s output (CONTRACT §1): `HOLD APP EMPLOYEE HELD AT`, one
+/// held deprovision a line (cells escaped), then `N held deprovision(s)`.
+pub fn write_held(out: &mut impl std::io::Write, held: &[HeldEntry]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<36} {:<14} {:<14} HELD AT",
+        "HOLD", "APP", "EMPLOYEE"
+    )?;
+    for h in held {
+        writeln!(
+            out,
+            "{:<36} {:<14} {:<14} {}",
+            escape(&h.hold_id),
+            escape(&h.app),
+            escape(&h.employee_id),
+            h.held_at.to_rfc3339()
+        )?;
+    }
+    writeln!(out, "{} held deprovision(s)", held.len())?;
+    out.flush()
 }
 
 #[cfg(test)]

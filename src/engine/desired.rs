@@ -2,6 +2,8 @@
 //! one app as the engine last decided it, read from the state changelog so
 //! it works while the engine is down, like `held list`.
 
+use std::collections::BTreeMap;
+
 use super::state::{Desired, EmployeeState};
 use super::{store, EngineError};
 use crate::config::Config;
@@ -27,9 +29,30 @@ pub fn of_state(state: &EmployeeState, app: &str) -> Option<DesiredAccount> {
 
 /// Every employee's account in `app`, read from `topics.state` to its end.
 pub fn read(config: &Config, app: &str) -> Result<Vec<DesiredAccount>, EngineError> {
-    let mut out = Vec::new();
-    store::each_state(config, |_| true, |state| out.extend(of_state(&state, app)))?;
-    out.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
+    let mut all = read_all(config, &[app.to_string()])?;
+    Ok(all.remove(app).unwrap_or_default())
+}
+
+/// Every employee's account in each of `apps` (each present, maybe empty),
+/// sorted by employee, from one read of `topics.state` to its end.
+pub fn read_all(
+    config: &Config,
+    apps: &[String],
+) -> Result<BTreeMap<String, Vec<DesiredAccount>>, EngineError> {
+    let mut out: BTreeMap<String, Vec<DesiredAccount>> =
+        apps.iter().map(|app| (app.clone(), Vec::new())).collect();
+    store::each_state(
+        config,
+        |_| true,
+        |state| {
+            for (app, accounts) in out.iter_mut() {
+                accounts.extend(of_state(&state, app));
+            }
+        },
+    )?;
+    for accounts in out.values_mut() {
+        accounts.sort_by(|a, b| a.employee_id.cmp(&b.employee_id));
+    }
     Ok(out)
 }
 

@@ -1,0 +1,135 @@
+//! One app's reconciliation, report-only (`provisioner reconcile`, #13):
+//! every account the app holds, read as its worker would call the app,
+//! classified against what the engine decided.
+//!
+//! The connector and its token bucket are built as the worker builds them
+//! (`build::build`, `build::limiter`), and the listing uses the app's retry
+//! budget, so an app fails here as it would for a command. The bucket is
+//! this process's own: a one-shot run beside a running connector adds its
+//! requests to the connector's, at most at the app's rate (next session's
+//! periodic mode runs inside the connector and shares its bucket).
+//!
+//! Nothing is written to the app: the report is all there is. The desired
+//! side is the caller's (read by `engine::desired`, a layer this one may
+//! not use).
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use super::build::{self, BuildError};
+use super::listing::{list_all, ListError, ListOptions};
+use crate::config::Config;
+use crate::reconcile::{classify, output, DesiredAccount, IgnoreError, IgnoreList, Report};
+use crate::rules::PreviewFormat;
+use crate::text::error_chain;
+
+/// What one app's reconciliation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The app was read to the end and classified.
+    Surveyed {
+        /// Every finding, and the counts.
+        report: Report,
+        /// Accounts the listing read.
+        accounts: usize,
+    },
+    /// The app kind has no read API (webhook): not an error, said so.
+    Skipped {
+        /// Why, for the operator.
+        reason: &'static str,
+    },
+}
+
+/// Why an app could not be reconciled; each names the app.
+#[derive(Debug, thiserror::Error)]
+pub enum SurveyError {
+    /// The app is not in the catalogue.
+    #[error("app {0:?} is not in the catalogue")]
+    UnknownApp(String),
+    /// Its connector could not be built (a credential missing).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Its ignore list was refused (only for a configuration built in
+    /// code: loading the file checks the same rule).
+    #[error("app {app}: apps.{app}.reconcile.{source}")]
+    Ignore {
+        /// The app.
+        app: String,
+        /// Which pattern, and why.
+        source: IgnoreError,
+    },
+    /// The listing failed, midway or at once: nothing to report on.
+    #[error(transparent)]
+    List(ListError),
+}
+
+impl SurveyError {
+    /// Whether the listing failed after it began: a partial scan, on which
+    /// no action may ever be taken.
+    pub fn is_partial(&self) -> bool {
+        matches!(self, SurveyError::List(ListError::Partial { .. }))
+    }
+}
+
+/// Reads every account of `app` and classifies them against `desired`
+/// (the engine's decision for each employee in that app). Takes no action.
+pub async fn run(
+    config: &Config,
+    app: &str,
+    desired: &[DesiredAccount],
+) -> Result<Outcome, SurveyError> {
+    let app_config = config
+        .apps
+        .get(app)
+        .ok_or_else(|| SurveyError::UnknownApp(app.to_string()))?;
+    let ignore =
+        IgnoreList::new(&app_config.reconcile.ignore).map_err(|source| SurveyError::Ignore {
+            app: app.to_string(),
+            source,
+        })?;
+    let connector = build::build(app, app_config)?;
+    let lister = match connector.lister() {
+        Ok(lister) => lister,
+        Err(ListError::Unsupported { reason, .. }) => return Ok(Outcome::Skipped { reason }),
+        Err(error) => return Err(SurveyError::List(error)),
+    };
+    let options = ListOptions {
+        page_size: app_config.reconcile.page_size(),
+        retry: app_config.retry.clone(),
+    };
+    let listing = list_all(&lister, &build::limiter(app_config), &options)
+        .await
+        .map_err(SurveyError::List)?;
+    Ok(Outcome::Surveyed {
+        report: classify(desired, &listing.accounts, &ignore),
+        accounts: listing.accounts.len(),
+    })
+}
+
+/// Reconciles each app of `desired` (the engine's decisions, by app) in
+/// turn, one after the other, writing to `out` each one's report, the line
+/// of an app skipped, or (in JSON) the summary of one that failed. An app
+/// that fails does not stop the others; the failures are returned for the
+/// caller to report.
+pub async fn report_all(
+    config: &Config,
+    desired: &BTreeMap<String, Vec<DesiredAccount>>,
+    format: PreviewFormat,
+    out: &mut impl Write,
+) -> io::Result<Vec<SurveyError>> {
+    let mut failures = Vec::new();
+    for (app, desired) in desired {
+        match run(config, app, desired).await {
+            Ok(Outcome::Surveyed { report, accounts }) => {
+                output::write_report(out, app, accounts, &report, format)?
+            }
+            Ok(Outcome::Skipped { reason }) => output::write_skipped(out, app, reason, format)?,
+            Err(error) => {
+                let line = error_chain(&error);
+                output::write_failed(out, app, error.is_partial(), &line, format)?;
+                failures.push(error);
+            }
+        }
+    }
+    Ok(failures)
+}
