@@ -133,3 +133,51 @@ pub async fn report_all(
     }
     Ok(failures)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(apps: &str) -> Config {
+        Config::parse(std::path::Path::new("t.toml"), apps).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_webhook_app_is_skipped_and_an_unknown_one_named() {
+        let config = config(
+            "[apps.hooks]\nconnector = \"webhook\"\nbase_url = \"http://127.0.0.1:1\"\nroles = [\"m\"]\n",
+        );
+        let outcome = run(&config, "hooks", &[]).await.expect("skipped");
+        assert_eq!(
+            outcome,
+            Outcome::Skipped {
+                reason: super::super::listing::WEBHOOK_UNSUPPORTED
+            }
+        );
+        let err = run(&config, "crm", &[]).await.unwrap_err();
+        assert_eq!(err.to_string(), r#"app "crm" is not in the catalogue"#);
+        assert!(!err.is_partial());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_app_is_a_partial_scan_and_an_ignore_list_built_in_code_is_checked() {
+        let mut config = config(
+            "[apps.wiki]\nconnector = \"scim\"\nbase_url = \"http://127.0.0.1:1\"\nroles = [\"m\"]\nretry = { max_attempts = 1 }\n",
+        );
+        let err = run(&config, "wiki", &[]).await.unwrap_err();
+        assert!(err.is_partial(), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("app wiki: listing failed after 0 page(s)"),
+            "{err}"
+        );
+        let wiki = config.apps.get_mut("wiki").expect("wiki");
+        wiki.reconcile.ignore = vec!["svc-*".into(), "**".into()];
+        let err = run(&config, "wiki", &[]).await.unwrap_err();
+        assert!(!err.is_partial());
+        assert_eq!(
+            err.to_string(),
+            "app wiki: apps.wiki.reconcile.ignore[1] = \"**\" matches every account: it would hide the whole app from reconciliation"
+        );
+    }
+}

@@ -328,4 +328,29 @@ mod tests {
             "a request older than the hold does not touch it"
         );
     }
+
+    #[test]
+    fn held_list_is_a_table_with_escaped_cells_and_a_count() {
+        let held = [HeldEntry {
+            hold_id: "h1".into(),
+            app: "slack".into(),
+            employee_id: "E1\u{1b}[2J".into(),
+            held_at: t("2026-11-26T10:00:00Z"),
+        }];
+        let mut out = Vec::new();
+        write_held(&mut out, &held).unwrap();
+        let pad = |s: &str, n: usize| format!("{s:<n$}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "{} {} {} HELD AT\n{} {} {} 2026-11-26T10:00:00+00:00\n1 held deprovision(s)\n",
+                pad("HOLD", 36),
+                pad("APP", 14),
+                pad("EMPLOYEE", 14),
+                pad("h1", 36),
+                pad("slack", 14),
+                pad("E1\\x1b[2J", 14)
+            )
+        );
+    }
 }
