@@ -123,7 +123,9 @@ while :; do
   sleep 0.2
 done
 if [[ -n $(scheduled) ]]; then echo "Grace was deprovisioned before her end_date" >&2; exit 1; fi
-echo "==> Scheduled: Grace keeps Slack until $leave_at (now $(date -u +%H:%M:%S)); waiting for her timer"
+echo "==> Scheduled: Grace keeps Slack until $leave_at (now $(date -u +%H:%M:%S)); what 'schedule list' shows:"
+"$bin" --config "$config" schedule list --employee E1002
+echo "==> Waiting for her timer"
 deadline=$((SECONDS + 70))
 until [[ -n $(scheduled) ]]; do
   if (( SECONDS > deadline )); then tail -20 "$work/engine.log"; echo "the scheduled deprovision did not come" >&2; exit 1; fi
