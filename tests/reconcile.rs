@@ -48,15 +48,7 @@ impl Setup {
 bootstrap_servers = "{servers}"
 group_id = "{group}"
 partitions = 2
-[topics]
-events = "{prefix}.events"
-commands_prefix = "{prefix}.commands."
-state = "{prefix}.state"
-results = "{prefix}.results"
-control = "{prefix}.control"
-events_dlq = "{prefix}.events.dlq"
-commands_dlq = "{prefix}.commands.dlq"
-[rules]
+{topics}[rules]
 path = {rules:?}
 [engine]
 batch_max_ms = 50
@@ -76,7 +68,7 @@ base_url = "http://127.0.0.1:1/hooks"
 roles = ["member"]
 "#,
             group = ns.group("engine"),
-            prefix = ns.prefix,
+            topics = ns.topics_toml(),
         );
         let config = dir.path().join("provisioner.toml");
         std::fs::write(&config, text).expect("config");

@@ -45,15 +45,7 @@ impl Setup {
 bootstrap_servers = "{servers}"
 group_id = "{group}"
 partitions = 2
-[topics]
-events = "{prefix}.events"
-commands_prefix = "{prefix}.commands."
-state = "{prefix}.state"
-results = "{prefix}.results"
-control = "{prefix}.control"
-events_dlq = "{prefix}.events.dlq"
-commands_dlq = "{prefix}.commands.dlq"
-[rules]
+{topics}[rules]
 path = {rules:?}
 [engine]
 batch_max_ms = 50
@@ -71,7 +63,7 @@ roles = ["agent"]
 post_end_ms = 7200000
 "#,
             group = ns.group("engine"),
-            prefix = ns.prefix,
+            topics = ns.topics_toml(),
         );
         let config = dir.path().join("provisioner.toml");
         std::fs::write(&config, text).expect("config");

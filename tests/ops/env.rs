@@ -51,15 +51,7 @@ bootstrap_servers = "{servers}"
 group_id = "{group}"
 partitions = 2
 {kafka_extra}
-[topics]
-events = "{prefix}.events"
-commands_prefix = "{prefix}.commands."
-state = "{prefix}.state"
-results = "{prefix}.results"
-control = "{prefix}.control"
-events_dlq = "{prefix}.events.dlq"
-commands_dlq = "{prefix}.commands.dlq"
-[rules]
+{topics}[rules]
 path = {rules:?}
 [metrics]
 lag_interval_ms = 200
@@ -86,7 +78,7 @@ retry = {{ max_attempts = 3, initial_delay_ms = 10, max_delay_ms = 50 }}
 outage = {{ consecutive_failures = 3, probe_initial_delay_ms = 100, probe_max_delay_ms = 200 }}
 "#,
             group = ns.group("engine"),
-            prefix = ns.prefix,
+            topics = ns.topics_toml(),
         );
         let config = dir.path().join("provisioner.toml");
         std::fs::write(&config, text).expect("config");

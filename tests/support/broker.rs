@@ -54,6 +54,21 @@ impl Namespace {
     pub fn group(&self, role: &str) -> String {
         format!("{}.{role}", self.prefix)
     }
+
+    /// The `[topics]` table of a configuration using this namespace's topics.
+    pub fn topics_toml(&self) -> String {
+        let prefix = &self.prefix;
+        format!(
+            "[topics]\n\
+             events = \"{prefix}.events\"\n\
+             commands_prefix = \"{prefix}.commands.\"\n\
+             state = \"{prefix}.state\"\n\
+             results = \"{prefix}.results\"\n\
+             control = \"{prefix}.control\"\n\
+             events_dlq = \"{prefix}.events.dlq\"\n\
+             commands_dlq = \"{prefix}.commands.dlq\"\n"
+        )
+    }
 }
 
 /// Produces `(key, value)` records to `topic` and waits for their delivery;
