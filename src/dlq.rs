@@ -22,6 +22,9 @@ pub enum ErrorKind {
     /// A `changed` event for an employee the engine knows nothing of (no
     /// hire seen); replayed once the hire has arrived.
     UnknownEmployee,
+    /// The app accepted the command but reading the account back showed it
+    /// did not take, also after one more try (`apps.<name>.verify`).
+    VerifyFailed,
 }
 
 impl ErrorKind {
@@ -33,6 +36,7 @@ impl ErrorKind {
             ErrorKind::RetriesExhausted => "retries_exhausted",
             ErrorKind::UnknownApp => "unknown_app",
             ErrorKind::UnknownEmployee => "unknown_employee",
+            ErrorKind::VerifyFailed => "verify_failed",
         }
     }
 }
@@ -49,6 +53,7 @@ impl From<ErrorKind> for crate::metrics::DeadLetterKind {
             ErrorKind::RetriesExhausted => Label::RetriesExhausted,
             ErrorKind::UnknownApp => Label::UnknownApp,
             ErrorKind::UnknownEmployee => Label::UnknownEmployee,
+            ErrorKind::VerifyFailed => Label::VerifyFailed,
         }
     }
 }

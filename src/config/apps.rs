@@ -87,6 +87,12 @@ pub struct AppConfig {
     /// How reconciliation reads the app and which accounts it leaves alone.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    /// Read each account back after applying a command, and dead-letter a
+    /// command that did not take (`verify_failed`) after one more try: for
+    /// apps that answer success and ignore a field. One extra read per
+    /// command; not for webhook apps, which cannot be read.
+    #[serde(default)]
+    pub verify: bool,
 }
 
 /// The longest `pre_start_ms` / `post_end_ms`: a year. Longer is a typo, and
@@ -228,6 +234,13 @@ pub(super) fn validate_app(name: &str, app: &AppConfig) -> Result<(), Problem> {
         }
     }
     reconcile::validate(&app.reconcile)?;
+    if app.verify && app.connector == ConnectorKind::Webhook {
+        return Err(problem(
+            "verify",
+            "true",
+            "a webhook app cannot be read back; verify needs a scim or zendesk app",
+        ));
+    }
     if app.token_env.is_some() && app.token_file.is_some() {
         return Err(problem(
             "token_file",

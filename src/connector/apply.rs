@@ -32,6 +32,7 @@ use crate::connector::redact;
 #[cfg(test)] // The backoff's own test lives with the driver's.
 use crate::connector::retry::backoff;
 use crate::connector::retry::{Attempts, Event, Step};
+use crate::connector::verify::{self, Unverified};
 use crate::connector::{Applied, Connector, ConnectorError, Outcome};
 use crate::dlq::{self, ErrorKind, Failure};
 use crate::ids::AppName;
@@ -59,6 +60,8 @@ pub struct AppContext<C> {
     /// then a command out of retries is only dead-lettered after the app
     /// answers a probe.
     pub outage_detection: bool,
+    /// Read each account back after applying (`verify`).
+    pub verify: bool,
     /// Producer of results and dead letters.
     pub producer: FutureProducer,
     /// `provisioning.results`.
@@ -89,6 +92,43 @@ enum Verdict {
     Applied(Applied, u32),
     DeadLetter(ErrorKind, String, u32),
     Abandoned,
+}
+
+/// Applies the command; with `verify` on, reads the account back, applying
+/// once more when it did not take (`verify.rs`).
+async fn apply_command<C: Connector>(ctx: &AppContext<C>, cmd: &Command) -> Verdict {
+    if !ctx.verify {
+        return call_with_retries(ctx, cmd).await;
+    }
+    let apply = || async {
+        match call_with_retries(ctx, cmd).await {
+            Verdict::Applied(applied, attempts) => (Ok(applied), attempts),
+            other => (Err(other), 0),
+        }
+    };
+    let verified = verify::verified(&ctx.connector, &ctx.limiter, &ctx.retry, cmd, apply).await;
+    let attempts = verified.attempts;
+    match verified.outcome {
+        Ok(applied) => Verdict::Applied(applied, attempts),
+        Err(Unverified::Apply(Verdict::DeadLetter(kind, message, _))) => {
+            Verdict::DeadLetter(kind, message, attempts)
+        }
+        Err(Unverified::Apply(other)) => other,
+        Err(Unverified::Read(error)) => {
+            let kind = match error {
+                ConnectorError::Permanent { .. } => ErrorKind::Permanent,
+                _ => ErrorKind::RetriesExhausted,
+            };
+            let error = redact::scrub(cmd, error);
+            let message = format!("applied, but the account could not be read back: {error}");
+            Verdict::DeadLetter(kind, message, attempts)
+        }
+        Err(Unverified::Mismatch(mismatches)) => Verdict::DeadLetter(
+            ErrorKind::VerifyFailed,
+            verify::message(&mismatches),
+            attempts,
+        ),
+    }
 }
 
 /// Calls the app until the command is applied, refused, out of budget, or
@@ -221,7 +261,7 @@ pub async fn handle_command<C: Connector>(
     if superseded {
         CommandSuperseded.emit();
     } else {
-        match call_with_retries(&ctx, &cmd).await {
+        match apply_command(&ctx, &cmd).await {
             Verdict::Abandoned => {
                 CommandAbandoned.emit();
                 return Ok(Done::Abandoned);

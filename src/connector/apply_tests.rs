@@ -55,6 +55,7 @@ async fn a_failed_probe_before_dead_lettering_confirms_the_outage() {
             max_delay: std::time::Duration::from_millis(2),
         },
         outage_detection: true,
+        verify: false,
         producer: rdkafka::ClientConfig::new()
             .set("bootstrap.servers", "127.0.0.1:1")
             .create()

@@ -10,12 +10,14 @@ use std::num::NonZeroU32;
 use super::http::{self, BaseUrl, Secret, SecretError};
 use super::listing::{Cursor, ListError, Lister, Page, WEBHOOK_UNSUPPORTED};
 use super::scim::ScimConnector;
+use super::verify::Expected;
 use super::webhook::WebhookConnector;
 use super::zendesk::ZendeskConnector;
 use super::{Applied, Connector, ConnectorError};
 use crate::commands::Command;
 use crate::config::{AppConfig, ConnectorKind};
 use crate::ratelimit::{self, Limiter};
+use crate::reconcile::AppAccount;
 
 /// Every connector kind behind one type. The [`Connector`] trait returns
 /// `impl Future`, so it is not object-safe; an enum dispatches statically and
@@ -44,6 +46,26 @@ impl Connector for AnyConnector {
             AnyConnector::Scim(c) => c.probe().await,
             AnyConnector::Zendesk(c) => c.probe().await,
             AnyConnector::Webhook(c) => c.probe().await,
+        }
+    }
+
+    async fn read_back(
+        &self,
+        cmd: &Command,
+        applied: &Applied,
+    ) -> Result<Option<AppAccount>, ConnectorError> {
+        match self {
+            AnyConnector::Scim(c) => c.read_back(cmd, applied).await,
+            AnyConnector::Zendesk(c) => c.read_back(cmd, applied).await,
+            AnyConnector::Webhook(c) => c.read_back(cmd, applied).await,
+        }
+    }
+
+    fn expected(&self, cmd: &Command) -> Expected {
+        match self {
+            AnyConnector::Scim(c) => c.expected(cmd),
+            AnyConnector::Zendesk(c) => c.expected(cmd),
+            AnyConnector::Webhook(c) => c.expected(cmd),
         }
     }
 }

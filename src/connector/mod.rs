@@ -25,6 +25,7 @@ mod retry;
 pub mod scim;
 mod supervise;
 pub mod survey;
+pub mod verify;
 pub mod webhook;
 pub mod worker;
 pub(crate) mod zendesk;
@@ -33,6 +34,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::commands::Command;
+use crate::reconcile::AppAccount;
 
 pub use supervise::{chosen, run_all, select, RunError, SelectError};
 
@@ -91,4 +93,27 @@ pub trait Connector: Send + Sync {
     /// A cheap request proving the app answers and accepts our credentials;
     /// used to decide when a paused app may resume.
     fn probe(&self) -> impl Future<Output = Result<(), ConnectorError>> + Send;
+
+    /// The account `cmd` touched, read back after applying it (`applied` is
+    /// what the apply answered, e.g. the app's id of the account); `None`
+    /// when the app has none. For `apps.<name>.verify`; kinds without a
+    /// read API keep this default, and configuration refuses `verify` for
+    /// them.
+    fn read_back(
+        &self,
+        _cmd: &Command,
+        _applied: &Applied,
+    ) -> impl Future<Output = Result<Option<AppAccount>, ConnectorError>> + Send {
+        async {
+            Err(ConnectorError::Permanent {
+                message: "this app kind cannot read an account back".into(),
+            })
+        }
+    }
+
+    /// What [`read_back`](Connector::read_back) shows once `cmd` took; by
+    /// default every field the command sets, as it sets it.
+    fn expected(&self, cmd: &Command) -> verify::Expected {
+        verify::Expected::of(cmd)
+    }
 }

@@ -20,6 +20,7 @@ use super::http::{self, BaseUrl, Secret};
 use super::{Applied, Connector, ConnectorError, Outcome};
 use crate::commands::{Account, Action, Command};
 use crate::config::LeaverPolicy;
+use crate::reconcile::AppAccount;
 
 /// The media type of RFC 7644 §3.1.
 const SCIM_JSON: &str = "application/scim+json";
@@ -268,6 +269,35 @@ impl Connector for ScimConnector {
             .request(Method::GET, self.base.join(&["Users"]))
             .query(&[("count", "1")]);
         http::send_ok(request).await.map(|_| ())
+    }
+
+    /// `GET /Users/{id}` of the user the apply touched (404: none), or,
+    /// when the apply did not learn its id, the user [`find`](Self::find)
+    /// finds; mapped as a listing maps it.
+    #[tracing::instrument(name = "scim_read_back", skip_all, fields(app = %self.app))]
+    async fn read_back(
+        &self,
+        cmd: &Command,
+        applied: &Applied,
+    ) -> Result<Option<AppAccount>, ConnectorError> {
+        let user = match &applied.app_account_id {
+            Some(id) => {
+                let url = self.base.join(&["Users", id]);
+                let response = http::send(self.request(Method::GET, url)).await?;
+                if response.status() == StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                if !response.status().is_success() {
+                    return Err(http::error_from(response).await);
+                }
+                http::json::<Value>(response).await?
+            }
+            None => match self.find(&cmd.account).await? {
+                Some(found) => found.resource,
+                None => return Ok(None),
+            },
+        };
+        list::account_of(&user).map(Some)
     }
 }
 

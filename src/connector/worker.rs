@@ -162,6 +162,7 @@ impl<C: Connector + 'static> Worker<C> {
             health: Arc::clone(&self.health),
             retry: self.app_config.retry.clone(),
             outage_detection: self.app_config.outage.enabled,
+            verify: self.app_config.verify,
             producer,
             results_topic: self.config.topics.results.clone(),
             dlq_topic: self.config.topics.commands_dlq.clone(),

@@ -16,9 +16,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::http::{self, BaseUrl, Secret};
+use super::verify::{Expected, Want};
 use super::{Applied, Connector, ConnectorError, Outcome};
 use crate::commands::{Account, Action, Command};
 use crate::config::{LeaverPolicy, RoleMapping};
+use crate::reconcile::AppAccount;
 
 /// Zendesk's built-in role for customers: no agent seat.
 const END_USER: &str = "end-user";
@@ -140,24 +142,7 @@ impl ZendeskConnector {
     }
 
     async fn delete(&self, cmd: &Command) -> Result<Applied, ConnectorError> {
-        let external_id = &cmd.account.external_id;
-        let url = self.base.join(&["api", "v2", "users", "search.json"]);
-        let search = self
-            .request(Method::GET, url)
-            .query(&[("external_id", external_id)]);
-        let found: UsersEnvelope = http::json(http::send_ok(search).await?).await?;
-        let mut ids: Vec<u64> = found
-            .users
-            .into_iter()
-            .filter(|u| u.external_id.as_deref() == Some(external_id))
-            .filter_map(|u| u.id)
-            .collect();
-        if ids.len() > 1 {
-            return Err(ConnectorError::Permanent {
-                message: format!("{} Zendesk users share our external_id: {ids:?}", ids.len()),
-            });
-        }
-        let Some(id) = ids.pop() else {
+        let Some(id) = self.find_id(&cmd.account.external_id).await? else {
             return Ok(Applied {
                 outcome: Outcome::Unchanged,
                 app_account_id: None,
@@ -174,6 +159,28 @@ impl ZendeskConnector {
             outcome,
             app_account_id: Some(id.to_string()),
         })
+    }
+
+    /// The id of the one user with our `external_id`, if any; several are
+    /// a conflict for a human.
+    async fn find_id(&self, external_id: &str) -> Result<Option<u64>, ConnectorError> {
+        let url = self.base.join(&["api", "v2", "users", "search.json"]);
+        let search = self
+            .request(Method::GET, url)
+            .query(&[("external_id", external_id)]);
+        let found: UsersEnvelope = http::json(http::send_ok(search).await?).await?;
+        let mut ids: Vec<u64> = found
+            .users
+            .into_iter()
+            .filter(|u| u.external_id.as_deref() == Some(external_id))
+            .filter_map(|u| u.id)
+            .collect();
+        if ids.len() > 1 {
+            return Err(ConnectorError::Permanent {
+                message: format!("{} Zendesk users share our external_id: {ids:?}", ids.len()),
+            });
+        }
+        Ok(ids.pop())
     }
 
     async fn create_or_update(
@@ -231,6 +238,51 @@ impl Connector for ZendeskConnector {
             None => Err(ConnectorError::Unavailable {
                 message: "Zendesk did not accept the API credentials (anonymous user)".into(),
             }),
+        }
+    }
+
+    /// `GET /api/v2/users/{id}.json` of the user the apply touched (found by
+    /// `external_id` when the apply did not learn its id); a deleted user
+    /// counts as none.
+    #[tracing::instrument(name = "zendesk_read_back", skip_all, fields(app = %self.app))]
+    async fn read_back(
+        &self,
+        cmd: &Command,
+        applied: &Applied,
+    ) -> Result<Option<AppAccount>, ConnectorError> {
+        let known = applied
+            .app_account_id
+            .as_deref()
+            .and_then(|id| id.parse().ok());
+        let id = match known {
+            Some(id) => id,
+            None => match self.find_id(&cmd.account.external_id).await? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        self.read_user(id).await
+    }
+
+    /// What Zendesk keeps of a command: the e-mail (also the login), the
+    /// name as [`user_fields`] sends it, the role as a listing maps it back
+    /// (two of our roles Zendesk cannot tell apart read back as the least
+    /// privileged), and whether the user is suspended.
+    fn expected(&self, cmd: &Command) -> Expected {
+        match (cmd.action, cmd.deprovision.unwrap_or_default()) {
+            (Action::Upsert, _) => Expected::Account(Want {
+                active: true,
+                role: cmd.role.as_deref().map(|role| {
+                    let mapping = self.mapping(role);
+                    self.our_role(&mapping.role, mapping.custom_role_id)
+                        .unwrap_or_else(|| role.to_string())
+                }),
+                email: cmd.account.email.clone(),
+                display_name: Some(display_name(&cmd.account)),
+                ..Want::default()
+            }),
+            (Action::Deprovision, LeaverPolicy::Suspend) => Expected::suspended(),
+            (Action::Deprovision, LeaverPolicy::Delete) => Expected::Gone,
         }
     }
 }

@@ -58,6 +58,8 @@ label_enum! {
         Permanent => "permanent",
         /// Every try failed.
         RetriesExhausted => "retries_exhausted",
+        /// The app accepted a command that, read back, did not take.
+        VerifyFailed => "verify_failed",
     }
 }
 
@@ -75,6 +77,7 @@ impl DeadLetterKind {
         DeadLetterKind::Permanent,
         DeadLetterKind::RetriesExhausted,
         DeadLetterKind::UnknownApp,
+        DeadLetterKind::VerifyFailed,
     ];
 }
 
@@ -133,7 +136,8 @@ mod tests {
                 "unknown_employee",
                 "unknown_app",
                 "permanent",
-                "retries_exhausted"
+                "retries_exhausted",
+                "verify_failed"
             ]
         );
         assert_eq!(
@@ -142,7 +146,12 @@ mod tests {
         );
         assert_eq!(
             values(DeadLetterKind::COMMANDS, DeadLetterKind::as_str),
-            ["permanent", "retries_exhausted", "unknown_app"]
+            [
+                "permanent",
+                "retries_exhausted",
+                "unknown_app",
+                "verify_failed"
+            ]
         );
         assert_eq!(
             values(Action::ALL, Action::as_str),

@@ -11,12 +11,13 @@ use chrono::{DateTime, Utc};
 use super::record::DlqInfo;
 
 /// The kinds `--error-kind` accepts (CONTRACT §7).
-pub const ERROR_KINDS: [&str; 5] = [
+pub const ERROR_KINDS: [&str; 6] = [
     "invalid_event",
     "permanent",
     "retries_exhausted",
     "unknown_app",
     "unknown_employee",
+    "verify_failed",
 ];
 
 /// The selection; `None` fields select everything.
@@ -138,6 +139,7 @@ mod tests {
             ErrorKind::RetriesExhausted,
             ErrorKind::UnknownApp,
             ErrorKind::UnknownEmployee,
+            ErrorKind::VerifyFailed,
         ];
         assert_eq!(ERROR_KINDS.to_vec(), kinds.map(ErrorKind::as_str).to_vec());
         assert_eq!(parse_error_kind("unknown_app").unwrap(), "unknown_app");

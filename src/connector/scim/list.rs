@@ -71,8 +71,9 @@ fn page_of(start: u64, page: ListResponse) -> Result<Page, ConnectorError> {
 
 /// The account of one SCIM User (CONTRACT §10's attributes). A missing
 /// `active` is `true` (an account is usable unless the app says otherwise);
-/// e-mail and role are the primary value, else the first.
-fn account_of(user: &Value) -> Result<AppAccount, ConnectorError> {
+/// e-mail and role are the primary value, else the first. Verify-after-write
+/// reads one user back with it too.
+pub(super) fn account_of(user: &Value) -> Result<AppAccount, ConnectorError> {
     let text = |value: Option<&Value>| value.and_then(Value::as_str).map(String::from);
     let app_id = text(user.get("id")).ok_or_else(|| ConnectorError::Transient {
         message: "SCIM listing returned a user without an id".into(),

@@ -21,6 +21,12 @@ use crate::reconcile::AppAccount;
 /// The most users Zendesk returns per page.
 const MAX_PAGE_SIZE: u32 = 100;
 
+/// The answer of `GET /api/v2/users/{id}.json`.
+#[derive(Deserialize)]
+struct OneUser {
+    user: ListedUser,
+}
+
 /// A page of `GET /api/v2/users.json` with cursor pagination.
 #[derive(Deserialize)]
 struct UsersPage {
@@ -106,6 +112,20 @@ impl Lister for ZendeskConnector {
 }
 
 impl ZendeskConnector {
+    /// User `id` mapped as a listing maps it; `None` when Zendesk has no
+    /// such user (404) or it is deleted (`active: false`).
+    pub(super) async fn read_user(&self, id: u64) -> Result<Option<AppAccount>, ConnectorError> {
+        let response = http::send(self.request(Method::GET, self.user_url(id))).await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(http::error_from(response).await);
+        }
+        let OneUser { user } = http::json(response).await?;
+        Ok(user.active.then(|| self.account_of(user)))
+    }
+
     /// `link` when it points at the configured scheme, host and port.
     fn same_host(&self, link: &str) -> Result<Url, ConnectorError> {
         let base = self.base.url();
@@ -144,7 +164,7 @@ impl ZendeskConnector {
     /// mapped to `role` without a custom role (we never set one, so whatever
     /// custom role Zendesk gave the user is consistent with it). When several
     /// of our roles look the same in Zendesk, the least privileged wins.
-    fn our_role(&self, role: &str, custom_role_id: Option<u64>) -> Option<String> {
+    pub(super) fn our_role(&self, role: &str, custom_role_id: Option<u64>) -> Option<String> {
         let mapped: Vec<_> = self.roles.iter().map(|r| (r, self.mapping(r))).collect();
         let exact = mapped
             .iter()
