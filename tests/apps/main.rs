@@ -9,5 +9,6 @@ mod scim;
 mod scim_mock;
 #[path = "../support/mod.rs"]
 mod support;
+mod verify;
 mod webhook;
 mod zendesk;

@@ -23,6 +23,7 @@ use crate::harness::ScimServer;
 use crate::harness::*;
 
 mod failures;
+mod verify;
 
 /// The SCIM app of the test catalogue (`leaver = "suspend"`).
 const APP: &str = "slack";

@@ -10,6 +10,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod broker;
+pub mod liar;
 pub mod metrics;
 pub mod ports;
 pub mod process;
@@ -18,6 +19,7 @@ pub mod tools;
 pub mod wait;
 
 pub use broker::{bootstrap, event, produce_with, unique, Namespace};
+pub use liar::LyingProxy;
 pub use metrics::{metric, metric_or_zero};
 pub use ports::{closed_port, stable_port};
 pub use process::{binary, root, Process};
