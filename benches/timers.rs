@@ -230,6 +230,11 @@ impl Run<'_> {
             cpu * 1e6 / cohort as f64,
             cpu / seen.max(1e-3),
         );
+        let [lookup, decide, guard, commit] = rounds.split_ms.map(|ms| ms as f64 / 1e3);
+        println!(
+            "                  rounds' time: state lookups {lookup:.2} s, decide {decide:.2} s, \
+             guard {guard:.2} s, commit (encode, transactions, store) {commit:.2} s"
+        );
         println!(
             "                  provisioner_timers_pending after: {}",
             settle(
@@ -251,6 +256,8 @@ struct Rounds {
     max_delay: f64,
     /// From the instant to the last line.
     secs: f64,
+    /// The rounds' time split, summed: lookups, decisions, guard, commit.
+    split_ms: [u64; 4],
 }
 
 impl Rounds {
@@ -270,6 +277,9 @@ impl Rounds {
             r.timers += n("timers");
             r.commands += n("commands");
             r.held += n("held");
+            for (sum, key) in r.split_ms.iter_mut().zip(SPLIT) {
+                *sum += n(key);
+            }
             r.max_delay = r
                 .max_delay
                 .max(v["max_delay_seconds"].as_f64().unwrap_or(0.0));
@@ -283,6 +293,9 @@ impl Rounds {
         r
     }
 }
+
+/// The time split of a "Timers fired." line.
+const SPLIT: [&str; 4] = ["lookup_ms", "decide_ms", "guard_ms", "commit_ms"];
 
 /// An RFC 3339 instant to the second, as HR would write it.
 fn instant(t: DateTime<Utc>) -> String {

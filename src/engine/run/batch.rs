@@ -38,8 +38,20 @@ impl Engine {
         if pending.is_empty() {
             return Ok(());
         }
-        for slice in pending.split(self.config.engine.reconcile_chunk) {
-            let outputs = slice.outputs(&self.config);
+        let slices = pending.split(self.config.engine.reconcile_chunk);
+        self.commit_units(slices)
+    }
+
+    /// Commits units of work that consumed no input, each in a transaction
+    /// of its own, serialised on the decide pool; an aborted one is retried
+    /// as it is.
+    pub(super) fn commit_units(&mut self, units: Vec<Pending>) -> Result<(), EngineError> {
+        let units: Vec<Pending> = units.into_iter().filter(|u| !u.is_empty()).collect();
+        if units.is_empty() {
+            return Ok(());
+        }
+        for slice in units {
+            let outputs = slice.outputs_on(&self.config, self.threads);
             let mut attempt = 0;
             loop {
                 match self.transact(&outputs, None) {

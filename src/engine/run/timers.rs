@@ -6,12 +6,12 @@
 //! it did not and the same timer is found due again after the restore (and
 //! the decision, being a pure function of state and `now`, is made again).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::{hold_id, Engine};
-use crate::engine::events::TimersFired;
+use crate::engine::events::{RoundTimes, TimersFired};
 use crate::engine::guard::Scope;
 use crate::engine::pending::{Context, Pending};
 use crate::engine::EngineError;
@@ -21,18 +21,25 @@ use crate::engine::EngineError;
 const UNREADABLE_RETRY: Duration = Duration::from_secs(3600);
 
 impl Engine {
-    /// Fires up to `engine.batch_max_records` due timers, in transactions of
-    /// at most `engine.reconcile_chunk` employees, behind the guard (each
-    /// deprovision judged on its own, as for events: a cohort ending on one
-    /// day is held past the thresholds). One round per turn, so input and
-    /// rebalances are served between rounds.
+    /// Fires up to `engine.batch_max_records` due timers in one transaction
+    /// (a round is the size of a batch of events, and a transaction's cost
+    /// is mostly fixed: a round in slices of `engine.reconcile_chunk` ran at
+    /// a fifth of the event rate), behind the guard (each deprovision judged
+    /// on its own, as for events: a cohort ending on one day is held past the
+    /// thresholds). One round per turn, so input and rebalances are served
+    /// between rounds.
     pub(super) fn fire_timers(&mut self) -> Result<(), EngineError> {
+        let started = Instant::now();
         let now = Utc::now();
         let max = self.config.engine.batch_max_records;
         let due = self.store.timers().due(now, max);
         if due.is_empty() {
             return Ok(());
         }
+        let mut took = RoundTimes {
+            lookup: started.elapsed(),
+            ..RoundTimes::default()
+        };
         let mut pending = Pending::default();
         let mut fired: Vec<DateTime<Utc>> = Vec::with_capacity(due.len());
         let mut deferred = Vec::new();
@@ -46,7 +53,10 @@ impl Engine {
                 now,
             };
             for (partition, at, id) in due {
-                let Some(state) = self.store.get(partition, &id, self.rules.version()) else {
+                let looked = Instant::now();
+                let state = self.store.get(partition, &id, self.rules.version());
+                took.lookup += looked.elapsed();
+                let Some(state) = state else {
                     deferred.push((id, UNREADABLE_RETRY));
                     continue;
                 };
@@ -57,9 +67,14 @@ impl Engine {
                 }
             }
         }
+        took.decide = started.elapsed() - took.lookup;
+        let guarding = Instant::now();
         pending.guard(&self.store, &self.config, Scope::Each, &hold_id(now), now);
+        took.guard = guarding.elapsed();
         let (commands, held) = (pending.command_count(), pending.held_count());
-        self.commit_maintenance(pending)?;
+        let committing = Instant::now();
+        self.commit_units(vec![pending])?;
+        took.commit = committing.elapsed();
         for (id, wait) in deferred {
             let until = now + chrono::Duration::from_std(wait).unwrap_or_default();
             self.store.defer_timer(&id, until);
@@ -69,6 +84,7 @@ impl Engine {
             committed_at: Utc::now(),
             commands,
             held,
+            took,
         }
         .emit(&self.metrics);
         Ok(())
