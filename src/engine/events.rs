@@ -153,9 +153,10 @@ pub struct TimersFired<'a> {
 /// Where a round of timers spent its time.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RoundTimes {
-    /// Finding the due timers and decoding their states.
+    /// Finding the due timers and decoding their states (the decoding
+    /// summed over the decide pool's threads).
     pub lookup: Duration,
-    /// Deciding.
+    /// Finding, decoding and deciding, on the decide pool (wall time).
     pub decide: Duration,
     /// The guard.
     pub guard: Duration,

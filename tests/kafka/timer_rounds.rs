@@ -28,12 +28,14 @@ async fn a_round_of_due_timers_commits_in_one_transaction_whatever_the_reconcile
     init_test_logs();
     let mut config = config(1);
     config.engine.reconcile_chunk = 1;
+    // Six timers on two threads: the round is decided in two parts.
+    config.engine.decide_threads = 2;
     let servers = config.kafka.bootstrap_servers.clone();
     let engine = RunningEngine::start(&config, rules(RULES, &config.apps));
     // Far enough ahead for the hires to be processed before it.
     let end = chrono::Utc::now() + chrono::Duration::seconds(8);
     let end_date = end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let hires: Vec<(Option<&str>, Vec<u8>)> = ["E1", "E2", "E3"]
+    let hires: Vec<(Option<&str>, Vec<u8>)> = ["E1", "E2", "E3", "E4", "E5", "E6"]
         .into_iter()
         .map(|id| {
             let employee = json!({
@@ -44,11 +46,11 @@ async fn a_round_of_due_timers_commits_in_one_transaction_whatever_the_reconcile
         })
         .collect();
     produce(&servers, &config.topics.events, &hires).await;
-    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 3).await;
+    wait_committed(&servers, &config.kafka.group_id, &config.topics.events, 6).await;
     let slack = config.topics.commands("slack");
     assert_eq!(
         read_all(&servers, &slack).len(),
-        3,
+        6,
         "the hires were processed after their end instant"
     );
     assert!(
@@ -57,17 +59,18 @@ async fn a_round_of_due_timers_commits_in_one_transaction_whatever_the_reconcile
     );
     let before = markers(&servers, &config.topics.state);
 
-    // The three deprovisions, written with the three states (and the guard's
-    // window) in one transaction: one more marker on the changelog.
-    let commands = wait_records(&servers, &slack, 6).await;
+    // The six deprovisions (decided on the decide pool's threads), written
+    // with the six states and the guard's window in one transaction: one
+    // more marker on the changelog.
+    let commands = wait_records(&servers, &slack, 12).await;
     let deprovisions = commands
         .iter()
         .filter(|m| json(m)["action"] == "deprovision")
         .count();
-    assert_eq!(deprovisions, 3);
-    // Three states at the hire, three at the firing, the window: all seen
-    // once the firing's marker is on the changelog too.
-    wait_records(&servers, &config.topics.state, 7).await;
+    assert_eq!(deprovisions, 6);
+    // Six states at the hire, six at the firing, the window: all seen once
+    // the firing's marker is on the changelog too.
+    wait_records(&servers, &config.topics.state, 13).await;
     assert_eq!(
         markers(&servers, &config.topics.state) - before,
         1,

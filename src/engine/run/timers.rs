@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use super::{hold_id, Engine};
 use crate::engine::events::{RoundTimes, TimersFired};
 use crate::engine::guard::Scope;
+use crate::engine::parallel;
 use crate::engine::pending::{Context, Pending};
 use crate::engine::EngineError;
 
@@ -40,34 +41,35 @@ impl Engine {
             lookup: started.elapsed(),
             ..RoundTimes::default()
         };
-        let mut pending = Pending::default();
-        let mut fired: Vec<DateTime<Utc>> = Vec::with_capacity(due.len());
-        let mut deferred = Vec::new();
-        {
-            let ctx = Context {
-                store: &self.store,
-                rules: &self.rules,
-                config: &self.config,
-                topics: &self.topics,
-                metrics: &self.metrics,
-                now,
-            };
-            for (partition, at, id) in due {
-                let looked = Instant::now();
-                let state = self.store.get(partition, &id, self.rules.version());
-                took.lookup += looked.elapsed();
-                let Some(state) = state else {
-                    deferred.push((id, UNREADABLE_RETRY));
-                    continue;
-                };
-                if pending.add_timer(partition, state, &ctx) {
-                    fired.push(at);
-                } else {
-                    deferred.push((id, self.config.engine.topic_refresh));
-                }
-            }
+        let ctx = Context {
+            store: &self.store,
+            rules: &self.rules,
+            config: &self.config,
+            topics: &self.topics,
+            metrics: &self.metrics,
+            now,
+        };
+        // Each employee once: any split will do. A few are not worth a thread.
+        let threads = if due.len() < 2 * self.threads {
+            1
+        } else {
+            self.threads
+        };
+        // Merged in order: the guard judges the soonest first.
+        let mut parts =
+            parallel::per_chunk(&due, threads, |part| Round::decide(part, &ctx)).into_iter();
+        let mut round = parts.next().unwrap_or_default();
+        for part in parts {
+            round.absorb(part);
         }
-        took.decide = started.elapsed() - took.lookup;
+        took.lookup += round.lookup;
+        took.decide = started.elapsed();
+        let Round {
+            mut pending,
+            fired,
+            deferred,
+            ..
+        } = round;
         let guarding = Instant::now();
         pending.guard(&self.store, &self.config, Scope::Each, &hold_id(now), now);
         took.guard = guarding.elapsed();
@@ -97,5 +99,48 @@ impl Engine {
             None => most,
             Some(next) => (next - Utc::now()).to_std().unwrap_or_default().min(most),
         }
+    }
+}
+
+/// A round's decisions, or one part's (on a thread of the decide pool).
+#[derive(Default)]
+struct Round {
+    pending: Pending,
+    /// The due instant of each timer fired.
+    fired: Vec<DateTime<Utc>>,
+    /// Employees whose timer has to wait, and for how long.
+    deferred: Vec<(Box<str>, Duration)>,
+    /// Time spent decoding states.
+    lookup: Duration,
+}
+
+impl Round {
+    /// Decides the employees of `due` at `ctx.now`.
+    fn decide(due: &[(i32, DateTime<Utc>, Box<str>)], ctx: &Context<'_>) -> Round {
+        let mut round = Round::default();
+        for (partition, at, id) in due {
+            let looked = Instant::now();
+            let state = ctx.store.get(*partition, id, ctx.rules.version());
+            round.lookup += looked.elapsed();
+            let Some(state) = state else {
+                round.deferred.push((id.clone(), UNREADABLE_RETRY));
+                continue;
+            };
+            if round.pending.add_timer(*partition, state, ctx) {
+                round.fired.push(*at);
+            } else {
+                let wait = ctx.config.engine.topic_refresh;
+                round.deferred.push((id.clone(), wait));
+            }
+        }
+        round
+    }
+
+    /// Takes in another part's decisions (other employees).
+    fn absorb(&mut self, other: Round) {
+        self.pending.absorb(other.pending);
+        self.fired.extend(other.fired);
+        self.deferred.extend(other.deferred);
+        self.lookup += other.lookup;
     }
 }
