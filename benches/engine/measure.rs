@@ -1,10 +1,14 @@
-//! What the engine bench reads back: the engine's log lines (batches,
-//! restore), and resident memory and CPU time from `/proc`.
+//! What the benches read back: the engine's log lines (batches, restore),
+//! its /metrics, and resident memory and CPU time from `/proc`.
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::num_cpus;
+/// Cores this process may use.
+pub fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
 
 /// Waits until the log holds `count` lines containing `needle`; returns the
 /// `count`th, parsed.
@@ -180,4 +184,68 @@ pub fn machine_busy_secs() -> f64 {
 
 pub fn rss_mb(pid: u32) -> f64 {
     status_kb(pid, "VmRSS:") / 1024.0
+}
+
+/// The text of `GET /metrics` at `addr` (plain HTTP/1.0: no client needed);
+/// empty when the engine does not answer.
+pub fn scrape(addr: &str) -> String {
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_string())
+}
+
+/// The value of one series (`name` or `name{labels}`, as exposed) in a
+/// scrape.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// The `q` quantile of histogram `name` in a scrape, interpolated linearly
+/// within its bucket (as Prometheus' `histogram_quantile` does); `None`
+/// while it has no observations.
+pub fn quantile(text: &str, name: &str, q: f64) -> Option<f64> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let (le, count) = l.strip_prefix(&prefix)?.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for (le, count) in buckets {
+        if count >= rank {
+            if le.is_infinite() {
+                return Some(lower);
+            }
+            let share = (rank - below) / (count - below).max(1e-9);
+            return Some(lower + (le - lower) * share);
+        }
+        (lower, below) = (le, count);
+    }
+    None
 }

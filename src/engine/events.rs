@@ -146,6 +146,22 @@ pub struct TimersFired<'a> {
     pub commands: usize,
     /// Deprovisions the guard held.
     pub held: u64,
+    /// Where the round's time went.
+    pub took: RoundTimes,
+}
+
+/// Where a round of timers spent its time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RoundTimes {
+    /// Finding the due timers and decoding their states (the decoding
+    /// summed over the decide pool's threads).
+    pub lookup: Duration,
+    /// Finding, decoding and deciding, on the decide pool (wall time).
+    pub decide: Duration,
+    /// The guard.
+    pub guard: Duration,
+    /// Encoding, the transactions, the store update.
+    pub commit: Duration,
 }
 
 impl TimersFired<'_> {
@@ -166,7 +182,11 @@ impl TimersFired<'_> {
             timers = self.due.len(),
             commands = self.commands,
             held = self.held,
-            max_delay_seconds = latest
+            max_delay_seconds = latest,
+            lookup_ms = self.took.lookup.as_millis() as u64,
+            decide_ms = self.took.decide.as_millis() as u64,
+            guard_ms = self.took.guard.as_millis() as u64,
+            commit_ms = self.took.commit.as_millis() as u64
         );
     }
 }

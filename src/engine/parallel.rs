@@ -56,15 +56,23 @@ pub fn map_chunks<T: Sync, R: Send>(
     threads: usize,
     f: impl Fn(&[T]) -> Vec<R> + Sync,
 ) -> Vec<R> {
+    per_chunk(items, threads, f).into_iter().flatten().collect()
+}
+
+/// Applies `f` to up to `threads` consecutive chunks of `items` at once:
+/// one result per chunk, in order. One thread (or few items) runs on the
+/// caller's thread.
+pub fn per_chunk<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
     let parts = threads.clamp(1, items.len().max(1));
     if parts == 1 {
-        return f(items);
+        return vec![f(items)];
     }
     let size = items.len().div_ceil(parts);
     run_parts(items.chunks(size).collect(), threads, f)
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 /// Decides a batch on up to `threads` threads: the same unit as adding each

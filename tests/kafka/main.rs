@@ -14,6 +14,7 @@ mod scim_e2e;
 mod startup;
 #[path = "../support/mod.rs"]
 mod support;
+mod timer_rounds;
 mod txn;
 mod webhook_e2e;
 mod zendesk_e2e;

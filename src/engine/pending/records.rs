@@ -21,6 +21,7 @@ impl Pending {
     /// guard's updated windows, and the new state of every touched employee
     /// (to its input partition), last and in the order
     /// [`Pending::committed`] expects them.
+    #[cfg(test)]
     pub fn outputs(&self, config: &Config) -> Vec<Output> {
         self.outputs_on(config, 1)
     }

@@ -33,28 +33,32 @@ const ISOLATE_AFTER: u32 = 3;
 
 impl Engine {
     /// Commits work that consumed no input, in slices of `reconcile_chunk`
-    /// employees; an aborted slice is retried as it is.
+    /// employees; an aborted slice is retried as it is, and one that keeps
+    /// aborting stops the engine.
     pub(super) fn commit_maintenance(&mut self, pending: Pending) -> Result<(), EngineError> {
-        match self.try_maintenance(pending, MAINTENANCE_ATTEMPTS)? {
+        let slices = pending.split(self.config.engine.reconcile_chunk);
+        match self.commit_units(slices, MAINTENANCE_ATTEMPTS)? {
             None => Ok(()),
             Some(e) => Err(EngineError::Fatal(e)),
         }
     }
 
-    /// [`Self::commit_maintenance`], giving up on a slice that aborted
-    /// `attempts` times: its error is returned and it and the slices after
-    /// it are left undone (the ones before are committed). Each transaction
-    /// carries the [`Self::fence`].
-    pub(super) fn try_maintenance(
+    /// Commits units of work that consumed no input, each in a transaction
+    /// of its own carrying the [`Self::fence`], encoded on the decide pool.
+    /// A unit that aborted `attempts` times gives up: its error is returned
+    /// and it and the units after it are left undone (the ones before are
+    /// committed).
+    pub(super) fn commit_units(
         &mut self,
-        pending: Pending,
+        units: Vec<Pending>,
         attempts: u32,
     ) -> Result<Option<KafkaError>, EngineError> {
-        if pending.is_empty() {
+        let units: Vec<Pending> = units.into_iter().filter(|u| !u.is_empty()).collect();
+        if units.is_empty() {
             return Ok(None);
         }
-        for slice in pending.split(self.config.engine.reconcile_chunk) {
-            let outputs = slice.outputs(&self.config);
+        for slice in units {
+            let outputs = slice.outputs_on(&self.config, self.threads);
             let mut attempt = 0;
             loop {
                 let fence = self.fence()?;
