@@ -30,7 +30,7 @@ fn written(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
 
 #[test]
 fn the_table_has_a_header_a_row_per_finding_and_the_counts_escaped() {
-    let text = written(|out| write_report(out, "slack", 4, &report(), PreviewFormat::Table));
+    let text = written(|out| write_report(out, "slack", 4, &report(), None, PreviewFormat::Table));
     let expected = "\
 slack: 4 account(s) read, 5 finding(s)
 SITUATION  ACCOUNT                   EMPLOYEE  DETAIL
@@ -46,7 +46,7 @@ slack: orphan 1, drifted 1, missing 1, disputed 0, ignored 1, linked 1, unlinked
 
 #[test]
 fn json_is_a_line_per_finding_with_its_app_then_the_summary() {
-    let text = written(|out| write_report(out, "slack", 4, &report(), PreviewFormat::Json));
+    let text = written(|out| write_report(out, "slack", 4, &report(), None, PreviewFormat::Json));
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
@@ -74,8 +74,16 @@ fn json_is_a_line_per_finding_with_its_app_then_the_summary() {
 
 #[test]
 fn an_empty_app_still_has_its_header_and_counts() {
-    let text =
-        written(|out| write_report(out, "wiki", 0, &Report::default(), PreviewFormat::Table));
+    let text = written(|out| {
+        write_report(
+            out,
+            "wiki",
+            0,
+            &Report::default(),
+            None,
+            PreviewFormat::Table,
+        )
+    });
     assert_eq!(
         text,
         "wiki: 0 account(s) read, 0 finding(s)\nwiki: orphan 0, drifted 0, missing 0, disputed 0, ignored 0, linked 0, unlinked inactive 0\n"
