@@ -112,3 +112,78 @@ fn a_skipped_app_is_one_line_and_a_failed_one_only_in_json() {
         json!({"app": "slack", "partial": true, "error": "boom"})
     );
 }
+
+#[test]
+fn reactions_come_between_the_findings_and_the_counts() {
+    use crate::reconcile::{plan, Correction, OrphanReaction, Policy};
+    let policy = Policy {
+        drifted: Correction::Reapply,
+        missing: Correction::Report,
+        orphans: OrphanReaction::Suspend { max_per_run: 0 },
+    };
+    let plan = plan(&report(), &policy);
+    let mut reactions: Vec<Reaction> = plan
+        .actions
+        .iter()
+        .cloned()
+        .map(|a| Reaction::new(Entry::Action(a), Done::CommandWritten))
+        .collect();
+    reactions[0].done = Done::Failed;
+    reactions[0].error = Some("broker down".into());
+    reactions.extend(
+        plan.reported
+            .iter()
+            .cloned()
+            .map(|r| Reaction::new(Entry::Reported(r), Done::Reported)),
+    );
+    let text = written(|out| {
+        write_report(
+            out,
+            "slack",
+            4,
+            &report(),
+            Some(&reactions),
+            PreviewFormat::Table,
+        )
+    });
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "slack: 3 reaction(s)")
+        .expect("the reactions' header line");
+    assert_eq!(
+        lines[at + 1..].to_vec(),
+        [
+            "REACTION                        ACCOUNT                   EMPLOYEE  DONE",
+            "reapply drifted (generation 7)  e2@acme.test              E2        failed: broker down",
+            "report missing                  e3@acme.test              E3        reported (policy)",
+            "report orphan                   mallory\\x1b[2J@acme.test  -         reported: over the guard (max_suspensions)",
+            "slack: orphan 1, drifted 1, missing 1, disputed 0, ignored 1, linked 1, unlinked inactive 0",
+        ]
+    );
+    let json = written(|out| {
+        write_report(
+            out,
+            "slack",
+            4,
+            &report(),
+            Some(&reactions),
+            PreviewFormat::Json,
+        )
+    });
+    let lines: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let first = lines
+        .iter()
+        .find(|l| l.get("reaction").is_some())
+        .expect("a reaction");
+    assert_eq!(
+        first,
+        &json!({"app": "slack", "reaction": {"action": "reapply", "situation": "drifted",
+            "employee_id": "E2", "generation": 7, "user_name": "e2@acme.test"},
+            "done": "failed", "error": "broker down"})
+    );
+    assert!(lines.last().is_some_and(|l| l.get("counts").is_some()));
+}
