@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 mod support;
 
 use support::reconcile::{hire, json_lines, scim, text, user, Setup};
-use support::{bootstrap, produce_with, read_all, wait_for, Process, ScimServer};
+use support::{bootstrap, event, produce_with, read_all, wait_for, Process, ScimServer};
 
 /// The JSON values of every committed record of `topic`.
 fn values(topic: &str) -> Vec<Value> {
@@ -90,18 +90,42 @@ async fn reactions_fix_drift_recreate_the_missing_and_suspend_orphans_up_to_the_
         &bootstrap(),
         &server.base_url,
         "reconcile = { ignore = [\"svc-*\"], drifted = \"reapply\", missing = \"reapply\", \
-         orphans = \"suspend\", max_suspensions = 1 }",
+         orphans = \"suspend\", max_suspensions = 2 }",
     );
     let engine = Process::spawn(&setup.config, &["engine"], &[]);
     let _connector = Process::spawn(&setup.config, &["connector", "--app", "slack"], &[]);
     hire_all(
         &setup,
         &server,
-        &[("E1", "Ada", "Lovelace"), ("E3", "Linus", "Torvalds")],
+        &[
+            ("E1", "Ada", "Lovelace"),
+            ("E2", "Grace", "Hopper"),
+            ("E3", "Linus", "Torvalds"),
+        ],
     )
+    .await;
+    let leave = event(
+        "leave-E2",
+        "left",
+        2,
+        json!({"id": "E2", "end_date": "2026-01-31"}),
+    );
+    produce_with(
+        &bootstrap(),
+        &[],
+        &setup.ns.topic("events"),
+        &[(Some("E2"), leave)],
+    )
+    .await;
+    wait_for("Grace suspended as a leaver", || async {
+        let grace = find(&server, "grace.hopper@acme.test").await?;
+        (grace["active"] == false).then_some(())
+    })
     .await;
     engine.stop();
 
+    // Behind provisioning's back: Ada made admin, Linus deleted, Grace
+    // re-activated, two strangers and a service account created.
     make_ada_admin(&server).await;
     let linus = user(&server, "linus.torvalds@acme.test").await;
     let linus_url = format!(
@@ -110,6 +134,20 @@ async fn reactions_fix_drift_recreate_the_missing_and_suspend_orphans_up_to_the_
         linus["id"].as_str().expect("id")
     );
     scim(reqwest::Method::DELETE, linus_url, None).await;
+    let grace = user(&server, "grace.hopper@acme.test").await;
+    scim(
+        reqwest::Method::PATCH,
+        format!(
+            "{}/Users/{}",
+            server.base_url,
+            grace["id"].as_str().expect("id")
+        ),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": true}],
+        })),
+    )
+    .await;
     for name in ["mallory@acme.test", "trudy@acme.test", "svc-backup"] {
         server
             .create_user(json!({"userName": name, "active": true}))
@@ -125,6 +163,7 @@ async fn reactions_fix_drift_recreate_the_missing_and_suspend_orphans_up_to_the_
     for row in [
         "reapply drifted (generation 1)  ada.lovelace@acme.test    E1        planned (dry run)",
         "reapply missing (generation 1)  linus.torvalds@acme.test  E3        planned (dry run)",
+        "suspend orphan (generation 2)   grace.hopper@acme.test    E2        planned (dry run)",
         "suspend orphan                  mallory@acme.test         -         planned (dry run)",
         "report orphan                   trudy@acme.test           -         reported: over the guard (max_suspensions)",
     ] {
@@ -134,7 +173,8 @@ async fn reactions_fix_drift_recreate_the_missing_and_suspend_orphans_up_to_the_
     let mallory = find(&server, "mallory@acme.test").await.expect("mallory");
     assert_eq!(mallory["active"], true, "no suspension");
 
-    // The run: two re-asserts written, one orphan suspended, one over the guard.
+    // The run: three re-asserts written, one stranger suspended by id, one
+    // over the guard.
     let out = setup.reconcile(&["--app", "slack", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let done = reactions(&json_lines(&out));
@@ -156,13 +196,19 @@ async fn reactions_fix_drift_recreate_the_missing_and_suspend_orphans_up_to_the_
             "{reaction} {outcome} in {done:?}"
         );
     }
-    let suspended: Vec<&Value> = done
+    let suspensions: Vec<(&Value, &str)> = done
         .iter()
-        .filter(|(r, d)| r["action"] == "suspend" && d == "suspended")
-        .map(|(r, _)| r)
+        .filter(|(r, _)| r["action"] == "suspend")
+        .map(|(r, d)| (&r["user_name"], d.as_str()))
         .collect();
-    assert_eq!(suspended.len(), 1, "{done:?}");
-    assert_eq!(suspended[0]["user_name"], "mallory@acme.test");
+    assert_eq!(
+        suspensions,
+        [
+            (&json!("grace.hopper@acme.test"), "command_written"),
+            (&json!("mallory@acme.test"), "suspended")
+        ],
+        "the leaver first: {done:?}"
+    );
     assert!(
         done.iter().any(|(r, d)| r["user_name"] == "trudy@acme.test"
             && r["why"] == "over_guard"
@@ -170,12 +216,14 @@ async fn reactions_fix_drift_recreate_the_missing_and_suspend_orphans_up_to_the_
         "{done:?}"
     );
 
-    // The connector applies the re-asserts: Ada a member again, Linus back.
-    wait_for("Ada a member again and Linus re-created", || async {
+    // The connector applies the re-asserts: Ada a member again, Linus back,
+    // Grace suspended again.
+    wait_for("Ada and Linus members, Grace suspended", || async {
         let ada = find(&server, "ada.lovelace@acme.test").await?;
         let linus = find(&server, "linus.torvalds@acme.test").await?;
+        let grace = find(&server, "grace.hopper@acme.test").await?;
         let member = |u: &Value| u["active"] == true && u["roles"][0]["value"] == "member";
-        (member(&ada) && member(&linus)).then_some(())
+        (member(&ada) && member(&linus) && grace["active"] == false).then_some(())
     })
     .await;
     let active = |u: Option<Value>| u.expect("user")["active"].clone();
@@ -190,28 +238,43 @@ async fn reactions_fix_drift_recreate_the_missing_and_suspend_orphans_up_to_the_
     // Each re-assert is a command of the generation it re-asserts, and has
     // its result, saying so.
     let commands = values(&commands_topic);
-    let reasserts: Vec<&Value> = commands
+    let reasserts: Vec<(&Value, &Value, &Value, &Value)> = commands
         .iter()
         .filter(|c| c["cause"]["event_type"] == "provisioner.reconcile.reassert")
+        .map(|c| {
+            (
+                &c["employee_id"],
+                &c["generation"],
+                &c["action"],
+                &c["deprovision"],
+            )
+        })
         .collect();
-    assert_eq!(reasserts.len(), 2, "{commands:?}");
-    for command in &reasserts {
-        assert_eq!(command["generation"], 1, "{command}");
-        assert_eq!(command["action"], "upsert", "{command}");
-        assert_eq!(command["role"], "member", "{command}");
-        assert!(command["cause"]["rules_version"]
-            .as_str()
-            .is_some_and(|v| v.starts_with("sha256:")));
+    let (upsert, deprovision, none) = (json!("upsert"), json!("deprovision"), Value::Null);
+    let (one, two, suspend) = (json!(1), json!(2), json!("suspend"));
+    for expected in [
+        (&json!("E1"), &one, &upsert, &none),
+        (&json!("E2"), &two, &deprovision, &suspend),
+        (&json!("E3"), &one, &upsert, &none),
+    ] {
+        assert!(
+            reasserts.contains(&expected),
+            "{expected:?} in {reasserts:?}"
+        );
     }
-    let run_id = reasserts[0]["cause"]["event_id"].clone();
+    assert_eq!(reasserts.len(), 3, "{reasserts:?}");
+    let run_id = commands
+        .iter()
+        .find(|c| c["cause"]["event_type"] == "provisioner.reconcile.reassert")
+        .map(|c| c["cause"]["event_id"].clone())
+        .expect("a re-assert");
     wait_for("the re-asserts' results", || async {
         let results = values(&setup.ns.topic("results"));
-        let applied: Vec<String> = results
+        let applied = results
             .iter()
             .filter(|r| r["reassert"] == run_id && r["outcome"] == "applied")
-            .map(|r| r["employee_id"].as_str().unwrap_or("").to_string())
-            .collect();
-        (applied.len() == 2).then_some(applied)
+            .count();
+        (applied == 3).then_some(())
     })
     .await;
 }

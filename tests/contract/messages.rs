@@ -155,7 +155,11 @@ fn commands_the_engine_decides_validate() {
 #[test]
 fn the_contract_command_examples_round_trip_and_validate() {
     let examples = code_blocks(&contract_section("## 5."), "json");
-    assert_eq!(examples.len(), 3, "an event's command, a date's, a re-assert");
+    assert_eq!(
+        examples.len(),
+        3,
+        "an event's command, a date's, a re-assert"
+    );
     let reassert: Command = serde_json::from_str(&examples[2]).expect("a Command");
     assert!(reassert.is_reassert());
     for text in examples {
