@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::config::LeaverPolicy;
 use crate::ids::{AppName, EmployeeId, RulesVersion};
 
+/// `cause.event_type` of a command `provisioner reconcile` writes to
+/// re-assert an employee's last decision (CONTRACT §5): it carries the
+/// generation it re-asserts, so the connector applies it over that same
+/// generation but never over a newer one.
+pub const REASSERT_EVENT_TYPE: &str = "provisioner.reconcile.reassert";
+
 /// What the account must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -118,6 +124,12 @@ impl Command {
     /// The command id for an app, employee and generation.
     pub fn id_for(app: &str, employee_id: &str, generation: u64) -> String {
         format!("{app}:{employee_id}:{generation}")
+    }
+
+    /// Whether reconciliation wrote it to re-assert its generation
+    /// ([`REASSERT_EVENT_TYPE`]).
+    pub fn is_reassert(&self) -> bool {
+        self.cause.event_type == REASSERT_EVENT_TYPE
     }
 
     /// The JSON bytes written to Kafka.

@@ -79,9 +79,11 @@ enum Command {
         #[command(subcommand)]
         command: HeldCommand,
     },
-    /// Compare what apps hold with what the engine decided, and report it.
-    /// Report-only: takes no action whatever the flags (reactions will come
-    /// with `apps.<name>.reconcile.*` policy).
+    /// Compare what apps hold with what the engine decided, report it, and
+    /// react as each app's `apps.<name>.reconcile.*` policy says. Report-only
+    /// by default: re-asserts drifted and missing accounts, or suspends
+    /// orphans (never deletes), only where configured; never on a partial
+    /// scan.
     Reconcile {
         /// An app of the catalogue (repeatable).
         #[arg(long = "app", required_unless_present = "all")]
@@ -89,7 +91,7 @@ enum Command {
         /// Every app of the catalogue (webhook apps are skipped: no read API).
         #[arg(long, conflicts_with = "apps")]
         all: bool,
-        /// Accepted and the same as without it: this command takes no action.
+        /// Print what the policy would do, and do nothing.
         #[arg(long)]
         dry_run: bool,
         /// A table per app for people, or one JSON object a line.
@@ -270,8 +272,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => replay(config, args),
         Command::Reconcile {
-            apps, all, format, ..
-        } => reconcile(&config, apps, all, format),
+            apps,
+            all,
+            dry_run,
+            format,
+        } => reconcile(&config, apps, all, dry_run, format),
         Command::Rules {
             command: RulesCommand::Check { rules },
         } => rules_check(&config, rules),
@@ -374,20 +379,28 @@ fn schedule_list(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `provisioner reconcile`: each app listed and classified, report-only;
-/// an app that fails (a partial scan) is an error line and exit 1.
+/// `provisioner reconcile`: each app listed, classified and (unless
+/// `--dry-run`) reacted to per its policy; an app that fails (a partial
+/// scan, a reaction that failed) is an error line and exit 1.
 fn reconcile(
     config: &Config,
     apps: Vec<String>,
     all: bool,
+    dry_run: bool,
     format: PreviewFormatArg,
 ) -> anyhow::Result<ExitCode> {
+    use provisioner::connector::{react, survey};
     let apps = provisioner::connector::chosen(config, apps, all)?;
     let desired = provisioner::engine::desired::read_all(config, &apps)
         .with_context(|| format!("cannot read {}", config.topics.state))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     let out = &mut std::io::stdout().lock();
-    let run = provisioner::connector::survey::report_all(config, &desired, format.into(), out);
+    let run = react::Run::start();
+    let mode = match dry_run {
+        true => survey::Mode::DryRun,
+        false => survey::Mode::Act(&run),
+    };
+    let run = survey::report_all(config, &desired, format.into(), mode, out);
     let failures = runtime.block_on(run)?;
     for error in &failures {
         eprintln!("error: {}", text::error_chain(error));

@@ -52,6 +52,10 @@ pub struct CommandResult {
     pub duration_ms: u64,
     /// The last error, for `dead_lettered` (no secrets).
     pub error: Option<String>,
+    /// On the result of a re-assert written by reconciliation, its run id
+    /// (the command's `cause.event_id`); absent on every other result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassert: Option<String>,
 }
 
 impl CommandResult {

@@ -11,137 +11,12 @@
 //! and the SCIM venv (`deploy/local/scim.sh install`); either missing fails
 //! loudly.
 
-use std::path::PathBuf;
-use std::process::Output;
-
 use serde_json::{json, Value};
 
 mod support;
 
-use support::{binary, bootstrap, event, produce_with, wait_for, Namespace, Process, ScimServer};
-
-/// Developers get Slack as members.
-const RULES: &str = r#"
-- name: Dev Team
-  target: { field: team, op: is, value: Development }
-  apps:
-    slack: { role: member }
-"#;
-
-/// A world of its own: `provisioner.toml` (Slack on `scim_url` with an
-/// ignore list, a webhook app `hooks`) and `rules/`.
-struct Setup {
-    _dir: tempfile::TempDir,
-    config: PathBuf,
-    ns: Namespace,
-}
-
-impl Setup {
-    fn new(servers: &str, scim_url: &str, slack_extra: &str) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let rules = dir.path().join("rules");
-        std::fs::create_dir(&rules).expect("rules dir");
-        std::fs::write(rules.join("rules.yaml"), RULES).expect("rules");
-        let ns = Namespace::new();
-        let text = format!(
-            r#"[kafka]
-bootstrap_servers = "{servers}"
-group_id = "{group}"
-partitions = 2
-{topics}[rules]
-path = {rules:?}
-[engine]
-batch_max_ms = 50
-[connector]
-commit_interval_ms = 100
-shutdown_timeout_ms = 2000
-[apps.slack]
-connector = "scim"
-base_url = "{scim_url}"
-roles = ["member", "admin"]
-rate_limit_per_second = 1000
-retry = {{ max_attempts = 2, initial_delay_ms = 10, max_delay_ms = 50 }}
-{slack_extra}
-[apps.hooks]
-connector = "webhook"
-base_url = "http://127.0.0.1:1/hooks"
-roles = ["member"]
-"#,
-            group = ns.group("engine"),
-            topics = ns.topics_toml(),
-        );
-        let config = dir.path().join("provisioner.toml");
-        std::fs::write(&config, text).expect("config");
-        Setup {
-            _dir: dir,
-            config,
-            ns,
-        }
-    }
-
-    /// `provisioner --config <this> --log-format json reconcile <args>`,
-    /// logging at info so that a personal datum logged would show.
-    fn reconcile(&self, args: &[&str]) -> Output {
-        binary()
-            .arg("--config")
-            .arg(&self.config)
-            .args(["--log-format", "json", "reconcile"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .output()
-            .expect("run provisioner")
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
-}
-
-/// A developer's hire event.
-fn hire(id: &str, first: &str, last: &str) -> Vec<u8> {
-    let employee = json!({
-        "id": id,
-        "email": format!("{}.{}@acme.test", first.to_lowercase(), last.to_lowercase()),
-        "first_name": first,
-        "last_name": last,
-        "team": "Development",
-        "start_date": "2020-01-06",
-    });
-    event(&format!("hire-{id}"), "hired", 1, employee)
-}
-
-/// A SCIM request straight to the server, as an admin in the app would.
-async fn scim(method: reqwest::Method, url: String, body: Option<Value>) {
-    let mut request = reqwest::Client::new().request(method.clone(), &url);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/scim+json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("SCIM request");
-    assert!(
-        response.status().is_success(),
-        "{method} {url}: {} {:?}",
-        response.status(),
-        response.text().await
-    );
-}
-
-/// The server's user named `user_name`.
-async fn user(server: &ScimServer, user_name: &str) -> Value {
-    let users = server.users().await;
-    users
-        .into_iter()
-        .find(|u| u["userName"] == user_name)
-        .unwrap_or_else(|| panic!("no user {user_name}"))
-}
+use support::reconcile::{hire, json_lines, scim, text, user, Setup};
+use support::{binary, bootstrap, produce_with, wait_for, Process, ScimServer};
 
 /// Engine and connector provision Ada (E1), Grace (E2) and Linus (E3) as
 /// members; then the server is changed behind provisioning's back.
@@ -375,14 +250,14 @@ fn reconcile_needs_known_apps_and_valid_ignore_patterns() {
 }
 
 #[test]
-fn help_says_reconcile_is_report_only() {
+fn help_says_reconcile_is_report_only_by_default() {
     let out = binary()
         .args(["reconcile", "--help"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
-    assert!(help.contains("Report-only: takes no action"), "{help}");
+    assert!(help.contains("Report-only by default"), "{help}");
     assert!(
         help.contains("--dry-run") && help.contains("--format"),
         "{help}"

@@ -30,7 +30,9 @@ pub use engine::{
     ConnectorConfig, EngineConfig, LimitsConfig, MetricsConfig, RulesConfig, SafetyConfig,
 };
 pub use kafka::{KafkaConfig, TopicsConfig};
-pub use reconcile::{PatternProblem, ReconcileConfig, MAX_PAGE_SIZE};
+pub use reconcile::{
+    CorrectionSetting, OrphanSetting, PatternProblem, ReconcileConfig, MAX_PAGE_SIZE,
+};
 pub use secrets::{SecretSource, SecretValue};
 
 /// Everything that can be wrong with a configuration file.

@@ -1,5 +1,6 @@
-//! `[apps.<name>.reconcile]`: how reconciliation reads an app and which of
-//! its accounts it leaves alone (issue #13).
+//! `[apps.<name>.reconcile]`: how reconciliation reads an app, which of
+//! its accounts it leaves alone, and what it does about the others (issue
+//! #13; report-only unless configured).
 //!
 //! What makes an ignore pattern unacceptable ([`PatternProblem`]) is decided
 //! here, at the bottom layer, so that a bad pattern stops every process at
@@ -20,6 +21,31 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 /// The default `page_size`.
 const DEFAULT_PAGE_SIZE: u32 = 100;
 
+/// The default `max_suspensions`.
+const DEFAULT_MAX_SUSPENSIONS: usize = 10;
+
+/// What to do about a `drifted` or `missing` account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CorrectionSetting {
+    /// Only report it.
+    #[default]
+    Report,
+    /// Re-assert the employee's last command through the app's command topic.
+    Reapply,
+}
+
+/// What to do about an `orphan` account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrphanSetting {
+    /// Only report it.
+    #[default]
+    Report,
+    /// Suspend it (never delete), at most `max_suspensions` per run.
+    Suspend,
+}
+
 /// `reconcile = { ... }` of an app.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,6 +56,15 @@ pub struct ReconcileConfig {
     pub ignore: Vec<String>,
     /// Accounts asked for per listing request; 1..=[`MAX_PAGE_SIZE`].
     pub page_size: u32,
+    /// For `drifted` accounts.
+    pub drifted: CorrectionSetting,
+    /// For `missing` accounts.
+    pub missing: CorrectionSetting,
+    /// For `orphan` accounts.
+    pub orphans: OrphanSetting,
+    /// Orphans suspended in one run at most (with `orphans = "suspend"`):
+    /// a guard of its own, so a broken listing cannot lock out a company.
+    pub max_suspensions: usize,
 }
 
 impl Default for ReconcileConfig {
@@ -37,6 +72,10 @@ impl Default for ReconcileConfig {
         ReconcileConfig {
             ignore: Vec::new(),
             page_size: DEFAULT_PAGE_SIZE,
+            drifted: CorrectionSetting::Report,
+            missing: CorrectionSetting::Report,
+            orphans: OrphanSetting::Report,
+            max_suspensions: DEFAULT_MAX_SUSPENSIONS,
         }
     }
 }

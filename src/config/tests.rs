@@ -233,6 +233,41 @@ fn reconcile_defaults_to_no_ignore_list_and_pages_of_100() {
 }
 
 #[test]
+fn reconcile_reactions_default_to_report_and_take_the_documented_words() {
+    let app = "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n";
+    let c = parse(app).unwrap();
+    let r = &c.apps["a"].reconcile;
+    assert_eq!(
+        (r.drifted, r.missing, r.orphans, r.max_suspensions),
+        (
+            CorrectionSetting::Report,
+            CorrectionSetting::Report,
+            OrphanSetting::Report,
+            10
+        )
+    );
+    let c = parse(&format!(
+        "{app}reconcile = {{ drifted = \"reapply\", missing = \"reapply\", orphans = \"suspend\", max_suspensions = 1 }}\n"
+    ))
+    .unwrap();
+    let r = &c.apps["a"].reconcile;
+    assert_eq!(
+        (r.drifted, r.missing, r.orphans, r.max_suspensions),
+        (
+            CorrectionSetting::Reapply,
+            CorrectionSetting::Reapply,
+            OrphanSetting::Suspend,
+            1
+        )
+    );
+    let err = parse(&format!("{app}reconcile = {{ orphans = \"delete\" }}\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown variant `delete`"), "{err}");
+    assert!(err.contains("expected `report` or `suspend`"), "{err}");
+}
+
+#[test]
 fn reconcile_page_size_and_ignore_patterns_are_checked_naming_the_entry() {
     let app = "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n";
     for size in ["0", "1001"] {

@@ -8,7 +8,7 @@
 use std::num::NonZeroU32;
 
 use super::http::{self, BaseUrl, Secret, SecretError};
-use super::listing::{Cursor, ListError, Lister, Page, WEBHOOK_UNSUPPORTED};
+use super::listing::{Cursor, ListError, Lister, Page, SuspendListed, WEBHOOK_UNSUPPORTED};
 use super::scim::ScimConnector;
 use super::verify::Expected;
 use super::webhook::WebhookConnector;
@@ -111,6 +111,15 @@ impl Lister for AnyLister<'_> {
         match self {
             AnyLister::Scim(c) => c.list_page(cursor, page_size).await,
             AnyLister::Zendesk(c) => c.list_page(cursor, page_size).await,
+        }
+    }
+}
+
+impl SuspendListed for AnyLister<'_> {
+    async fn suspend_listed(&self, account: &AppAccount) -> Result<Applied, ConnectorError> {
+        match self {
+            AnyLister::Scim(c) => c.suspend_listed(account).await,
+            AnyLister::Zendesk(c) => c.suspend_listed(account).await,
         }
     }
 }

@@ -192,9 +192,7 @@ impl<C: Connector + 'static> Loop<C> {
             let Some((key, work)) = self.queue.pop_ready() else {
                 return;
             };
-            let superseded = self
-                .generations
-                .is_superseded(&work.cmd.employee_id, work.cmd.generation);
+            let superseded = self.generations.supersedes(&work.cmd);
             let span = info_span!(
                 "command",
                 app = %self.ctx.app,

@@ -11,6 +11,7 @@ fn result(app: &str, outcome: ResultOutcome) -> CommandResult {
         attempts: 1,
         duration_ms: 3,
         error: None,
+        reassert: None,
     }
 }
 

@@ -2,7 +2,10 @@
 //!
 //! A command whose generation is not above the last one applied for that
 //! employee in that app is older news: applying it could undo newer state, so
-//! it is reported `superseded` and never sent. The worker keeps the map in
+//! it is reported `superseded` and never sent. A re-assert written by
+//! reconciliation (`cause.event_type` `provisioner.reconcile.reassert`)
+//! carries the generation it re-asserts, so it is applied over that same
+//! generation, and superseded only by a newer one. The worker keeps the map in
 //! memory and rebuilds it at start-up from `provisioning.results` — the
 //! connectors' own audit trail — so the check survives restarts without a
 //! store of its own.
@@ -21,6 +24,7 @@ use std::time::Instant;
 use rdkafka::error::KafkaError;
 use tracing::{info, warn};
 
+use crate::commands::Command;
 use crate::config::Config;
 use crate::results::{self, CommandResult};
 
@@ -41,10 +45,14 @@ impl Generations {
         self.applied.get(employee_id).copied()
     }
 
-    /// Whether a command of `generation` is older news for this employee.
-    pub fn is_superseded(&self, employee_id: &str, generation: u64) -> bool {
-        self.last_applied(employee_id)
-            .is_some_and(|last| generation <= last)
+    /// Whether `cmd` is older news: a generation not above the last
+    /// applied, or for a re-assert, below it.
+    pub fn supersedes(&self, cmd: &Command) -> bool {
+        match self.last_applied(&cmd.employee_id) {
+            Some(last) if cmd.is_reassert() => cmd.generation < last,
+            Some(last) => cmd.generation <= last,
+            None => false,
+        }
     }
 
     /// Records an applied (or unchanged) generation; never goes backwards.
@@ -127,9 +135,32 @@ mod tests {
         assert_eq!(g.last_applied("E2"), None);
         assert_eq!(g.last_applied("E3"), None);
         assert_eq!(g.last_applied("E4"), None);
-        assert!(g.is_superseded("E1", 3));
-        assert!(g.is_superseded("E1", 1));
-        assert!(!g.is_superseded("E1", 4));
-        assert!(!g.is_superseded("E9", 1));
+        assert!(g.supersedes(&command("E1", 3, "hr.employee.changed")));
+        assert!(g.supersedes(&command("E1", 1, "hr.employee.changed")));
+        assert!(!g.supersedes(&command("E1", 4, "hr.employee.changed")));
+        assert!(!g.supersedes(&command("E9", 1, "hr.employee.changed")));
+    }
+
+    #[test]
+    fn a_reassert_applies_over_its_own_generation_but_never_over_a_newer_one() {
+        let mut g = Generations::new();
+        g.record("E1", 3);
+        let reassert = |generation| command("E1", generation, crate::commands::REASSERT_EVENT_TYPE);
+        assert!(!g.supersedes(&reassert(3)));
+        assert!(!g.supersedes(&reassert(4)));
+        assert!(g.supersedes(&reassert(2)));
+        assert!(!g.supersedes(&command("E2", 1, crate::commands::REASSERT_EVENT_TYPE)));
+        assert!(g.supersedes(&command("E1", 3, "provisioner.rules.changed")));
+    }
+
+    fn command(employee: &str, generation: u64, event_type: &str) -> Command {
+        serde_json::from_value(serde_json::json!({
+            "command_id": format!("slack:{employee}:{generation}"), "app": "slack",
+            "employee_id": employee, "generation": generation, "action": "upsert",
+            "role": "member", "account": {"external_id": employee, "user_name": "u"},
+            "cause": {"event_id": "e", "event_type": event_type, "rules": [], "rules_version": "v"},
+            "issued_at": "2026-11-26T09:00:00.000Z"
+        }))
+        .expect("a command")
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::retry::backoff;
-use super::ConnectorError;
+use super::{Applied, ConnectorError};
 use crate::config::RetryConfig;
 use crate::ratelimit::Limiter;
 use crate::reconcile::AppAccount;
@@ -64,6 +64,31 @@ pub trait Lister: Send + Sync {
         cursor: Option<&Cursor>,
         page_size: NonZeroU32,
     ) -> impl Future<Output = Result<Page, ConnectorError>> + Send;
+}
+
+/// An app kind that can suspend an account it listed, by the app's own id:
+/// reconciliation's reaction to an orphan no employee owns (such an account
+/// has no employee, so no command can name it). Never deletes.
+pub trait SuspendListed: Send + Sync {
+    /// Suspends `account` (as listed) unless the app now says it belongs to
+    /// someone (its external id changed since the listing): a `Permanent`
+    /// error then, nothing written. `Unchanged` when it is already inactive
+    /// or gone.
+    fn suspend_listed(
+        &self,
+        account: &AppAccount,
+    ) -> impl Future<Output = Result<Applied, ConnectorError>> + Send;
+}
+
+/// The refusal of [`SuspendListed::suspend_listed`] when the account's
+/// external id is no longer the listed one.
+pub(crate) fn claimed_since_listing(app_id: &str, now: Option<&str>) -> ConnectorError {
+    ConnectorError::Permanent {
+        message: format!(
+            "account {app_id} now has external id {now:?}, not the one listed: \
+             it may belong to someone now; not suspended"
+        ),
+    }
 }
 
 /// How to page through an app.

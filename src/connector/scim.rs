@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use self::user::{eq_filter, Wanted};
 use super::http::{self, BaseUrl, Secret};
+use super::listing::{claimed_since_listing, SuspendListed};
 use super::{Applied, Connector, ConnectorError, Outcome};
 use crate::commands::{Account, Action, Command};
 use crate::config::LeaverPolicy;
@@ -298,6 +299,32 @@ impl Connector for ScimConnector {
             },
         };
         list::account_of(&user).map(Some)
+    }
+}
+
+impl SuspendListed for ScimConnector {
+    /// `GET /Users/{id}`, then (unless already inactive) a PATCH of
+    /// `active` alone, as a leaver's suspension.
+    #[tracing::instrument(name = "scim_suspend_listed", skip_all, fields(app = %self.app))]
+    async fn suspend_listed(&self, account: &AppAccount) -> Result<Applied, ConnectorError> {
+        let url = self.base.join(&["Users", &account.app_id]);
+        let response = http::send(self.request(Method::GET, url)).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(unchanged(None));
+        }
+        if !response.status().is_success() {
+            return Err(http::error_from(response).await);
+        }
+        let resource: Value = http::json(response).await?;
+        let now = resource["externalId"].as_str().filter(|s| !s.is_empty());
+        if now != account.external_id.as_deref().filter(|s| !s.is_empty()) {
+            return Err(claimed_since_listing(&account.app_id, now));
+        }
+        let found = Found {
+            id: account.app_id.clone(),
+            resource,
+        };
+        self.update(found, &Wanted::suspended()).await
     }
 }
 

@@ -1,6 +1,7 @@
-//! One app's reconciliation, report-only (`provisioner reconcile`, #13):
-//! every account the app holds, read as its worker would call the app,
-//! classified against what the engine decided.
+//! One app's reconciliation (`provisioner reconcile`, #13): every account
+//! the app holds, read as its worker would call the app, classified against
+//! what the engine decided, then the app's reactions planned and (without
+//! `--dry-run`) carried out by `react`.
 //!
 //! The connector and its token bucket are built as the worker builds them
 //! (`build::build`, `build::limiter`), and the listing uses the app's retry
@@ -9,17 +10,22 @@
 //! requests to the connector's, at most at the app's rate (next session's
 //! periodic mode runs inside the connector and shares its bucket).
 //!
-//! Nothing is written to the app: the report is all there is. The desired
-//! side is the caller's (read by `engine::desired`, a layer this one may
-//! not use).
+//! An app whose policy is report-only (the default) is only read: the
+//! report is all there is. A listing that fails, midway or at once, is an
+//! error and nothing is done about that app. The desired side is the
+//! caller's (read by `engine::desired`, a layer this one may not use).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::build::{self, BuildError};
 use super::listing::{list_all, ListError, ListOptions};
+use super::react::{self, Run};
 use crate::config::Config;
-use crate::reconcile::{classify, output, DesiredAccount, IgnoreError, IgnoreList, Report};
+use crate::reconcile::output::{Done, Reaction};
+use crate::reconcile::{
+    classify, output, plan, DesiredAccount, IgnoreError, IgnoreList, Policy, Report,
+};
 use crate::rules::PreviewFormat;
 use crate::text::error_chain;
 
@@ -32,6 +38,9 @@ pub enum Outcome {
         report: Report,
         /// Accounts the listing read.
         accounts: usize,
+        /// The plan and what became of each entry; `None` when the app's
+        /// policy is report-only.
+        reactions: Option<Vec<Reaction>>,
     },
     /// The app kind has no read API (webhook): not an error, said so.
     Skipped {
@@ -61,6 +70,23 @@ pub enum SurveyError {
     /// The listing failed, midway or at once: nothing to report on.
     #[error(transparent)]
     List(ListError),
+    /// Some reactions failed (the report names them); the others stand.
+    #[error("app {app}: {failed} reaction(s) failed; the report says which and why")]
+    Reactions {
+        /// The app.
+        app: String,
+        /// How many.
+        failed: usize,
+    },
+}
+
+/// Whether a run carries out the reactions it plans.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode<'a> {
+    /// `--dry-run`: plan, report, do nothing.
+    DryRun,
+    /// Carry them out, as part of `run`.
+    Act(&'a Run),
 }
 
 impl SurveyError {
@@ -71,12 +97,15 @@ impl SurveyError {
     }
 }
 
-/// Reads every account of `app` and classifies them against `desired`
-/// (the engine's decision for each employee in that app). Takes no action.
+/// Reads every account of `app`, classifies them against `desired` (the
+/// engine's decision for each employee in that app) and, unless its policy
+/// is report-only, plans its reactions and (in [`Mode::Act`]) carries them
+/// out.
 pub async fn run(
     config: &Config,
     app: &str,
     desired: &[DesiredAccount],
+    mode: Mode<'_>,
 ) -> Result<Outcome, SurveyError> {
     let app_config = config
         .apps
@@ -97,31 +126,59 @@ pub async fn run(
         page_size: app_config.reconcile.page_size(),
         retry: app_config.retry.clone(),
     };
-    let listing = list_all(&lister, &build::limiter(app_config), &options)
+    let limiter = build::limiter(app_config);
+    let listing = list_all(&lister, &limiter, &options)
         .await
         .map_err(SurveyError::List)?;
+    let report = classify(desired, &listing.accounts, &ignore);
+    let policy = Policy::from(&app_config.reconcile);
+    let reactions = match (policy == Policy::default(), mode) {
+        (true, _) => None,
+        (false, Mode::DryRun) => Some(react::planned(&plan(&report, &policy))),
+        (false, Mode::Act(run)) => {
+            let plan = plan(&report, &policy);
+            let sides = (&report, desired);
+            Some(react::carry_out(config, app, &lister, &limiter, sides, &plan, run).await)
+        }
+    };
     Ok(Outcome::Surveyed {
-        report: classify(desired, &listing.accounts, &ignore),
+        report,
         accounts: listing.accounts.len(),
+        reactions,
     })
 }
 
 /// Reconciles each app of `desired` (the engine's decisions, by app) in
-/// turn, one after the other, writing to `out` each one's report, the line
-/// of an app skipped, or (in JSON) the summary of one that failed. An app
-/// that fails does not stop the others; the failures are returned for the
-/// caller to report.
+/// turn, one after the other, writing to `out` each one's report (with its
+/// reactions), the line of an app skipped, or (in JSON) the summary of one
+/// that failed. An app that fails, or whose reactions partly fail, does not
+/// stop the others; the failures are returned for the caller to report.
 pub async fn report_all(
     config: &Config,
     desired: &BTreeMap<String, Vec<DesiredAccount>>,
     format: PreviewFormat,
+    mode: Mode<'_>,
     out: &mut impl Write,
 ) -> io::Result<Vec<SurveyError>> {
     let mut failures = Vec::new();
     for (app, desired) in desired {
-        match run(config, app, desired).await {
-            Ok(Outcome::Surveyed { report, accounts }) => {
-                output::write_report(out, app, accounts, &report, format)?
+        match run(config, app, desired, mode).await {
+            Ok(Outcome::Surveyed {
+                report,
+                accounts,
+                reactions,
+            }) => {
+                let reactions = reactions.as_deref();
+                output::write_report(out, app, accounts, &report, reactions, format)?;
+                let failed = reactions
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|r| r.done == Done::Failed)
+                    .count();
+                if failed > 0 {
+                    let app = app.clone();
+                    failures.push(SurveyError::Reactions { app, failed });
+                }
             }
             Ok(Outcome::Skipped { reason }) => output::write_skipped(out, app, reason, format)?,
             Err(error) => {
@@ -147,14 +204,16 @@ mod tests {
         let config = config(
             "[apps.hooks]\nconnector = \"webhook\"\nbase_url = \"http://127.0.0.1:1\"\nroles = [\"m\"]\n",
         );
-        let outcome = run(&config, "hooks", &[]).await.expect("skipped");
+        let outcome = run(&config, "hooks", &[], Mode::DryRun)
+            .await
+            .expect("skipped");
         assert_eq!(
             outcome,
             Outcome::Skipped {
                 reason: super::super::listing::WEBHOOK_UNSUPPORTED
             }
         );
-        let err = run(&config, "crm", &[]).await.unwrap_err();
+        let err = run(&config, "crm", &[], Mode::DryRun).await.unwrap_err();
         assert_eq!(err.to_string(), r#"app "crm" is not in the catalogue"#);
         assert!(!err.is_partial());
     }
@@ -164,7 +223,7 @@ mod tests {
         let mut config = config(
             "[apps.wiki]\nconnector = \"scim\"\nbase_url = \"http://127.0.0.1:1\"\nroles = [\"m\"]\nretry = { max_attempts = 1 }\n",
         );
-        let err = run(&config, "wiki", &[]).await.unwrap_err();
+        let err = run(&config, "wiki", &[], Mode::DryRun).await.unwrap_err();
         assert!(err.is_partial(), "{err}");
         assert!(
             err.to_string()
@@ -173,7 +232,7 @@ mod tests {
         );
         let wiki = config.apps.get_mut("wiki").expect("wiki");
         wiki.reconcile.ignore = vec!["svc-*".into(), "**".into()];
-        let err = run(&config, "wiki", &[]).await.unwrap_err();
+        let err = run(&config, "wiki", &[], Mode::DryRun).await.unwrap_err();
         assert!(!err.is_partial());
         assert_eq!(
             err.to_string(),

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::http::{self, BaseUrl, Secret};
 use super::verify::{Expected, Want};
+use super::listing::{claimed_since_listing, SuspendListed};
 use super::{Applied, Connector, ConnectorError, Outcome};
 use crate::commands::{Account, Action, Command};
 use crate::config::{LeaverPolicy, RoleMapping};
@@ -284,6 +285,45 @@ impl Connector for ZendeskConnector {
             (Action::Deprovision, LeaverPolicy::Suspend) => Expected::suspended(),
             (Action::Deprovision, LeaverPolicy::Delete) => Expected::Gone,
         }
+    }
+}
+
+impl SuspendListed for ZendeskConnector {
+    /// `GET /api/v2/users/{id}.json`, then (unless already suspended)
+    /// `PUT {"user": {"suspended": true}}`. The role is left as it is: whose
+    /// seat it was is for a person to decide.
+    #[tracing::instrument(name = "zendesk_suspend_listed", skip_all, fields(app = %self.app))]
+    async fn suspend_listed(&self, account: &AppAccount) -> Result<Applied, ConnectorError> {
+        let Ok(id) = account.app_id.parse::<u64>() else {
+            return Err(ConnectorError::Permanent {
+                message: format!("{:?} is not a Zendesk user id", account.app_id),
+            });
+        };
+        let response = http::send(self.request(Method::GET, self.user_url(id))).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(Applied {
+                outcome: Outcome::Unchanged,
+                app_account_id: None,
+            });
+        }
+        if !response.status().is_success() {
+            return Err(http::error_from(response).await);
+        }
+        let found: UserEnvelope = http::json(response).await?;
+        let now = found.user.external_id.as_deref().filter(|s| !s.is_empty());
+        if now != account.external_id.as_deref().filter(|s| !s.is_empty()) {
+            return Err(claimed_since_listing(&account.app_id, now));
+        }
+        if found.user.suspended {
+            return Ok(Applied {
+                outcome: Outcome::Unchanged,
+                app_account_id: Some(account.app_id.clone()),
+            });
+        }
+        let body = json!({"user": {"suspended": true}});
+        http::send_ok(self.request(Method::PUT, self.user_url(id)).json(&body)).await?;
+        tracing::info!("Zendesk orphan suspended.");
+        Ok(applied(Some(id)))
     }
 }
 

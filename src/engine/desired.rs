@@ -24,6 +24,7 @@ pub fn of_state(state: &EmployeeState, app: &str) -> Option<DesiredAccount> {
         account: (**account).clone(),
         role,
         generation: app_state.generation,
+        rules_version: state.rules_version.clone(),
     })
 }
 

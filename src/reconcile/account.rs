@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::commands::Account;
-use crate::ids::EmployeeId;
+use crate::ids::{EmployeeId, RulesVersion};
 
 /// One account as an app holds it, read through the app's listing API
 /// (SCIM `GET /Users`, Zendesk's users list). Only what provisioning
@@ -49,4 +49,7 @@ pub struct DesiredAccount {
     pub role: Option<String>,
     /// The generation of the last command: a correction re-asserts it.
     pub generation: u64,
+    /// The rules version that decision was made under, which a re-assert's
+    /// cause repeats.
+    pub rules_version: RulesVersion,
 }

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Counts, Finding, Report, Situation};
+use super::{Action, Counts, Finding, Report, Reported, Situation, Why};
 use crate::rules::PreviewFormat;
 use crate::text::{columns, escape};
 
@@ -21,6 +21,125 @@ struct FindingLine<'a> {
     app: &'a str,
     #[serde(flatten)]
     finding: &'a Finding,
+}
+
+/// What became of one entry of a run's plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Done {
+    /// `--dry-run`: nothing was done.
+    Planned,
+    /// A re-assert is on the app's command topic; its connector applies it
+    /// (its result record tells how it went).
+    CommandWritten,
+    /// The app suspended the account.
+    Suspended,
+    /// The account was already inactive, or gone.
+    AlreadyInactive,
+    /// It failed: the error says why. Nothing else depends on it.
+    Failed,
+    /// Left to people, for the entry's `why`.
+    Reported,
+}
+
+/// An entry of the plan: an action, or a finding left as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Entry {
+    /// A correction or a suspension.
+    Action(Action),
+    /// A finding left to people.
+    Reported(Reported),
+}
+
+/// One entry of the plan and what became of it: a JSON line
+/// `{"app":…,"reaction":{…},"done":…}` (`error` when failed), a table row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reaction {
+    /// The entry, as the plan has it.
+    #[serde(rename = "reaction")]
+    pub entry: Entry,
+    /// What became of it.
+    pub done: Done,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Reaction {
+    /// The column names of [`Reaction::describe`].
+    pub const HEADER: [&'static str; 4] = ["REACTION", "ACCOUNT", "EMPLOYEE", "DONE"];
+
+    /// An entry with nothing done to it (yet).
+    pub fn new(entry: Entry, done: Done) -> Reaction {
+        Reaction {
+            entry,
+            done,
+            error: None,
+        }
+    }
+
+    /// The reaction as a table row (cells unescaped: `text::columns` does it).
+    pub fn describe(&self) -> [String; 4] {
+        let who = |id: &Option<crate::ids::EmployeeId>| {
+            id.as_ref()
+                .map_or_else(|| "-".to_string(), |id| id.to_string())
+        };
+        let (what, user_name, employee) = match &self.entry {
+            Entry::Action(Action::Reapply {
+                situation,
+                employee_id,
+                generation,
+                user_name,
+            }) => (
+                format!("reapply {} (generation {generation})", situation.as_str()),
+                user_name,
+                employee_id.to_string(),
+            ),
+            Entry::Action(Action::Suspend {
+                user_name,
+                employee_id,
+                generation,
+                ..
+            }) => (
+                match generation {
+                    Some(g) => format!("suspend orphan (generation {g})"),
+                    None => "suspend orphan".to_string(),
+                },
+                user_name,
+                who(employee_id),
+            ),
+            Entry::Reported(r) => (
+                format!("report {}", r.situation.as_str()),
+                &r.user_name,
+                who(&r.employee_id),
+            ),
+        };
+        let done = match (self.done, &self.entry) {
+            (Done::Planned, _) => "planned (dry run)".to_string(),
+            (Done::CommandWritten, _) => "re-assert written to the command topic".to_string(),
+            (Done::Suspended, _) => "suspended".to_string(),
+            (Done::AlreadyInactive, _) => "already inactive".to_string(),
+            (Done::Failed, _) => format!("failed: {}", self.error.as_deref().unwrap_or("?")),
+            (Done::Reported, Entry::Reported(r)) => match r.why {
+                Why::Policy => "reported (policy)",
+                Why::OverGuard => "reported: over the guard (max_suspensions)",
+                Why::PartialScan => "reported: partial scan",
+                Why::NeedsAPerson => "reported: needs a person",
+            }
+            .to_string(),
+            (Done::Reported, Entry::Action(_)) => "reported".to_string(),
+        };
+        [what, user_name.clone(), employee, done]
+    }
+}
+
+/// One reaction as a JSON line.
+#[derive(Serialize)]
+struct ReactionLine<'a> {
+    app: &'a str,
+    #[serde(flatten)]
+    reaction: &'a Reaction,
 }
 
 /// An app's last JSON line: its counts, or why it has none.
@@ -54,21 +173,26 @@ fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// One app's report: table — a header line, one row per finding, then the
-/// counts per situation; JSON — one object per finding with an `app`
-/// field, then `{"app":…,"counts":{…},"partial":false}`. `accounts` is how
-/// many accounts the listing read.
+/// One app's report: table — a header line, one row per finding, the
+/// reactions (when the app has any configured), then the counts per
+/// situation; JSON — one object per finding with an `app` field, one per
+/// reaction, then `{"app":…,"counts":{…},"partial":false}`. `accounts` is
+/// how many accounts the listing read.
 pub fn write_report(
     out: &mut impl Write,
     app: &str,
     accounts: usize,
     report: &Report,
+    reactions: Option<&[Reaction]>,
     format: PreviewFormat,
 ) -> io::Result<()> {
     match format {
         PreviewFormat::Json => {
             for finding in &report.findings {
                 json_line(out, &FindingLine { app, finding })?;
+            }
+            for reaction in reactions.unwrap_or_default() {
+                json_line(out, &ReactionLine { app, reaction })?;
             }
             let summary = SummaryLine {
                 counts: Some(&report.counts),
@@ -88,6 +212,13 @@ pub fn write_report(
                 let rows: Vec<[String; 4]> =
                     report.findings.iter().map(Finding::describe).collect();
                 for line in columns(Finding::HEADER, &rows) {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            if let Some(reactions) = reactions.filter(|r| !r.is_empty()) {
+                writeln!(out, "{}: {} reaction(s)", escape(app), reactions.len())?;
+                let rows: Vec<[String; 4]> = reactions.iter().map(Reaction::describe).collect();
+                for line in columns(Reaction::HEADER, &rows) {
                     writeln!(out, "{line}")?;
                 }
             }

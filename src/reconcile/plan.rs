@@ -10,6 +10,7 @@
 use serde::Serialize;
 
 use super::{Finding, Report, Situation};
+use crate::config::{CorrectionSetting, OrphanSetting, ReconcileConfig};
 use crate::ids::EmployeeId;
 
 /// What to do about a drifted or missing account.
@@ -48,6 +49,31 @@ pub struct Policy {
     pub missing: Correction,
     /// For `orphan` accounts.
     pub orphans: OrphanReaction,
+}
+
+impl From<CorrectionSetting> for Correction {
+    fn from(setting: CorrectionSetting) -> Self {
+        match setting {
+            CorrectionSetting::Report => Correction::Report,
+            CorrectionSetting::Reapply => Correction::Reapply,
+        }
+    }
+}
+
+impl From<&ReconcileConfig> for Policy {
+    /// `apps.<name>.reconcile.{drifted,missing,orphans,max_suspensions}`.
+    fn from(config: &ReconcileConfig) -> Self {
+        Policy {
+            drifted: config.drifted.into(),
+            missing: config.missing.into(),
+            orphans: match config.orphans {
+                OrphanSetting::Report => OrphanReaction::Report,
+                OrphanSetting::Suspend => OrphanReaction::Suspend {
+                    max_per_run: config.max_suspensions,
+                },
+            },
+        }
+    }
 }
 
 /// A correction to make.

@@ -191,3 +191,23 @@ fn the_plan_serialises_with_snake_case_names() {
         .as_array()
         .is_some_and(|r| r.iter().any(|r| r["why"] == "over_guard")));
 }
+
+#[test]
+fn the_apps_reconcile_keys_map_to_the_policy() {
+    use crate::config::{CorrectionSetting, OrphanSetting, ReconcileConfig};
+    assert_eq!(Policy::from(&ReconcileConfig::default()), Policy::default());
+    let config = ReconcileConfig {
+        drifted: CorrectionSetting::Reapply,
+        orphans: OrphanSetting::Suspend,
+        max_suspensions: 3,
+        ..ReconcileConfig::default()
+    };
+    assert_eq!(
+        Policy::from(&config),
+        Policy {
+            drifted: Correction::Reapply,
+            missing: Correction::Report,
+            orphans: OrphanReaction::Suspend { max_per_run: 3 },
+        }
+    );
+}

@@ -19,6 +19,7 @@ pub fn employee(id: &str, role: Option<&str>) -> DesiredAccount {
         },
         role: role.map(str::to_string),
         generation: 7,
+        rules_version: "sha256:0".into(),
     }
 }
 

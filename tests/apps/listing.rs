@@ -1,7 +1,9 @@
 //! Reading every account of an app (`connector::listing`, issue #13): SCIM
 //! paging against a real scim2-server, Zendesk cursor pagination against
-//! `wiremock`, and webhooks, which cannot be read.
+//! `wiremock`, webhooks, which cannot be read, and suspending a listed
+//! account nobody owns.
 
 mod scim;
+mod suspend;
 mod webhook;
 mod zendesk;

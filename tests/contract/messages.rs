@@ -155,7 +155,13 @@ fn commands_the_engine_decides_validate() {
 #[test]
 fn the_contract_command_examples_round_trip_and_validate() {
     let examples = code_blocks(&contract_section("## 5."), "json");
-    assert_eq!(examples.len(), 2, "an event's command and a date's");
+    assert_eq!(
+        examples.len(),
+        3,
+        "an event's command, a date's, a re-assert"
+    );
+    let reassert: Command = serde_json::from_str(&examples[2]).expect("a Command");
+    assert!(reassert.is_reassert());
     for text in examples {
         let example: Value = serde_json::from_str(&text).expect("the example is JSON");
         let command: Command = serde_json::from_value(example.clone()).expect("a Command");
@@ -313,6 +319,20 @@ fn result_records_validate() {
         let back: CommandResult = serde_json::from_value(value).expect("reads back");
         assert_eq!(back, result);
     }
+    let reasserted = CommandResult {
+        reassert: Some("reconcile-0b5c0c1e-6f1d-4a47-9d1e-2f8f6b1d7a10".into()),
+        ..example.clone()
+    };
+    let value = serde_json::to_value(&reasserted).expect("JSON");
+    assert_eq!(errors(&validator, &value), Vec::<String>::new(), "{value}");
+    assert_documented(&schema_json("result.schema.json"), &value, "result");
+    assert!(
+        serde_json::to_value(&example)
+            .expect("JSON")
+            .get("reassert")
+            .is_none(),
+        "absent on every other result"
+    );
     let good = serde_json::to_value(&example).expect("JSON");
     assert!(!validator.is_valid(&with(&good, "outcome", json!("failed"))));
     assert!(

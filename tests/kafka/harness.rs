@@ -7,7 +7,7 @@
 //! tests share one broker and run in parallel. A missing broker is a loud
 //! failure, never a skip: start it with `deploy/local/kafka.sh up`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,8 +28,8 @@ pub use process::*;
 pub use worker::*;
 
 pub use crate::support::{
-    binary, bootstrap, closed_port, event, metric, produce_with, root, tool, unique, wait_for,
-    wait_until, Namespace, ScimServer, DEADLINE,
+    binary, bootstrap, closed_port, event, metric, produce_with, read_all, root, tool, unique,
+    wait_for, wait_until, Namespace, ScimServer, DEADLINE,
 };
 
 /// The app catalogue of the tests: a SCIM app and a Zendesk-like app.
@@ -163,53 +163,6 @@ pub async fn wait_committed(servers: &str, group: &str, topic: &str, count: i64)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Every committed record of a topic, read from the beginning to the end of
-/// each partition (`read_committed`), in partition then offset order.
-pub fn read_all(servers: &str, topic: &str) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", unique("reader"))
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    let partitions: Vec<i32> = md
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    assert!(!partitions.is_empty(), "topic {topic} does not exist");
-    let mut tpl = TopicPartitionList::new();
-    for p in &partitions {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)
-            .expect("tpl");
-    }
-    consumer.assign(&tpl).expect("assign");
-    let mut at_end: HashMap<i32, bool> = HashMap::new();
-    let mut records = Vec::new();
-    let deadline = std::time::Instant::now() + DEADLINE;
-    while at_end.len() < partitions.len() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "reading {topic} timed out"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => records.push(m.detach()),
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p, true);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-            None => {}
-        }
-    }
-    records.sort_by_key(|m| (m.partition(), m.offset()));
-    records
 }
 
 /// A record's value as JSON.

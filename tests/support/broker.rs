@@ -1,10 +1,14 @@
 //! The shared test broker and a namespace of one's own on it.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::DEADLINE;
 
 /// The broker under test (`KAFKA_BOOTSTRAP_SERVERS`, default
 /// `127.0.0.1:9092`); fails the test loudly when it does not answer.
@@ -114,4 +118,51 @@ pub fn event(id: &str, kind: &str, seq: i64, employee: serde_json::Value) -> Vec
     })
     .to_string()
     .into_bytes()
+}
+
+/// Every committed record of a topic, read from the beginning to the end of
+/// each partition (`read_committed`), in partition then offset order.
+pub fn read_all(servers: &str, topic: &str) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", unique("reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions: Vec<i32> = md
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    assert!(!partitions.is_empty(), "topic {topic} does not exist");
+    let mut tpl = TopicPartitionList::new();
+    for p in &partitions {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)
+            .expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut at_end: HashMap<i32, bool> = HashMap::new();
+    let mut records = Vec::new();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while at_end.len() < partitions.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reading {topic} timed out"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => records.push(m.detach()),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p, true);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    records.sort_by_key(|m| (m.partition(), m.offset()));
+    records
 }

@@ -14,11 +14,12 @@ pub mod liar;
 pub mod metrics;
 pub mod ports;
 pub mod process;
+pub mod reconcile;
 pub mod scim;
 pub mod tools;
 pub mod wait;
 
-pub use broker::{bootstrap, event, produce_with, unique, Namespace};
+pub use broker::{bootstrap, event, produce_with, read_all, unique, Namespace};
 pub use liar::LyingProxy;
 pub use metrics::{metric, metric_or_zero};
 pub use ports::{closed_port, stable_port};

@@ -1,0 +1,139 @@
+//! A reconciliation world shared by `tests/reconcile.rs` (report) and
+//! `tests/reconcile_react.rs` (reactions): a config with a SCIM app `slack`
+//! (extra keys given) and a webhook app `hooks`, developers' hire events,
+//! and SCIM requests straight to the server, as an admin in the app would.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::{json, Value};
+
+use super::{binary, event, Namespace, ScimServer};
+
+/// Developers get Slack as members.
+const RULES: &str = r#"
+- name: Dev Team
+  target: { field: team, op: is, value: Development }
+  apps:
+    slack: { role: member }
+"#;
+
+/// A world of its own: `provisioner.toml` (Slack on `scim_url` with an
+/// ignore list, a webhook app `hooks`) and `rules/`.
+pub struct Setup {
+    _dir: tempfile::TempDir,
+    /// The config file.
+    pub config: PathBuf,
+    /// Its topics and groups.
+    pub ns: Namespace,
+}
+
+impl Setup {
+    /// The world, the SCIM app at `scim_url` with `slack_extra` lines.
+    pub fn new(servers: &str, scim_url: &str, slack_extra: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rules = dir.path().join("rules");
+        std::fs::create_dir(&rules).expect("rules dir");
+        std::fs::write(rules.join("rules.yaml"), RULES).expect("rules");
+        let ns = Namespace::new();
+        let text = format!(
+            r#"[kafka]
+bootstrap_servers = "{servers}"
+group_id = "{group}"
+partitions = 2
+{topics}[rules]
+path = {rules:?}
+[engine]
+batch_max_ms = 50
+[connector]
+commit_interval_ms = 100
+shutdown_timeout_ms = 2000
+[apps.slack]
+connector = "scim"
+base_url = "{scim_url}"
+roles = ["member", "admin"]
+rate_limit_per_second = 1000
+retry = {{ max_attempts = 2, initial_delay_ms = 10, max_delay_ms = 50 }}
+{slack_extra}
+[apps.hooks]
+connector = "webhook"
+base_url = "http://127.0.0.1:1/hooks"
+roles = ["member"]
+"#,
+            group = ns.group("engine"),
+            topics = ns.topics_toml(),
+        );
+        let config = dir.path().join("provisioner.toml");
+        std::fs::write(&config, text).expect("config");
+        Setup {
+            _dir: dir,
+            config,
+            ns,
+        }
+    }
+
+    /// `provisioner --config <this> --log-format json reconcile <args>`,
+    /// logging at info so that a personal datum logged would show.
+    pub fn reconcile(&self, args: &[&str]) -> Output {
+        binary()
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--log-format", "json", "reconcile"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("run provisioner")
+    }
+}
+
+/// Bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Stdout's JSON lines.
+pub fn json_lines(out: &Output) -> Vec<Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// A developer's hire event.
+pub fn hire(id: &str, first: &str, last: &str) -> Vec<u8> {
+    let employee = json!({
+        "id": id,
+        "email": format!("{}.{}@acme.test", first.to_lowercase(), last.to_lowercase()),
+        "first_name": first,
+        "last_name": last,
+        "team": "Development",
+        "start_date": "2020-01-06",
+    });
+    event(&format!("hire-{id}"), "hired", 1, employee)
+}
+
+/// A SCIM request straight to the server, as an admin in the app would.
+pub async fn scim(method: reqwest::Method, url: String, body: Option<Value>) {
+    let mut request = reqwest::Client::new().request(method.clone(), &url);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/scim+json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("SCIM request");
+    assert!(
+        response.status().is_success(),
+        "{method} {url}: {} {:?}",
+        response.status(),
+        response.text().await
+    );
+}
+
+/// The server's user named `user_name`.
+pub async fn user(server: &ScimServer, user_name: &str) -> Value {
+    let users = server.users().await;
+    users
+        .into_iter()
+        .find(|u| u["userName"] == user_name)
+        .unwrap_or_else(|| panic!("no user {user_name}"))
+}
