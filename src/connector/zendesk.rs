@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::http::{self, BaseUrl, Secret};
-use super::verify::{Expected, Want};
 use super::listing::{claimed_since_listing, SuspendListed};
+use super::verify::{Expected, Want};
 use super::{Applied, Connector, ConnectorError, Outcome};
 use crate::commands::{Account, Action, Command};
 use crate::config::{LeaverPolicy, RoleMapping};
