@@ -140,14 +140,15 @@ pub fn judge(apps: &[&str], budget: &Budget, scope: Scope, safety: &SafetyConfig
 
 /// The net deprovisions of a change: indexes into `commands` (in emission
 /// order) of each employee-and-app's last command, where that is a deprovision.
-pub fn net_deprovisions(commands: &[Command]) -> Vec<usize> {
+pub fn net_deprovisions<C: std::borrow::Borrow<Command>>(commands: &[C]) -> Vec<usize> {
     let mut last: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, c) in commands.iter().enumerate() {
+        let c = c.borrow();
         last.insert((&c.employee_id, &c.app), i);
     }
     let mut net: Vec<usize> = last
         .into_values()
-        .filter(|&i| commands[i].action == Action::Deprovision)
+        .filter(|&i| commands[i].borrow().action == Action::Deprovision)
         .collect();
     net.sort_unstable();
     net

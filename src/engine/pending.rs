@@ -370,8 +370,10 @@ impl Pending {
         {
             return;
         }
-        let commands: Vec<Command> = self.emitted.iter().map(|e| e.command.clone()).collect();
-        let net = guard::net_deprovisions(&commands);
+        let net = {
+            let commands: Vec<&Command> = self.emitted.iter().map(|e| &e.command).collect();
+            guard::net_deprovisions(&commands)
+        };
         if net.is_empty() {
             return;
         }
@@ -382,7 +384,10 @@ impl Pending {
         );
         let recent = store.recent_deprovisions(now_ms, window_ms);
         let budget = Budget::new(&recent, store.active_by_app(), safety);
-        let apps: Vec<&str> = net.iter().map(|&i| commands[i].app.as_str()).collect();
+        let apps: Vec<&str> = net
+            .iter()
+            .map(|&i| self.emitted[i].command.app.as_str())
+            .collect();
         let verdict = guard::judge(&apps, &budget, scope, safety);
         let held_indexes: HashSet<usize> = verdict
             .hold
@@ -391,7 +396,10 @@ impl Pending {
             .filter(|&i| self.hold(i, hold_id, now))
             .collect();
         for &i in net.iter().filter(|i| !held_indexes.contains(i)) {
-            self.count_in_window(store, &commands[i], now_ms, window_ms);
+            // Held commands stay in `emitted` until the end: `i` still names it.
+            let c = &self.emitted[i].command;
+            let (employee_id, app) = (c.employee_id.clone(), c.app.clone());
+            self.count_in_window(store, &employee_id, &app, now_ms, window_ms);
         }
         if held_indexes.is_empty() {
             return;
@@ -434,12 +442,19 @@ impl Pending {
     }
 
     /// Counts a deprovision let through in its partition's window.
-    fn count_in_window(&mut self, store: &Store, c: &Command, now_ms: i64, window_ms: u64) {
-        if let Some((p, _)) = self.states.get(&c.employee_id) {
+    fn count_in_window(
+        &mut self,
+        store: &Store,
+        employee_id: &EmployeeId,
+        app: &AppName,
+        now_ms: i64,
+        window_ms: u64,
+    ) {
+        if let Some((p, _)) = self.states.get(employee_id) {
             self.windows
                 .entry(*p)
                 .or_insert_with(|| store.window(*p))
-                .add(now_ms, window_ms, &c.app, 1);
+                .add(now_ms, window_ms, app, 1);
         }
     }
 
