@@ -395,12 +395,16 @@ fn reconcile(
         .with_context(|| format!("cannot read {}", config.topics.state))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     let out = &mut std::io::stdout().lock();
-    let run = react::Run::start();
-    let mode = match dry_run {
-        true => survey::Mode::DryRun,
-        false => survey::Mode::Act(&run),
+    let (run, metrics) = (react::Run::start(), provisioner::metrics::Metrics::new());
+    let session = survey::Session {
+        run: &run,
+        metrics: &metrics,
+        mode: match dry_run {
+            true => survey::Mode::DryRun,
+            false => survey::Mode::Act,
+        },
     };
-    let run = survey::report_all(config, &desired, format.into(), mode, out);
+    let run = survey::report_all(config, &desired, format.into(), session, out);
     let failures = runtime.block_on(run)?;
     for error in &failures {
         eprintln!("error: {}", text::error_chain(error));
