@@ -83,7 +83,7 @@ enum Command {
     /// react as each app's `apps.<name>.reconcile.*` policy says. Report-only
     /// by default: re-asserts drifted and missing accounts, or suspends
     /// orphans (never deletes), only where configured; never on a partial
-    /// scan.
+    /// scan. Each complete run writes its findings to the findings topic.
     Reconcile {
         /// An app of the catalogue (repeatable).
         #[arg(long = "app", required_unless_present = "all")]
@@ -91,7 +91,8 @@ enum Command {
         /// Every app of the catalogue (webhook apps are skipped: no read API).
         #[arg(long, conflicts_with = "apps")]
         all: bool,
-        /// Print what the policy would do, and do nothing.
+        /// Print what the policy would do, and do nothing (the findings are
+        /// still written: they are observations).
         #[arg(long)]
         dry_run: bool,
         /// A table per app for people, or one JSON object a line.
