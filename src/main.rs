@@ -83,7 +83,7 @@ enum Command {
     /// react as each app's `apps.<name>.reconcile.*` policy says. Report-only
     /// by default: re-asserts drifted and missing accounts, or suspends
     /// orphans (never deletes), only where configured; never on a partial
-    /// scan.
+    /// scan. Each complete run writes its findings to the findings topic.
     Reconcile {
         /// An app of the catalogue (repeatable).
         #[arg(long = "app", required_unless_present = "all")]
@@ -91,7 +91,8 @@ enum Command {
         /// Every app of the catalogue (webhook apps are skipped: no read API).
         #[arg(long, conflicts_with = "apps")]
         all: bool,
-        /// Print what the policy would do, and do nothing.
+        /// Print what the policy would do, and do nothing (the findings are
+        /// still written: they are observations).
         #[arg(long)]
         dry_run: bool,
         /// A table per app for people, or one JSON object a line.
@@ -395,12 +396,16 @@ fn reconcile(
         .with_context(|| format!("cannot read {}", config.topics.state))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     let out = &mut std::io::stdout().lock();
-    let run = react::Run::start();
-    let mode = match dry_run {
-        true => survey::Mode::DryRun,
-        false => survey::Mode::Act(&run),
+    let (run, metrics) = (react::Run::start(), provisioner::metrics::Metrics::new());
+    let session = survey::Session {
+        run: &run,
+        metrics: &metrics,
+        mode: match dry_run {
+            true => survey::Mode::DryRun,
+            false => survey::Mode::Act,
+        },
     };
-    let run = survey::report_all(config, &desired, format.into(), mode, out);
+    let run = survey::report_all(config, &desired, format.into(), session, out);
     let failures = runtime.block_on(run)?;
     for error in &failures {
         eprintln!("error: {}", text::error_chain(error));

@@ -13,7 +13,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 mod labels;
-pub use labels::{Action, Consumed, DeadLetterKind, Outcome, ReloadResult};
+pub use labels::{Action, Consumed, DeadLetterKind, Outcome, ReloadResult, Situation};
 
 /// A label set: (name, value) pairs.
 pub type Labels = Vec<(&'static str, String)>;
@@ -44,6 +44,8 @@ pub struct Metrics {
     timers_pending: Gauge,
     timers_fired: Counter,
     timer_delay: Histogram,
+    reconcile_accounts: Family<Labels, Gauge>,
+    reconcile_last_success: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -82,6 +84,8 @@ impl Metrics {
             // 1 ms .. ~131 s; a timer that fell due while no engine ran
             // lands in +Inf.
             timer_delay: Histogram::new(exponential_buckets(0.001, 2.0, 18)),
+            reconcile_accounts: Family::default(),
+            reconcile_last_success: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -180,6 +184,17 @@ impl Metrics {
             "provisioner_command_topic_missing",
             "1 while an app in the catalogue has no command topic on the broker",
             m.command_topic_missing.clone(),
+        );
+        // Additions of #13 (CONTRACT §8): reconciliation's last complete run.
+        registry.register(
+            "provisioner_reconcile_accounts",
+            "Accounts (and missing ones) per situation in an app's last complete reconciliation",
+            m.reconcile_accounts.clone(),
+        );
+        registry.register(
+            "provisioner_reconcile_last_success_timestamp_seconds",
+            "When an app's last complete reconciliation finished (Unix seconds)",
+            m.reconcile_last_success.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -389,6 +404,21 @@ impl Metrics {
         self.command_topic_missing
             .get_or_create(&labels([("app", app)]))
             .set(i64::from(missing));
+    }
+
+    /// One app's complete reconciliation: how many accounts are in each
+    /// situation (`counts`, every situation given, zeros included, so a
+    /// situation that cleared reads 0 rather than its old value), finished
+    /// at `finished_at` (Unix seconds). A partial scan is not reported here.
+    pub fn reconciled(&self, app: &str, counts: &[(Situation, u64)], finished_at: i64) {
+        for (situation, n) in counts {
+            self.reconcile_accounts
+                .get_or_create(&labels([("app", app), ("situation", situation.as_str())]))
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        self.reconcile_last_success
+            .get_or_create(&labels([("app", app)]))
+            .set(finished_at);
     }
 
     /// Records replayed to a topic.

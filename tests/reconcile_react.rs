@@ -13,19 +13,8 @@ use serde_json::{json, Value};
 
 mod support;
 
-use support::reconcile::{hire, json_lines, scim, text, user, Setup};
-use support::{bootstrap, event, produce_with, read_all, wait_for, Process, ScimServer};
-
-/// The JSON values of every committed record of `topic`.
-fn values(topic: &str) -> Vec<Value> {
-    read_all(&bootstrap(), topic)
-        .iter()
-        .map(|m| {
-            use rdkafka::Message;
-            serde_json::from_slice(m.payload().expect("a value")).expect("JSON")
-        })
-        .collect()
-}
+use support::reconcile::{hire_all, json_lines, make_ada_admin, scim, text, user, values, Setup};
+use support::{bootstrap, event, produce_with, wait_for, Process, ScimServer};
 
 /// The reaction lines of a JSON run: `(reaction, done)`.
 fn reactions(lines: &[Value]) -> Vec<(Value, String)> {
@@ -37,44 +26,6 @@ fn reactions(lines: &[Value]) -> Vec<(Value, String)> {
             (l["reaction"].clone(), done)
         })
         .collect()
-}
-
-/// Sets Ada's role in the server to `admin`, behind provisioning's back.
-async fn make_ada_admin(server: &ScimServer) {
-    let ada = user(server, "ada.lovelace@acme.test").await;
-    scim(
-        reqwest::Method::PATCH,
-        format!(
-            "{}/Users/{}",
-            server.base_url,
-            ada["id"].as_str().expect("id")
-        ),
-        Some(json!({
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": "roles",
-                "value": [{"value": "admin", "primary": true}]}],
-        })),
-    )
-    .await;
-}
-
-/// Hires `who` through a running engine and connector; waits until the
-/// server holds each of them as an active member.
-async fn hire_all(setup: &Setup, server: &ScimServer, who: &[(&str, &str, &str)]) {
-    let records: Vec<(Option<&str>, Vec<u8>)> = who
-        .iter()
-        .map(|(id, first, last)| (Some(*id), hire(id, first, last)))
-        .collect();
-    produce_with(&bootstrap(), &[], &setup.ns.topic("events"), &records).await;
-    wait_for("the hires are members in the SCIM app", || async {
-        let users = server.users().await;
-        let members = users
-            .iter()
-            .filter(|u| u["active"] == true && u["roles"][0]["value"] == "member")
-            .count();
-        (members == who.len()).then_some(())
-    })
-    .await;
 }
 
 /// The server's user named `user_name`, if any.

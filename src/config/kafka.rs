@@ -94,6 +94,9 @@ pub struct TopicsConfig {
     pub events_dlq: String,
     /// Commands that could not be applied.
     pub commands_dlq: String,
+    /// Reconciliation's findings, one record per finding per run (#13):
+    /// for dashboards and audit, so they carry personal data like the DLQ.
+    pub reconcile_findings: String,
 }
 
 impl Default for TopicsConfig {
@@ -106,6 +109,7 @@ impl Default for TopicsConfig {
             control: "provisioning.control".into(),
             events_dlq: "provisioning.events.dlq".into(),
             commands_dlq: "provisioning.commands.dlq".into(),
+            reconcile_findings: "provisioning.reconcile.findings".into(),
         }
     }
 }

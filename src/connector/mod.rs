@@ -12,6 +12,7 @@ pub mod build;
 mod consume;
 mod error;
 mod events;
+pub mod findings;
 pub(crate) mod generations;
 pub mod http;
 pub(crate) mod intake;

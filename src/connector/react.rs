@@ -89,11 +89,11 @@ pub fn planned(plan: &Plan) -> Vec<Reaction> {
         .collect()
 }
 
-/// Why re-asserts could not be written.
+/// Why reconciliation's records (re-asserts, findings) could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    /// The command topic could not be created.
-    #[error("cannot create the command topic: {0}")]
+    /// The topic could not be created.
+    #[error("cannot create the topic: {0}")]
     Topic(#[from] kafka::KafkaSetupError),
     /// The producer could not start.
     #[error("cannot start the producer: {0}")]
@@ -216,7 +216,29 @@ async fn suspend(
 /// transaction (transactional id `<group_id>-reconcile-<app>`, so two runs
 /// on one app at once fence each other rather than interleave).
 async fn write(config: &Config, app: &str, commands: Vec<Command>) -> Result<(), WriteError> {
-    let topic = config.topics.commands(app);
+    let records = commands
+        .iter()
+        .map(|c| (c.employee_id.as_str().to_string(), c.to_json()))
+        .collect();
+    let transactional_id = format!("{}-reconcile-{app}", config.kafka.group_id);
+    write_keyed(
+        config,
+        config.topics.commands(app),
+        transactional_id,
+        records,
+    )
+    .await
+}
+
+/// Writes `(key, value)` records to `topic` in one transaction, creating
+/// the topic first when `kafka.create_topics` says so: reconciliation's
+/// one way of writing (re-asserts here, findings in `findings`).
+pub(super) async fn write_keyed(
+    config: &Config,
+    topic: String,
+    transactional_id: String,
+    records: Vec<(String, Vec<u8>)>,
+) -> Result<(), WriteError> {
     if config.kafka.create_topics {
         let spec = TopicSpec {
             name: topic.clone(),
@@ -224,15 +246,13 @@ async fn write(config: &Config, app: &str, commands: Vec<Command>) -> Result<(),
         };
         kafka::ensure_topics(config, &[spec]).await?;
     }
-    let transactional_id = format!("{}-reconcile-{app}", config.kafka.group_id);
     let config = config.clone();
     tokio::task::spawn_blocking(move || -> Result<(), WriteError> {
         let mut producer = TxnProducer::new(&config, &transactional_id, &Tuning::default())?;
-        for command in &commands {
-            let payload = command.to_json();
+        for (key, value) in &records {
             let record = BaseRecord::to(&topic)
-                .key(command.employee_id.as_bytes())
-                .payload(payload.as_slice());
+                .key(key.as_bytes())
+                .payload(value.as_slice());
             producer.send(record)?;
         }
         producer.commit(None)?;

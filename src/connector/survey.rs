@@ -14,14 +14,23 @@
 //! report is all there is. A listing that fails, midway or at once, is an
 //! error and nothing is done about that app. The desired side is the
 //! caller's (read by `engine::desired`, a layer this one may not use).
+//!
+//! A complete listing's findings go to the findings topic (`findings`),
+//! `--dry-run` included, before any reaction: no action without its
+//! record. Then the app's `provisioner_reconcile_*` metrics are set; the
+//! one-shot CLI cannot be scraped, but the periodic mode shares this code.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use chrono::{DateTime, Utc};
+
 use super::build::{self, BuildError};
+use super::findings;
 use super::listing::{list_all, ListError, ListOptions};
-use super::react::{self, Run};
+use super::react::{self, Run, WriteError};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::reconcile::output::{Done, Reaction};
 use crate::reconcile::{
     classify, output, plan, DesiredAccount, IgnoreError, IgnoreList, Policy, Report,
@@ -70,6 +79,14 @@ pub enum SurveyError {
     /// The listing failed, midway or at once: nothing to report on.
     #[error(transparent)]
     List(ListError),
+    /// The findings could not be written: no reaction was taken.
+    #[error("app {app}: cannot write the findings to the findings topic: {source}")]
+    Findings {
+        /// The app.
+        app: String,
+        /// Why.
+        source: WriteError,
+    },
     /// Some reactions failed (the report names them); the others stand.
     #[error("app {app}: {failed} reaction(s) failed; the report says which and why")]
     Reactions {
@@ -81,12 +98,24 @@ pub enum SurveyError {
 }
 
 /// Whether a run carries out the reactions it plans.
-#[derive(Debug, Clone, Copy)]
-pub enum Mode<'a> {
-    /// `--dry-run`: plan, report, do nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `--dry-run`: plan, report, do nothing (but write the findings).
     DryRun,
-    /// Carry them out, as part of `run`.
-    Act(&'a Run),
+    /// Carry them out.
+    Act,
+}
+
+/// One reconciliation run over some apps: what it is, whether it acts,
+/// and where its metrics go.
+#[derive(Clone, Copy)]
+pub struct Session<'a> {
+    /// Its id (the findings' `run_id`, the re-asserts' cause).
+    pub run: &'a Run,
+    /// Whether it acts.
+    pub mode: Mode,
+    /// The process's registry.
+    pub metrics: &'a Metrics,
 }
 
 impl SurveyError {
@@ -100,12 +129,12 @@ impl SurveyError {
 /// Reads every account of `app`, classifies them against `desired` (the
 /// engine's decision for each employee in that app) and, unless its policy
 /// is report-only, plans its reactions and (in [`Mode::Act`]) carries them
-/// out.
+/// out. The findings are written (and the metrics set) first.
 pub async fn run(
     config: &Config,
     app: &str,
     desired: &[DesiredAccount],
-    mode: Mode<'_>,
+    session: Session<'_>,
 ) -> Result<Outcome, SurveyError> {
     let app_config = config
         .apps
@@ -131,13 +160,22 @@ pub async fn run(
         .await
         .map_err(SurveyError::List)?;
     let report = classify(desired, &listing.accounts, &ignore);
+    let observed_at = Utc::now();
+    findings::write(config, app, &report, session.run, observed_at)
+        .await
+        .map_err(|source| SurveyError::Findings {
+            app: app.to_string(),
+            source,
+        })?;
+    observed(session.metrics, app, &report, observed_at);
     let policy = Policy::from(&app_config.reconcile);
-    let reactions = match (policy == Policy::default(), mode) {
+    let reactions = match (policy == Policy::default(), session.mode) {
         (true, _) => None,
         (false, Mode::DryRun) => Some(react::planned(&plan(&report, &policy))),
-        (false, Mode::Act(run)) => {
+        (false, Mode::Act) => {
             let plan = plan(&report, &policy);
             let sides = (&report, desired);
+            let run = session.run;
             Some(react::carry_out(config, app, &lister, &limiter, sides, &plan, run).await)
         }
     };
@@ -146,6 +184,14 @@ pub async fn run(
         accounts: listing.accounts.len(),
         reactions,
     })
+}
+
+/// Sets `app`'s reconciliation metrics from a complete `report` observed
+/// at `at`; a partial one leaves them as the last complete run set them.
+fn observed(metrics: &Metrics, app: &str, report: &Report, at: DateTime<Utc>) {
+    if !report.partial {
+        metrics.reconciled(app, &report.counts.per_situation(), at.timestamp());
+    }
 }
 
 /// Reconciles each app of `desired` (the engine's decisions, by app) in
@@ -157,12 +203,12 @@ pub async fn report_all(
     config: &Config,
     desired: &BTreeMap<String, Vec<DesiredAccount>>,
     format: PreviewFormat,
-    mode: Mode<'_>,
+    session: Session<'_>,
     out: &mut impl Write,
 ) -> io::Result<Vec<SurveyError>> {
     let mut failures = Vec::new();
     for (app, desired) in desired {
-        match run(config, app, desired, mode).await {
+        match run(config, app, desired, session).await {
             Ok(Outcome::Surveyed {
                 report,
                 accounts,
@@ -199,21 +245,64 @@ mod tests {
         Config::parse(std::path::Path::new("t.toml"), apps).expect("valid")
     }
 
+    /// `run` of `app` with `--dry-run`.
+    async fn dry_run(config: &Config, app: &str) -> Result<Outcome, SurveyError> {
+        let (run_id, metrics) = (Run::start(), Metrics::new());
+        let session = Session {
+            run: &run_id,
+            mode: Mode::DryRun,
+            metrics: &metrics,
+        };
+        run(config, app, &[], session).await
+    }
+
+    #[test]
+    fn a_complete_report_sets_the_metrics_and_a_partial_one_leaves_them() {
+        use crate::reconcile::Counts;
+        let metrics = Metrics::new();
+        let at = |s: i64| DateTime::from_timestamp(s, 0).expect("time");
+        let mut report = Report {
+            counts: Counts {
+                orphan: 2,
+                linked: 5,
+                ..Counts::default()
+            },
+            ..Report::default()
+        };
+        observed(&metrics, "wiki", &report, at(1_700_000_000));
+        report.counts.orphan = 0;
+        report.counts.drifted = 1;
+        observed(&metrics, "crm", &report, at(1_700_000_100));
+        report.partial = true;
+        observed(&metrics, "wiki", &report, at(1_700_000_200));
+        let text = metrics.render();
+        for line in [
+            r#"provisioner_reconcile_accounts{app="wiki",situation="orphan"} 2"#,
+            r#"provisioner_reconcile_accounts{app="wiki",situation="drifted"} 0"#,
+            r#"provisioner_reconcile_accounts{app="wiki",situation="missing"} 0"#,
+            r#"provisioner_reconcile_accounts{app="wiki",situation="linked"} 5"#,
+            r#"provisioner_reconcile_accounts{app="crm",situation="orphan"} 0"#,
+            r#"provisioner_reconcile_accounts{app="crm",situation="drifted"} 1"#,
+            r#"provisioner_reconcile_last_success_timestamp_seconds{app="wiki"} 1700000000"#,
+            r#"provisioner_reconcile_last_success_timestamp_seconds{app="crm"} 1700000100"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+
     #[tokio::test]
     async fn a_webhook_app_is_skipped_and_an_unknown_one_named() {
         let config = config(
             "[apps.hooks]\nconnector = \"webhook\"\nbase_url = \"http://127.0.0.1:1\"\nroles = [\"m\"]\n",
         );
-        let outcome = run(&config, "hooks", &[], Mode::DryRun)
-            .await
-            .expect("skipped");
+        let outcome = dry_run(&config, "hooks").await.expect("skipped");
         assert_eq!(
             outcome,
             Outcome::Skipped {
                 reason: super::super::listing::WEBHOOK_UNSUPPORTED
             }
         );
-        let err = run(&config, "crm", &[], Mode::DryRun).await.unwrap_err();
+        let err = dry_run(&config, "crm").await.unwrap_err();
         assert_eq!(err.to_string(), r#"app "crm" is not in the catalogue"#);
         assert!(!err.is_partial());
     }
@@ -223,7 +312,7 @@ mod tests {
         let mut config = config(
             "[apps.wiki]\nconnector = \"scim\"\nbase_url = \"http://127.0.0.1:1\"\nroles = [\"m\"]\nretry = { max_attempts = 1 }\n",
         );
-        let err = run(&config, "wiki", &[], Mode::DryRun).await.unwrap_err();
+        let err = dry_run(&config, "wiki").await.unwrap_err();
         assert!(err.is_partial(), "{err}");
         assert!(
             err.to_string()
@@ -232,7 +321,7 @@ mod tests {
         );
         let wiki = config.apps.get_mut("wiki").expect("wiki");
         wiki.reconcile.ignore = vec!["svc-*".into(), "**".into()];
-        let err = run(&config, "wiki", &[], Mode::DryRun).await.unwrap_err();
+        let err = dry_run(&config, "wiki").await.unwrap_err();
         assert!(!err.is_partial());
         assert_eq!(
             err.to_string(),

@@ -115,6 +115,26 @@ label_enum! {
     }
 }
 
+label_enum! {
+    /// `situation` of `provisioner_reconcile_accounts`: reconciliation's
+    /// situations (CONTRACT §11), converted from `reconcile::Situation`
+    /// by their owner.
+    Situation {
+        /// Active, owned by no entitled employee.
+        Orphan => "orphan",
+        /// Linked, but not as decided.
+        Drifted => "drifted",
+        /// An employee without the account they must have.
+        Missing => "missing",
+        /// Whose account it is, is unclear.
+        Disputed => "disputed",
+        /// On the app's ignore list.
+        Ignored => "ignored",
+        /// Linked and as decided.
+        Linked => "linked",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +184,10 @@ mod tests {
         assert_eq!(
             values(Outcome::ALL, Outcome::as_str),
             ["applied", "unchanged", "superseded", "dead_lettered"]
+        );
+        assert_eq!(
+            values(Situation::ALL, Situation::as_str),
+            ["orphan", "drifted", "missing", "disputed", "ignored", "linked"]
         );
     }
 }

@@ -51,6 +51,20 @@ impl Situation {
     }
 }
 
+impl From<Situation> for crate::metrics::Situation {
+    fn from(situation: Situation) -> Self {
+        use crate::metrics::Situation as Label;
+        match situation {
+            Situation::Orphan => Label::Orphan,
+            Situation::Drifted => Label::Drifted,
+            Situation::Missing => Label::Missing,
+            Situation::Disputed => Label::Disputed,
+            Situation::Ignored => Label::Ignored,
+            Situation::Linked => Label::Linked,
+        }
+    }
+}
+
 /// An account field reconciliation compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -221,6 +235,15 @@ impl Counts {
     pub fn of(&self, situation: Situation) -> usize {
         let mut counts = *self;
         *counts.slot(situation)
+    }
+
+    /// Every situation with its count, as `provisioner_reconcile_accounts`
+    /// takes them (zeros included).
+    pub fn per_situation(&self) -> Vec<(crate::metrics::Situation, u64)> {
+        Situation::ALL
+            .iter()
+            .map(|&s| (s.into(), self.of(s) as u64))
+            .collect()
     }
 
     fn slot(&mut self, situation: Situation) -> &mut usize {

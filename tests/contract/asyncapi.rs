@@ -67,6 +67,7 @@ fn asyncapi_describes_the_default_topics() {
         t.results.clone(),
         t.events_dlq.clone(),
         t.commands_dlq.clone(),
+        t.reconcile_findings.clone(),
     ];
     let channels = doc["channels"].as_object().expect("channels");
     let mut addresses: Vec<String> = channels

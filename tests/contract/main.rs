@@ -7,6 +7,7 @@
 mod asyncapi;
 mod config_keys;
 mod events;
+mod findings;
 mod messages;
 mod metrics;
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use provisioner::metrics::Metrics;
+use provisioner::metrics::{Metrics, Situation};
 
 use crate::{contract_section, table};
 
@@ -54,6 +54,8 @@ fn rendered() -> BTreeMap<String, Family> {
     m.set_rules_version(None, "sha256:00");
     m.set_consumer_lag("hr.employee.events", 0, 0);
     m.replayed("hr.employee.events", 1);
+    let counts = Situation::ALL.iter().map(|&s| (s, 0)).collect::<Vec<_>>();
+    m.reconciled("slack", &counts, 0);
     let text = m.render();
     let mut families: BTreeMap<String, Family> = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {

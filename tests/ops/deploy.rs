@@ -256,6 +256,8 @@ fn the_dashboard_is_valid_and_covers_the_pipeline() {
         "provisioner_timers_pending",
         "provisioner_timers_fired_total",
         "provisioner_timer_delay_seconds_bucket",
+        "provisioner_reconcile_accounts",
+        "provisioner_reconcile_last_success_timestamp_seconds",
     ] {
         assert!(names.contains(wanted), "dashboard lacks {wanted}");
     }

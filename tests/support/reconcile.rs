@@ -8,7 +8,7 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 
-use super::{binary, event, Namespace, ScimServer};
+use super::{binary, bootstrap, event, produce_with, read_all, wait_for, Namespace, ScimServer};
 
 /// Developers get Slack as members.
 const RULES: &str = r#"
@@ -136,4 +136,53 @@ pub async fn user(server: &ScimServer, user_name: &str) -> Value {
         .into_iter()
         .find(|u| u["userName"] == user_name)
         .unwrap_or_else(|| panic!("no user {user_name}"))
+}
+
+/// The JSON values of every committed record of `topic`.
+pub fn values(topic: &str) -> Vec<Value> {
+    read_all(&bootstrap(), topic)
+        .iter()
+        .map(|m| {
+            use rdkafka::Message;
+            serde_json::from_slice(m.payload().expect("a value")).expect("JSON")
+        })
+        .collect()
+}
+
+/// Sets Ada's role in the server to `admin`, behind provisioning's back.
+pub async fn make_ada_admin(server: &ScimServer) {
+    let ada = user(server, "ada.lovelace@acme.test").await;
+    scim(
+        reqwest::Method::PATCH,
+        format!(
+            "{}/Users/{}",
+            server.base_url,
+            ada["id"].as_str().expect("id")
+        ),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "roles",
+                "value": [{"value": "admin", "primary": true}]}],
+        })),
+    )
+    .await;
+}
+
+/// Hires `who` through a running engine and connector; waits until the
+/// server holds each of them as an active member.
+pub async fn hire_all(setup: &Setup, server: &ScimServer, who: &[(&str, &str, &str)]) {
+    let records: Vec<(Option<&str>, Vec<u8>)> = who
+        .iter()
+        .map(|(id, first, last)| (Some(*id), hire(id, first, last)))
+        .collect();
+    produce_with(&bootstrap(), &[], &setup.ns.topic("events"), &records).await;
+    wait_for("the hires are members in the SCIM app", || async {
+        let users = server.users().await;
+        let members = users
+            .iter()
+            .filter(|u| u["active"] == true && u["roles"][0]["value"] == "member")
+            .count();
+        (members == who.len()).then_some(())
+    })
+    .await;
 }
