@@ -10,10 +10,9 @@
 //! (answering 429 + Retry-After beyond it). Throughput is measured between
 //! the first and the last call the app accepted.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -25,55 +24,33 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
+#[path = "support/window.rs"]
+mod window;
+
+use window::SlidingWindow;
+
 const APP: &str = "bench";
 const LATENCY: Duration = Duration::from_millis(50);
 
 /// The fake app: fixed latency, a sliding-window rate limit of its own.
 #[derive(Clone)]
-struct RateLimitedApp(Arc<State>);
-
-struct State {
-    limit: usize,
-    window: Mutex<VecDeque<Instant>>,
-    accepted: Mutex<Vec<Instant>>,
-    refused: Mutex<u64>,
-}
+struct RateLimitedApp(Arc<SlidingWindow>);
 
 impl RateLimitedApp {
     fn new(limit: usize) -> Self {
-        RateLimitedApp(Arc::new(State {
-            limit,
-            window: Mutex::new(VecDeque::new()),
-            accepted: Mutex::new(Vec::new()),
-            refused: Mutex::new(0),
-        }))
+        RateLimitedApp(Arc::new(SlidingWindow::new(limit)))
     }
 
-    /// Admits a request arriving now, or refuses it (429).
     fn admit(&self) -> bool {
-        let now = Instant::now();
-        let mut window = self.0.window.lock().unwrap();
-        while window
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-        {
-            window.pop_front();
-        }
-        if window.len() >= self.0.limit {
-            *self.0.refused.lock().unwrap() += 1;
-            return false;
-        }
-        window.push_back(now);
-        self.0.accepted.lock().unwrap().push(now);
-        true
+        self.0.admit()
     }
 
     fn accepted(&self) -> Vec<Instant> {
-        self.0.accepted.lock().unwrap().clone()
+        self.0.accepted()
     }
 
     fn refused(&self) -> u64 {
-        *self.0.refused.lock().unwrap()
+        self.0.refused()
     }
 }
 
@@ -205,22 +182,10 @@ async fn scenario(rate: f64, concurrency: usize, count: usize) -> Figures {
     handle.await.expect("join").expect("worker");
 
     let accepted = app.accepted();
-    let span = accepted[count - 1].duration_since(accepted[0]);
-    let busiest_second = accepted
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            accepted[i..]
-                .iter()
-                .take_while(|u| u.duration_since(*t) < Duration::from_secs(1))
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
     Figures {
-        throughput: (count - 1) as f64 / span.as_secs_f64(),
+        throughput: window::rate(&accepted[..count]),
         refused: app.refused(),
-        busiest_second,
+        busiest_second: window::busiest_second(&accepted),
     }
 }
 

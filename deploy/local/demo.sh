@@ -14,6 +14,14 @@
 # schedules the deprovisioning. The demo then moves her end_date to an instant
 # ~10 s ahead with a `changed` event and waits for the engine's timer to take
 # the leave into effect on its own, with no event at that moment.
+#
+# Then reconciliation (#13): it makes an account by hand in the SCIM app and
+# raises Ada's role there, shows `provisioner reconcile --app slack --dry-run`
+# reporting the orphan and the drift, runs it again with the app's reactions
+# on (`drifted = "reapply"`, `orphans = "suspend"`), waits until the connector
+# has re-applied Ada's role and the orphan is suspended, and prints the users.
+#
+# SCIM_PORT (default 8080) moves the SCIM app, and the demo's slack app with it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -30,6 +38,7 @@ config="$work/provisioner.toml"
 sed -e "s/^group_id = \"\(.*\)\"/group_id = \"$run-\1\"/" \
     -e "s/= \"hr\.employee\.events\"/= \"${prefix}hr.employee.events\"/" \
     -e "s/= \"provisioning\./= \"${prefix}provisioning./" \
+    -e "s#\"http://127.0.0.1:8080\"#\"http://127.0.0.1:${SCIM_PORT:-8080}\"#" \
     config/provisioner.toml >"$config"
 bootstrap=$("$root/deploy/local/kafka.sh" up)
 export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
@@ -165,14 +174,66 @@ while :; do
 done
 echo "==> provisioning.results (this run)"
 kcat -C -b "$bootstrap" -t "${prefix}provisioning.results" -o "s@$start_ms" -e -q -f '%s\n'
-echo "==> Users in the SCIM app ($scim_url)"
-curl -sf -H "Authorization: Bearer $SCIM_BEARER_TOKEN" "$scim_url/Users" | python3 -c "$(cat <<'PY'
+# The user accounts in the SCIM app, one row each.
+show_users() {
+  curl -sf -H "Authorization: Bearer $SCIM_BEARER_TOKEN" "$scim_url/Users" | python3 -c "$(cat <<'PY'
 import json, sys
 users = json.load(sys.stdin).get("Resources", [])
-print(f"{'EXTERNAL ID':<12} {'USER NAME':<20} {'ACTIVE':<7} ROLES")
-for u in sorted(users, key=lambda u: u.get("externalId", "")):
+print(f"{'EXTERNAL ID':<12} {'USER NAME':<24} {'ACTIVE':<7} ROLES")
+for u in sorted(users, key=lambda u: (u.get("externalId") or "~", u.get("userName", ""))):
     roles = ",".join(r.get("value", "") for r in u.get("roles", []))
-    print(f"{u.get('externalId', ''):<12} {u.get('userName', ''):<20} {str(u.get('active')):<7} {roles}")
+    print(f"{u.get('externalId') or '-':<12} {u.get('userName', ''):<24} {str(u.get('active')):<7} {roles}")
 PY
 )"
+}
+echo "==> Users in the SCIM app ($scim_url)"
+show_users
+
+# Reconciliation: change the app behind the provisioner's back (an account
+# made by hand, Ada's role raised in the app's admin page), see what
+# `reconcile --dry-run` reports, then let the reactions put it right.
+scim() { curl -sf -H "Authorization: Bearer $SCIM_BEARER_TOKEN" -H "Content-Type: application/scim+json" "$@"; }
+echo "==> Behind the provisioner's back: an account made by hand (mallory) and Ada's (E1001) role set to admin in the app"
+scim -X POST "$scim_url/Users" -o /dev/null -d '{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+  "userName": "mallory@example.net", "active": true, "roles": [{"value": "admin", "primary": true}]}'
+ada_id=$(scim "$scim_url/Users" | python3 -c "$(cat <<'PY'
+import json, sys
+print(next(u["id"] for u in json.load(sys.stdin)["Resources"] if u.get("externalId") == "E1001"))
+PY
+)")
+scim -X PATCH "$scim_url/Users/$ada_id" -o /dev/null -d '{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+  "Operations": [{"op": "replace", "path": "roles", "value": [{"value": "admin", "primary": true}]}]}'
+show_users
+echo "==> provisioner reconcile --app slack --dry-run (report only: changes nothing)"
+"$bin" --config "$config" reconcile --app slack --dry-run
+
+# The same config with the app's reactions on: re-assert drifted accounts
+# through the command topic (the running connector applies them), suspend
+# orphans by their id in the app.
+react_config="$work/provisioner-reconcile.toml"
+cp "$config" "$react_config"
+printf '\n[apps.slack.reconcile]\ndrifted = "reapply"\norphans = "suspend"\n' >>"$react_config"
+echo "==> provisioner reconcile --app slack, with [apps.slack.reconcile] drifted = \"reapply\", orphans = \"suspend\""
+"$bin" --config "$react_config" reconcile --app slack
+echo "==> Waiting for the connector to re-apply Ada's role and for the orphan to be suspended"
+reconciled() {
+  scim "$scim_url/Users" | python3 -c "$(cat <<'PY'
+import json, sys
+users = json.load(sys.stdin)["Resources"]
+ada = next(u for u in users if u.get("externalId") == "E1001")
+mallory = next(u for u in users if u.get("userName") == "mallory@example.net")
+ok = [r.get("value") for r in ada.get("roles", [])] == ["member"] and mallory.get("active") is False
+sys.exit(0 if ok else 1)
+PY
+)"
+}
+deadline=$((SECONDS + 60))
+until reconciled; do
+  if (( SECONDS > deadline )); then tail -20 "$work/connector.log"; echo "reconciliation's reactions did not take effect in 60 s" >&2; exit 1; fi
+  sleep 0.2
+done
+echo "==> provisioning.results of the re-assert"
+kcat -C -b "$bootstrap" -t "${prefix}provisioning.results" -o "s@$start_ms" -e -q -f '%s\n' | grep '"reassert"' || true
+echo "==> Users in the SCIM app, reconciled"
+show_users
 echo "==> Done. Stop the services with: deploy/local/scim.sh down; deploy/local/kafka.sh down"
