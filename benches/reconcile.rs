@@ -9,10 +9,10 @@
 //! `Retry-After` beyond it (as the connector bench's fake app). The real
 //! scim2-server is too slow to hold 10,000 users (docs/BENCHMARKS.md).
 //!
-//! Each scenario runs the library path of `provisioner reconcile --app
-//! bench --dry-run` (`connector::survey::run`: the app's connector and token
-//! bucket as the worker builds them, `listing::list_all` at page size 100,
-//! then `reconcile::classify`) with `rate_limit_per_second = R`, and checks
+//! Each scenario runs what `provisioner reconcile --app bench --dry-run`
+//! does before it writes the findings to Kafka (the app's connector and
+//! token bucket as the worker builds them, `listing::list_all` at page size
+//! 100, then `reconcile::classify`) with `rate_limit_per_second = R`, and checks
 //! the report's counts. Pages/s is taken between the first and the last page
 //! the app served; the peak RSS is this process's during the run (the app's
 //! users, already resident before, are in both figures).
@@ -27,8 +27,9 @@ use axum::routing::get;
 use axum::Router;
 use provisioner::commands::Account;
 use provisioner::config::Config;
-use provisioner::connector::survey::{self, Mode, Outcome};
-use provisioner::reconcile::{Counts, DesiredAccount};
+use provisioner::connector::build;
+use provisioner::connector::listing::{list_all, ListOptions};
+use provisioner::reconcile::{classify, Counts, DesiredAccount, IgnoreList};
 
 #[allow(dead_code)]
 #[path = "engine/measure.rs"]
@@ -172,19 +173,25 @@ async fn scenario(rate: f64, desired: &[DesiredAccount], users: &[String]) -> Fi
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rss_before_mb = measure::rss_mb(pid);
     let started = Instant::now();
-    let outcome = survey::run(&config, APP, desired, Mode::DryRun)
+    // What `reconcile --dry-run` does for one app before it writes the
+    // findings (which need a broker): list through the app's bucket, classify.
+    let app_config = &config.apps[APP];
+    let connector = build::build(APP, app_config).expect("connector");
+    let lister = connector.lister().expect("a SCIM app can be listed");
+    let options = ListOptions {
+        page_size: app_config.reconcile.page_size(),
+        retry: app_config.retry.clone(),
+    };
+    let listing = list_all(&lister, &build::limiter(app_config), &options)
         .await
-        .expect("reconcile");
+        .expect("listing");
+    let ignore = IgnoreList::new(&app_config.reconcile.ignore).expect("ignore list");
+    let report = classify(desired, &listing.accounts, &ignore);
+    let accounts = listing.accounts.len();
     let secs = started.elapsed().as_secs_f64();
     let rss_peak_mb = measure::rss_peak_mb(pid);
     server.abort();
 
-    let Outcome::Surveyed {
-        report, accounts, ..
-    } = outcome
-    else {
-        panic!("a SCIM app is never skipped")
-    };
     assert_eq!(accounts, ACCOUNTS, "every account listed");
     let expected = Counts {
         orphan: ORPHANS,

@@ -86,8 +86,10 @@ fn broken_rules_exit_one_with_file_and_line() {
 
 #[test]
 fn unreachable_broker_at_start_up_is_a_user_error() {
+    // Any free port for /metrics: the default one may be taken on a shared
+    // machine (a demo running), which would be another error.
     let out = binary()
-        .args(["engine"])
+        .args(["engine", "--metrics-addr", "127.0.0.1:0"])
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         .output()
         .unwrap();
