@@ -73,12 +73,27 @@ fn list_requests(server: &ScimServer) -> Vec<String> {
 
 /// [`list_requests`] once the server has logged at least `n` (it writes its
 /// access log after answering).
+/// The listing requests the server logged, sorted: the server writes each
+/// access-log line after answering, from its worker threads, so the log's
+/// order is not the order of the requests (which are sent one at a time;
+/// `list_all`'s unit tests check the cursor order).
 async fn logged_list_requests(server: &ScimServer, n: usize) -> Vec<String> {
     wait_until(&format!("the server logged {n} listing requests"), || {
         list_requests(server).len() >= n
     })
     .await;
-    list_requests(server)
+    let mut requests = list_requests(server);
+    requests.sort_by_key(|r| start_index(r));
+    requests
+}
+
+/// The `startIndex` of a logged request's query, for ordering.
+fn start_index(query: &str) -> u64 {
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix("startIndex="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX)
 }
 
 #[tokio::test]
