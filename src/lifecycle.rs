@@ -199,6 +199,15 @@ impl Field {
             Field::EndDate => "end_date",
         }
     }
+
+    /// The date as HR wrote it in `snapshot` (empty when there is none).
+    pub fn written_in(self, snapshot: &Snapshot) -> String {
+        snapshot
+            .get(self.as_str())
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
 }
 
 /// A change of one app's phase still to come.
@@ -224,13 +233,6 @@ pub fn upcoming<'a>(
     windows: impl IntoIterator<Item = (&'a str, Window)>,
     now: DateTime<Utc>,
 ) -> Vec<Transition> {
-    let text = |field: Field| {
-        snapshot
-            .get(field.as_str())
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
     let mut out = Vec::new();
     for (app, window) in windows {
         if window.is_empty() {
@@ -247,7 +249,7 @@ pub fn upcoming<'a>(
                     app: app.to_string(),
                     phase,
                     field,
-                    date: text(field),
+                    date: field.written_in(snapshot),
                 });
             }
         }

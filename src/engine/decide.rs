@@ -17,7 +17,7 @@ use crate::commands::{Account, Action, Cause, Command, Effective};
 use crate::config::{AppConfig, Config};
 use crate::events::{merge_patch, EventType, HrEvent};
 use crate::ids::{AppName, EmployeeId};
-use crate::lifecycle::{Dates, Phase, Window};
+use crate::lifecycle::{Dates, Field, Phase, Window};
 use crate::rules::{Grant, RuleSet};
 
 /// `cause.event_type` of commands issued because the rules changed.
@@ -194,22 +194,25 @@ fn apply_event(
                     .end
                     .is_some_and(|end| end <= now);
             let end_before = passed
-                .then(|| state.snapshot.get("end_date").cloned())
+                .then(|| state.snapshot.get(Field::EndDate.as_str()).cloned())
                 .flatten();
             merge_patch::apply_members(&mut state.snapshot, &event.employee);
             if let Some(end) = end_before {
                 // A leave whose end date passed stands, whatever this says:
                 // its end date is kept, so each app's `post_end_ms` handover
                 // still runs its course.
-                state.snapshot.insert("end_date".to_string(), end);
+                state
+                    .snapshot
+                    .insert(Field::EndDate.as_str().to_string(), end);
             }
-            let dates = Dates::of(&state.snapshot, zone);
             if event.kind == EventType::Changed {
-                if leaver && state.ended.is_none() && dates.end.is_none() {
+                if leaver && state.ended.is_none() && Dates::of(&state.snapshot, zone).end.is_none()
+                {
                     state.employed = true; // the leave is withdrawn
                 }
                 return;
             }
+            let dates = Dates::of(&state.snapshot, zone);
             state.employed = false;
             let rescinded = dates.start.is_some_and(|start| now < start);
             if state.ended.is_none() && (event.immediate || dates.end.is_none() || rescinded) {
@@ -240,11 +243,9 @@ pub fn reconcile(
     let apps = &config.apps;
     state.rules_version = rules.version().clone();
     let dates = Dates::of(&state.snapshot, config.lifecycle.zone());
-    let mut grants = if state.ended.is_none() {
-        rules.grants(&state.snapshot)
-    } else {
-        BTreeMap::new()
-    };
+    let mut grants = grants(state, rules);
+    // Only a timer's commands name their date (`cause.effective`): events
+    // and rules changes keep no windows.
     let mut windows: BTreeMap<String, Window> = BTreeMap::new();
     state.due = None;
     grants.retain(|app, _| {
@@ -255,7 +256,9 @@ pub fn reconcile(
         if let Some(next) = window.next_change(now) {
             state.due = Some(state.due.map_or(next, |due| due.min(next)));
         }
-        windows.insert(app.clone(), window);
+        if trigger.scheduled() {
+            windows.insert(app.clone(), window);
+        }
         window.phase(now) == Phase::Active
     });
     let account = state.account();
@@ -311,28 +314,30 @@ pub fn reconcile(
     changes
 }
 
+/// What the rules grant the employee, whatever the dates: nothing once
+/// access has ended outside them (`ended`).
+pub(crate) fn grants(state: &EmployeeState, rules: &RuleSet) -> BTreeMap<String, Grant> {
+    if state.ended.is_none() {
+        rules.grants(&state.snapshot)
+    } else {
+        BTreeMap::new()
+    }
+}
+
 /// The date a scheduled command follows: the start for an account made, the
 /// end (or the moment access ended outside the dates) for one taken away.
 fn effective(state: &EmployeeState, next: &Desired, window: Option<&Window>) -> Option<Effective> {
-    let text = |field: &str| {
-        state
-            .snapshot
-            .get(field)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
     let (field, at) = match next {
-        Desired::Active { .. } => ("start_date", window?.from?),
+        Desired::Active { .. } => (Field::StartDate, window?.from?),
         Desired::Deprovisioned { .. } => match (state.ended, window.and_then(|w| w.until)) {
-            (Some(ended), _) => ("end_date", ended),
-            (None, Some(until)) => ("end_date", until),
+            (Some(ended), _) => (Field::EndDate, ended),
+            (None, Some(until)) => (Field::EndDate, until),
             (None, None) => return None,
         },
     };
     Some(Effective {
-        field: field.to_string(),
-        date: text(field),
+        field: field.as_str().to_string(),
+        date: field.written_in(&state.snapshot),
         at,
     })
 }

@@ -74,11 +74,7 @@ pub fn of_state(state: &EmployeeState, rules: &RuleSet, calendar: &Calendar<'_>)
     let Some(due) = state.due else {
         return Vec::new();
     };
-    let grants = if state.ended.is_none() {
-        rules.grants(&state.snapshot)
-    } else {
-        Default::default()
-    };
+    let grants = super::decide::grants(state, rules);
     let mut since = *calendar;
     if due <= calendar.now {
         since.now = due - chrono::Duration::milliseconds(1);
