@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 
 mod support;
 
-use support::{binary, bootstrap, event, produce_with, wait_for_blocking, Namespace, Process};
+use support::{
+    binary, bootstrap, event, produce_with, wait_for_blocking, Namespace, Process, World,
+};
 
 /// Developers get Slack and Zendesk.
 const RULES: &str = r#"
@@ -35,19 +37,7 @@ struct Setup {
 
 impl Setup {
     fn new(servers: &str) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let rules = dir.path().join("rules");
-        std::fs::create_dir(&rules).expect("rules dir");
-        std::fs::write(rules.join("rules.yaml"), RULES).expect("rules");
-        let ns = Namespace::new();
-        let text = format!(
-            r#"[kafka]
-bootstrap_servers = "{servers}"
-group_id = "{group}"
-partitions = 2
-{topics}[rules]
-path = {rules:?}
-[engine]
+        let tables = r#"[engine]
 batch_max_ms = 50
 [lifecycle]
 default_time_zone = "Europe/Madrid"
@@ -61,12 +51,8 @@ connector = "zendesk"
 base_url = "http://127.0.0.1:1"
 roles = ["agent"]
 post_end_ms = 7200000
-"#,
-            group = ns.group("engine"),
-            topics = ns.topics_toml(),
-        );
-        let config = dir.path().join("provisioner.toml");
-        std::fs::write(&config, text).expect("config");
+"#;
+        let World { dir, config, ns } = World::new(servers, RULES, "", tables);
         Setup { dir, config, ns }
     }
 

@@ -5,6 +5,7 @@
 //! A missing broker (or `promtool`, or the SASL broker script) is a loud
 //! failure, never a skip: `deploy/local/kafka.sh up` starts the broker.
 
+use crate::support::World;
 use std::path::PathBuf;
 
 pub use crate::support::{
@@ -40,20 +41,8 @@ impl Setup {
     /// Writes the configuration; `kafka` is extra `[kafka]`-level TOML
     /// (e.g. properties), `servers` the broker.
     pub fn new(servers: &str, app_url: &str, kafka_extra: &str) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let rules = dir.path().join("rules");
-        std::fs::create_dir(&rules).expect("rules dir");
-        std::fs::write(rules.join("rules.yaml"), RULES).expect("rules");
-        let ns = Namespace::new();
-        let text = format!(
-            r#"[kafka]
-bootstrap_servers = "{servers}"
-group_id = "{group}"
-partitions = 2
-{kafka_extra}
-{topics}[rules]
-path = {rules:?}
-[metrics]
+        let tables = format!(
+            r#"[metrics]
 lag_interval_ms = 200
 [engine]
 batch_max_ms = 50
@@ -77,11 +66,8 @@ rate_limit_per_second = 1000
 retry = {{ max_attempts = 3, initial_delay_ms = 10, max_delay_ms = 50 }}
 outage = {{ consecutive_failures = 3, probe_initial_delay_ms = 100, probe_max_delay_ms = 200 }}
 "#,
-            group = ns.group("engine"),
-            topics = ns.topics_toml(),
         );
-        let config = dir.path().join("provisioner.toml");
-        std::fs::write(&config, text).expect("config");
+        let World { dir, config, ns } = World::new(servers, RULES, kafka_extra, &tables);
         Setup { dir, config, ns }
     }
 

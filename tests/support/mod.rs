@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod scim;
 pub mod tools;
 pub mod wait;
+pub mod world;
 
 pub use broker::{bootstrap, event, produce_with, read_all, unique, Namespace};
 pub use liar::LyingProxy;
@@ -27,3 +28,4 @@ pub use process::{binary, root, Process};
 pub use scim::ScimServer;
 pub use tools::tool;
 pub use wait::{wait_for, wait_for_blocking, wait_until, DEADLINE};
+pub use world::World;

@@ -8,7 +8,9 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 
-use super::{binary, bootstrap, event, produce_with, read_all, wait_for, Namespace, ScimServer};
+use super::{
+    binary, bootstrap, event, produce_with, read_all, wait_for, Namespace, ScimServer, World,
+};
 
 /// Developers get Slack as members.
 const RULES: &str = r#"
@@ -31,19 +33,8 @@ pub struct Setup {
 impl Setup {
     /// The world, the SCIM app at `scim_url` with `slack_extra` lines.
     pub fn new(servers: &str, scim_url: &str, slack_extra: &str) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let rules = dir.path().join("rules");
-        std::fs::create_dir(&rules).expect("rules dir");
-        std::fs::write(rules.join("rules.yaml"), RULES).expect("rules");
-        let ns = Namespace::new();
-        let text = format!(
-            r#"[kafka]
-bootstrap_servers = "{servers}"
-group_id = "{group}"
-partitions = 2
-{topics}[rules]
-path = {rules:?}
-[engine]
+        let tables = format!(
+            r#"[engine]
 batch_max_ms = 50
 [connector]
 commit_interval_ms = 100
@@ -60,11 +51,8 @@ connector = "webhook"
 base_url = "http://127.0.0.1:1/hooks"
 roles = ["member"]
 "#,
-            group = ns.group("engine"),
-            topics = ns.topics_toml(),
         );
-        let config = dir.path().join("provisioner.toml");
-        std::fs::write(&config, text).expect("config");
+        let World { dir, config, ns } = World::new(servers, RULES, "", &tables);
         Setup {
             _dir: dir,
             config,
