@@ -28,12 +28,6 @@ pub fn of_state(state: &EmployeeState, app: &str) -> Option<DesiredAccount> {
     })
 }
 
-/// Every employee's account in `app`, read from `topics.state` to its end.
-pub fn read(config: &Config, app: &str) -> Result<Vec<DesiredAccount>, EngineError> {
-    let mut all = read_all(config, &[app.to_string()])?;
-    Ok(all.remove(app).unwrap_or_default())
-}
-
 /// Every employee's account in each of `apps` (each present, maybe empty),
 /// sorted by employee, from one read of `topics.state` to its end.
 pub fn read_all(
