@@ -156,11 +156,12 @@ async fn an_instance_paused_past_its_session_fires_none_of_the_timers_it_lost() 
     let ids: Vec<String> = (0..EMPLOYEES).map(|i| format!("P{i:02}")).collect();
     let end = ahead(8);
     process(&config, &leaving_at(&ids, end), EMPLOYEES as i64).await;
-    assert!(
+    // The log line follows the commit the offsets show: wait for it.
+    wait_until("both instances hold some of the timers", || {
         log_lines_with(&a_log, "Batch committed.") > 0
-            && log_lines_with(&b_log, "Batch committed.") > 0,
-        "both instances hold some of the timers"
-    );
+            && log_lines_with(&b_log, "Batch committed.") > 0
+    })
+    .await;
     // A freezes (a long GC pause, a stopped VM) before the timers are due;
     // its session expires and B takes its partition and fires its timers.
     a.signal("STOP");
