@@ -525,8 +525,13 @@ fn run_connectors(
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let telemetry = Telemetry::new(Role::Connector);
         let server = telemetry::server::start(listen, (&config.metrics).into(), &telemetry).await?;
-        let result =
-            provisioner::connector::run_all(config, apps, telemetry, shutdown.clone()).await;
+        let desired: provisioner::connector::periodic::DesiredSource =
+            std::sync::Arc::new(|config: &Config, app: &str| {
+                Ok(provisioner::engine::desired::of_app(config, app)?)
+            });
+        let run =
+            provisioner::connector::run_all(config, apps, telemetry, desired, shutdown.clone());
+        let result = run.await;
         shutdown.cancel();
         server.stop().await;
         result.map_err(anyhow::Error::from)

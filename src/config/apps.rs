@@ -233,7 +233,7 @@ pub(super) fn validate_app(name: &str, app: &AppConfig) -> Result<(), Problem> {
             ));
         }
     }
-    reconcile::validate(&app.reconcile)?;
+    reconcile::validate(&app.reconcile, app.connector == ConnectorKind::Webhook)?;
     if app.verify && app.connector == ConnectorKind::Webhook {
         return Err(problem(
             "verify",

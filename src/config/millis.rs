@@ -12,6 +12,12 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     u64::deserialize(d).map(Duration::from_millis)
 }
 
+/// `deserialize_with = "millis::some"` for an optional duration whose
+/// absence means "never" (the field then needs `#[serde(default)]`).
+pub fn some<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    deserialize(d).map(Some)
+}
+
 /// A duration as whole milliseconds, for the librdkafka `*.ms` properties
 /// and messages; saturates (no configured duration comes near).
 pub fn of(duration: Duration) -> u64 {

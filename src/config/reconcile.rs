@@ -9,6 +9,7 @@
 //! patterns for the same reasons without a second copy of the rule.
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -23,6 +24,10 @@ const DEFAULT_PAGE_SIZE: u32 = 100;
 
 /// The default `max_suspensions`.
 const DEFAULT_MAX_SUSPENSIONS: usize = 10;
+
+/// The shortest `interval_ms`: each run reads the whole state changelog and
+/// every account of the app, so anything quicker is a mistake.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What to do about a `drifted` or `missing` account.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -65,6 +70,11 @@ pub struct ReconcileConfig {
     /// Orphans suspended in one run at most (with `orphans = "suspend"`):
     /// a guard of its own, so a broken listing cannot lock out a company.
     pub max_suspensions: usize,
+    /// How long the connector waits between the end of one periodic run
+    /// and the start of the next; `None` (the default) runs none, leaving
+    /// reconciliation to `provisioner reconcile`.
+    #[serde(rename = "interval_ms", deserialize_with = "super::millis::some")]
+    pub interval: Option<Duration>,
 }
 
 impl Default for ReconcileConfig {
@@ -76,6 +86,7 @@ impl Default for ReconcileConfig {
             missing: CorrectionSetting::Report,
             orphans: OrphanSetting::Report,
             max_suspensions: DEFAULT_MAX_SUSPENSIONS,
+            interval: None,
         }
     }
 }
@@ -123,13 +134,32 @@ impl PatternProblem {
     }
 }
 
-/// Checks an app's `reconcile` table; keys are relative to the app.
-pub(super) fn validate(reconcile: &ReconcileConfig) -> Result<(), Problem> {
+/// Checks an app's `reconcile` table; keys are relative to the app. An app
+/// with no read API (`write_only`: a webhook) cannot be reconciled
+/// periodically: said at load rather than skipped at every interval.
+pub(super) fn validate(reconcile: &ReconcileConfig, write_only: bool) -> Result<(), Problem> {
+    if let (Some(interval), true) = (reconcile.interval, write_only) {
+        return Err(problem(
+            "reconcile.interval_ms",
+            super::millis::of(interval).to_string(),
+            "a webhook app has no API to read its accounts from: it cannot be reconciled",
+        ));
+    }
     if !(1..=MAX_PAGE_SIZE).contains(&reconcile.page_size) {
         return Err(problem(
             "reconcile.page_size",
             reconcile.page_size.to_string(),
             format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
+    }
+    if let Some(interval) = reconcile.interval.filter(|i| *i < MIN_INTERVAL) {
+        return Err(problem(
+            "reconcile.interval_ms",
+            super::millis::of(interval).to_string(),
+            format!(
+                "must be at least {} (each run reads every account of the app); leave it out to run none",
+                super::millis::of(MIN_INTERVAL)
+            ),
         ));
     }
     for (index, pattern) in reconcile.ignore.iter().enumerate() {

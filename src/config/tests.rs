@@ -298,3 +298,29 @@ fn reconcile_page_size_and_ignore_patterns_are_checked_naming_the_entry() {
         "test.toml: `apps.a.reconcile.ignore[2]` = \"**\": matches every account: it would hide the whole app from reconciliation"
     );
 }
+
+#[test]
+fn reconcile_interval_is_off_unless_set_and_at_least_a_second() {
+    let app = "[apps.a]\nconnector = \"scim\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n";
+    assert_eq!(parse(app).unwrap().apps["a"].reconcile.interval, None);
+    let c = parse(&format!("{app}reconcile = {{ interval_ms = 600000 }}\n")).unwrap();
+    assert_eq!(
+        c.apps["a"].reconcile.interval,
+        Some(std::time::Duration::from_secs(600))
+    );
+    let err = parse(&format!("{app}reconcile = {{ interval_ms = 999 }}\n"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "test.toml: `apps.a.reconcile.interval_ms` = 999: must be at least 1000 (each run reads every account of the app); leave it out to run none"
+    );
+    let hook = "[apps.h]\nconnector = \"webhook\"\nbase_url = \"http://x\"\nroles = [\"m\"]\n";
+    let err = parse(&format!("{hook}reconcile = {{ interval_ms = 60000 }}\n"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "test.toml: `apps.h.reconcile.interval_ms` = 60000: a webhook app has no API to read its accounts from: it cannot be reconciled"
+    );
+}

@@ -50,8 +50,8 @@ pub struct AppContext<C> {
     pub app: AppName,
     /// Its API client.
     pub connector: C,
-    /// Its token bucket.
-    pub limiter: Limiter,
+    /// Its token bucket, shared with the periodic reconciliation.
+    pub limiter: Arc<Limiter>,
     /// Its health (outage pause).
     pub health: Arc<AppHealth>,
     /// Its retry budget.

@@ -47,7 +47,7 @@ async fn a_failed_probe_before_dead_lettering_confirms_the_outage() {
     let ctx = Arc::new(AppContext {
         app: "a".into(),
         connector: ShortOutage::default(),
-        limiter: crate::ratelimit::per_second(1_000.0),
+        limiter: Arc::new(crate::ratelimit::per_second(1_000.0)),
         health: Arc::new(AppHealth::new("a", 100)),
         retry: RetryConfig {
             max_attempts: 2,

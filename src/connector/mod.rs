@@ -20,6 +20,7 @@ pub mod listing;
 pub(crate) mod offsets;
 pub(crate) mod ordering;
 pub(crate) mod outage;
+pub mod periodic;
 pub mod react;
 pub(crate) mod rebalance;
 pub(crate) mod redact;

@@ -9,6 +9,7 @@
 //! returned; the supervisor (Kubernetes, systemd) restarts the process.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::connector::build::{self, AnyConnector, BuildError};
 use crate::connector::error::WorkerError;
+use crate::connector::periodic::DesiredSource;
 use crate::connector::worker::Worker;
 use crate::connector::Connector;
 use crate::telemetry::Telemetry;
@@ -97,13 +99,15 @@ pub fn chosen(config: &Config, apps: Vec<String>, all: bool) -> Result<Vec<Strin
 }
 
 /// Runs one worker per app until `shutdown` is cancelled, reporting through
-/// `telemetry` (shared by every worker). If one worker fails, `shutdown` is
-/// cancelled so the others stop cleanly, and the first error is returned
-/// once all have stopped.
+/// `telemetry` (shared by every worker), each app with a
+/// `reconcile.interval_ms` reconciled periodically against `desired`. If one
+/// worker fails, `shutdown` is cancelled so the others stop cleanly, and the
+/// first error is returned once all have stopped.
 pub async fn run_all<C: Connector + 'static>(
     config: Config,
     apps: Vec<(String, C)>,
     telemetry: Telemetry,
+    desired: DesiredSource,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     // Every worker is built before any starts: a refusal leaves nothing running.
@@ -114,7 +118,8 @@ pub async fn run_all<C: Connector + 'static>(
                 app: app.clone(),
                 source,
             })?
-            .with_telemetry(telemetry.clone());
+            .with_telemetry(telemetry.clone())
+            .with_reconciliation(Arc::clone(&desired));
         workers.push((app, worker.run(shutdown.clone())));
     }
     supervise(workers, shutdown).await

@@ -3,12 +3,11 @@
 //! what the engine decided, then the app's reactions planned and (without
 //! `--dry-run`) carried out by `react`.
 //!
-//! The connector and its token bucket are built as the worker builds them
-//! (`build::build`, `build::limiter`), and the listing uses the app's retry
-//! budget, so an app fails here as it would for a command. The bucket is
-//! this process's own: a one-shot run beside a running connector adds its
-//! requests to the connector's, at most at the app's rate (next session's
-//! periodic mode runs inside the connector and shares its bucket).
+//! The connector is built as the worker builds it (`build::build`), and the
+//! listing uses the app's retry budget, so an app fails here as it would
+//! for a command. The token bucket is the caller's: the one-shot CLI builds
+//! its own (so it adds its requests to a running connector's, at most at the
+//! app's rate), the periodic mode (`periodic`) shares its worker's.
 //!
 //! An app whose policy is report-only (the default) is only read: the
 //! report is all there is. A listing that fails, midway or at once, is an
@@ -17,8 +16,8 @@
 //!
 //! A complete listing's findings go to the findings topic (`findings`),
 //! `--dry-run` included, before any reaction: no action without its
-//! record. Then the app's `provisioner_reconcile_*` metrics are set; the
-//! one-shot CLI cannot be scraped, but the periodic mode shares this code.
+//! record. Then the app's `provisioner_reconcile_*` metrics are set: the
+//! one-shot CLI's are not served, the periodic mode's are, by its connector.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -31,6 +30,7 @@ use super::listing::{list_all, ListError, ListOptions};
 use super::react::{self, Run, WriteError};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::ratelimit::Limiter;
 use crate::reconcile::output::{Done, Reaction};
 use crate::reconcile::{
     classify, output, plan, DesiredAccount, IgnoreError, IgnoreList, Policy, Report,
@@ -118,6 +118,11 @@ pub struct Session<'a> {
     pub metrics: &'a Metrics,
 }
 
+/// `app` is not in the catalogue.
+fn unknown(app: &str) -> SurveyError {
+    SurveyError::UnknownApp(app.to_string())
+}
+
 impl SurveyError {
     /// Whether the listing failed after it began: a partial scan, on which
     /// no action may ever be taken.
@@ -129,17 +134,29 @@ impl SurveyError {
 /// Reads every account of `app`, classifies them against `desired` (the
 /// engine's decision for each employee in that app) and, unless its policy
 /// is report-only, plans its reactions and (in [`Mode::Act`]) carries them
-/// out. The findings are written (and the metrics set) first.
+/// out. The findings are written (and the metrics set) first. Its requests
+/// wait for a token bucket of its own.
 pub async fn run(
     config: &Config,
     app: &str,
     desired: &[DesiredAccount],
     session: Session<'_>,
 ) -> Result<Outcome, SurveyError> {
-    let app_config = config
-        .apps
-        .get(app)
-        .ok_or_else(|| SurveyError::UnknownApp(app.to_string()))?;
+    let app_config = config.apps.get(app).ok_or_else(|| unknown(app))?;
+    run_sharing(config, app, desired, session, &build::limiter(app_config)).await
+}
+
+/// [`run`] with every request to the app waiting for `limiter`, the bucket
+/// the app's worker takes its tokens from, so a listing and the commands
+/// together stay within the app's rate.
+pub async fn run_sharing(
+    config: &Config,
+    app: &str,
+    desired: &[DesiredAccount],
+    session: Session<'_>,
+    limiter: &Limiter,
+) -> Result<Outcome, SurveyError> {
+    let app_config = config.apps.get(app).ok_or_else(|| unknown(app))?;
     let ignore =
         IgnoreList::new(&app_config.reconcile.ignore).map_err(|source| SurveyError::Ignore {
             app: app.to_string(),
@@ -155,8 +172,7 @@ pub async fn run(
         page_size: app_config.reconcile.page_size(),
         retry: app_config.retry.clone(),
     };
-    let limiter = build::limiter(app_config);
-    let listing = list_all(&lister, &limiter, &options)
+    let listing = list_all(&lister, limiter, &options)
         .await
         .map_err(SurveyError::List)?;
     let report = classify(desired, &listing.accounts, &ignore);
@@ -176,7 +192,7 @@ pub async fn run(
             let plan = plan(&report, &policy);
             let sides = (&report, desired);
             let run = session.run;
-            Some(react::carry_out(config, app, &lister, &limiter, sides, &plan, run).await)
+            Some(react::carry_out(config, app, &lister, limiter, sides, &plan, run).await)
         }
     };
     Ok(Outcome::Surveyed {

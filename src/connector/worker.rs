@@ -20,17 +20,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::info;
 
-use crate::config::{AppConfig, Config};
+use crate::config::{millis, AppConfig, Config};
 use crate::connector::apply::AppContext;
 use crate::connector::build;
 use crate::connector::consume::{Limits, Loop};
 pub use crate::connector::error::WorkerError;
 use crate::connector::generations;
 use crate::connector::outage;
+use crate::connector::periodic::{DesiredSource, Periodic};
 use crate::connector::rebalance::{Shared, WorkerContext};
 use crate::connector::Connector;
 use crate::ids::AppName;
 use crate::kafka::{self, KafkaSetupError, TopicSpec};
+use crate::ratelimit::Limiter;
 use crate::telemetry::health::AppHealth;
 use crate::telemetry::{Role, Telemetry};
 
@@ -43,6 +45,7 @@ pub struct Worker<C> {
     connector: C,
     health: Arc<AppHealth>,
     telemetry: Option<Telemetry>,
+    desired: Option<DesiredSource>,
 }
 
 impl<C: Connector + 'static> Worker<C> {
@@ -66,6 +69,7 @@ impl<C: Connector + 'static> Worker<C> {
             connector,
             health,
             telemetry: None,
+            desired: None,
         })
     }
 
@@ -73,6 +77,14 @@ impl<C: Connector + 'static> Worker<C> {
     /// every worker of the process); without it the worker keeps its own.
     pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
         self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// Reconciles the app every `apps.<name>.reconcile.interval_ms` against
+    /// what `source` reads (without a source, or without an interval, the
+    /// worker runs none).
+    pub fn with_reconciliation(mut self, source: DesiredSource) -> Self {
+        self.desired = Some(source);
         self
     }
 
@@ -155,10 +167,14 @@ impl<C: Connector + 'static> Worker<C> {
         shutdown: &CancellationToken,
     ) -> (Helpers, Arc<AppContext<C>>) {
         let local = shutdown.child_token();
+        let limiter = Arc::new(build::limiter(&self.app_config));
+        let reconciler = self
+            .periodic(&limiter, &telemetry)
+            .map(|periodic| tokio::spawn(periodic.every(local.clone())));
         let ctx = Arc::new(AppContext {
             app: self.app,
             connector: self.connector,
-            limiter: build::limiter(&self.app_config),
+            limiter,
             health: Arc::clone(&self.health),
             retry: self.app_config.retry.clone(),
             outage_detection: self.app_config.outage.enabled,
@@ -192,8 +208,29 @@ impl<C: Connector + 'static> Worker<C> {
             stop: local.drop_guard(),
             follower,
             prober,
+            reconciler,
         };
         (helpers, ctx)
+    }
+
+    /// The periodic reconciliation, when the app has an interval and the
+    /// worker a source of the desired side.
+    fn periodic(&self, limiter: &Arc<Limiter>, telemetry: &Telemetry) -> Option<Periodic> {
+        let interval = self.app_config.reconcile.interval?;
+        let source = Arc::clone(self.desired.as_ref()?);
+        info!(
+            message = "Periodic reconciliation on.",
+            app = %self.app,
+            interval_ms = millis::of(interval)
+        );
+        Some(Periodic {
+            config: self.config.clone(),
+            app: self.app.clone(),
+            interval,
+            limiter: Arc::clone(limiter),
+            source,
+            telemetry: telemetry.clone(),
+        })
     }
 }
 
@@ -256,6 +293,7 @@ struct Helpers {
     stop: DropGuard,
     follower: JoinHandle<()>,
     prober: JoinHandle<()>,
+    reconciler: Option<JoinHandle<()>>,
 }
 
 /// A prepared worker: subscribed, restored, helpers running.
@@ -284,6 +322,9 @@ impl<C: Connector + 'static> Serving<C> {
         helpers.stop.disarm().cancel();
         let _ = helpers.prober.await;
         let _ = helpers.follower.await;
+        if let Some(reconciler) = helpers.reconciler {
+            let _ = reconciler.await;
+        }
         Ok(())
     }
 }

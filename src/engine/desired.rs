@@ -51,6 +51,13 @@ pub fn read_all(
     Ok(out)
 }
 
+/// Every employee's account in `app`, sorted by employee: [`read_all`] of
+/// one app, what the connector's periodic reconciliation reads each run.
+pub fn of_app(config: &Config, app: &str) -> Result<Vec<DesiredAccount>, EngineError> {
+    let mut by_app = read_all(config, &[app.to_string()])?;
+    Ok(by_app.remove(app).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -27,7 +27,8 @@ pub const RULES: &str = r#"
 "#;
 
 /// A test's world: a directory with `provisioner.toml` and `rules/`, fresh
-/// topic names and group, two webhook apps (`wiki`, `crm`) at `app_url`.
+/// topic names and group, two webhook apps (`wiki`, `crm`) and a SCIM
+/// directory reconciled every second (`dir`) at `app_url`.
 pub struct Setup {
     /// Holds the files; deleted with the setup.
     pub dir: tempfile::TempDir,
@@ -65,6 +66,12 @@ roles = ["member"]
 rate_limit_per_second = 1000
 retry = {{ max_attempts = 3, initial_delay_ms = 10, max_delay_ms = 50 }}
 outage = {{ consecutive_failures = 3, probe_initial_delay_ms = 100, probe_max_delay_ms = 200 }}
+[apps.dir]
+connector = "scim"
+base_url = "{app_url}/dir"
+roles = ["member"]
+rate_limit_per_second = 1000
+reconcile = {{ interval_ms = 1000 }}
 "#,
         );
         let World { dir, config, ns } = World::new(servers, RULES, kafka_extra, &tables);

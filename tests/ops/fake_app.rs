@@ -1,7 +1,9 @@
 //! A programmable webhook receiver standing in for the apps `wiki` and
 //! `crm`: it can answer normally, fail a few calls, refuse credentials
 //! (so the connector pauses the app) or refuse commands with an error body
-//! that repeats the account's name and address, as real apps do.
+//! that repeats the account's name and address, as real apps do. It also
+//! answers the SCIM listing of a directory app `dir` (one account nobody
+//! owns), so the connector's periodic reconciliation has an app to read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
@@ -66,7 +68,8 @@ impl FakeApp {
         };
         let router = axum::Router::new()
             .route("/wiki", handler("wiki", app.clone()))
-            .route("/crm", handler("crm", app.clone()));
+            .route("/crm", handler("crm", app.clone()))
+            .route("/dir/Users", axum::routing::get(directory));
         tokio::spawn(async move { axum::serve(listener, router).await });
         app
     }
@@ -118,4 +121,28 @@ impl FakeApp {
     pub fn posts(&self, app: &str) -> u32 {
         self.posts.lock().unwrap().get(app).copied().unwrap_or(0)
     }
+}
+
+/// `GET /dir/Users`: a SCIM list of one active account no employee owns
+/// (an orphan) on the first page; any later page is empty.
+async fn directory(axum::extract::RawQuery(query): axum::extract::RawQuery) -> String {
+    let start: u64 = query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("startIndex="))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let resources = match start {
+        1 => serde_json::json!([{"id": "u-1", "userName": "stray@example.test", "active": true}]),
+        _ => serde_json::json!([]),
+    };
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 1,
+        "startIndex": start,
+        "itemsPerPage": 1,
+        "Resources": resources,
+    })
+    .to_string()
 }

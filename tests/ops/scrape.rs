@@ -10,7 +10,8 @@ use crate::fake_app::*;
 /// CONTRACT §8 by process, with the type each must have (counters without
 /// `_total`, as OpenMetrics names the family). `provisioner_replayed` is
 /// counted by `provisioner replay`, which serves no endpoint;
-/// `provisioner_app_paused` is our addition.
+/// `provisioner_app_paused` and the reconciliation series (the connector's
+/// periodic mode) are our additions.
 const ENGINE_SERIES: &[(&str, &str)] = &[
     ("provisioner_events_consumed", "counter"),
     ("provisioner_events_dead_lettered", "counter"),
@@ -32,6 +33,11 @@ const CONNECTOR_SERIES: &[(&str, &str)] = &[
     ("provisioner_commands_dead_lettered", "counter"),
     ("provisioner_consumer_lag", "gauge"),
     ("provisioner_app_paused", "gauge"),
+    ("provisioner_reconcile_accounts", "gauge"),
+    (
+        "provisioner_reconcile_last_success_timestamp_seconds",
+        "gauge",
+    ),
 ];
 
 async fn ready(process: &Process) {
@@ -198,6 +204,20 @@ async fn every_spec_series_is_served_with_real_values() {
         )
         .await
     };
+    // The directory's periodic reconciliation: its one account is an orphan.
+    let orphans = "provisioner_reconcile_accounts{app=\"dir\",situation=\"orphan\"}";
+    let c = match metric(&c, orphans) {
+        Some(1.0) => c,
+        _ => scrape_until(&connector, orphans, 1.0).await,
+    };
+    assert!(
+        metric(
+            &c,
+            "provisioner_reconcile_last_success_timestamp_seconds{app=\"dir\"}"
+        )
+        .is_some_and(|t| t > 1.7e9),
+        "{c}"
+    );
     assert_eq!(
         (app.posts("wiki"), app.posts("crm")),
         (5, 3),
@@ -292,13 +312,6 @@ async fn every_spec_series_is_served_with_real_values() {
         let text = std::fs::read_to_string(root().join(file)).expect(file);
         let names = crate::deploy::metric_names(&text);
         assert!(names.len() >= 6, "{file} uses {names:?}");
-        // Reconciliation's series exist once an app has been reconciled,
-        // which neither process does yet (the one-shot CLI sets them; the
-        // periodic mode will, and then belongs in this scrape); their
-        // rendering is tested in `connector::survey`.
-        let names = names
-            .into_iter()
-            .filter(|n| !n.starts_with("provisioner_reconcile_"));
         for name in names {
             assert!(
                 crate::deploy::scraped(&scraped, &name),
