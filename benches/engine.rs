@@ -7,7 +7,9 @@
 //! and output records/s, with where a batch's time goes and the CPU it and
 //! the broker used; `kcat` copying the engine's command output (a second
 //! baseline: how fast this machine writes that output at all); the time to
-//! restore the state of N employees after a restart; the engine's peak RSS.
+//! restore the state of N employees after a restart; the engine's peak RSS;
+//! and, right after the engine, its Kafka Streams peer (`benches/peer/`) on
+//! the same input, with the ratios engine/peer (`BENCH_PEER=0`: not run).
 //!
 //!     deploy/local/kafka.sh up && cargo bench --bench engine
 //!
@@ -26,6 +28,9 @@ use std::time::Instant;
 #[allow(dead_code)]
 #[path = "engine/measure.rs"]
 mod measure;
+#[allow(dead_code)]
+#[path = "engine/peer.rs"]
+mod peer;
 #[allow(dead_code)]
 #[path = "engine/setup.rs"]
 mod setup;
@@ -133,6 +138,16 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
         "                  {machine}; broker µs per record written: {:.1}",
         cpu_use.broker_secs() * 1e6 / (b.commands + b.states) as f64
     );
+    let mut extra = Vec::new();
+    if peer::enabled() {
+        let engine = peer::EngineRun {
+            secs,
+            cpu_secs: cpu,
+            peak_mb: peak,
+            commands: b.commands,
+        };
+        extra = peer::compare(dir.path(), &config, &prefix, n, &engine);
+    }
 
     // A second baseline: kcat copying what the engine wrote to the command
     // topics (not the changelog: its binary values do not survive kcat's
@@ -156,7 +171,7 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
         n as f64 / secs,
         cpu.report(secs, b.commands as usize)
     );
-    let mut extra: Vec<String> = copies.into_iter().map(|(_, to)| to).collect();
+    extra.extend(copies.into_iter().map(|(_, to)| to));
     extra.push(copy);
 
     // Restore: a restarted engine reads the state of N employees back.
