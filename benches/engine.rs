@@ -35,7 +35,7 @@ mod peer;
 #[path = "engine/setup.rs"]
 mod setup;
 
-use measure::{batches, cpu_secs, num_cpus, rss_peak_mb, CpuUse};
+use measure::{batches, cpu_secs, load_average, num_cpus, rss_peak_mb, topic_count, CpuUse};
 use setup::{
     create_topic, create_topics, delete_topics, produce, restart, spawn, terminate, wait_committed,
     write_config, Fanout, Hires, ANY_PORT, APPS,
@@ -66,6 +66,11 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench-{}", &id[..8]);
+    println!(
+        "\nbefore N = {n}: {}; {} topics on the broker",
+        load_average(),
+        topic_count(servers)
+    );
     let config = write_config(dir.path(), servers, &prefix, fanout);
     let events_topic = format!("{prefix}.events");
     create_topics(&config);
