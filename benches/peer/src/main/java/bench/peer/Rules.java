@@ -164,10 +164,25 @@ public final class Rules {
             if (!parts.isArray() || parts.isEmpty()) {
                 throw new Invalid(where + ": `" + (all ? "all" : "any") + "` must be a non-empty list");
             }
-            List<Condition> compiled = new ArrayList<>();
-            parts.forEach(p -> compiled.add(condition(where, p)));
-            return all ? e -> compiled.stream().allMatch(c -> c.matches(e))
-                       : e -> compiled.stream().anyMatch(c -> c.matches(e));
+            List<Condition> list = new ArrayList<>();
+            parts.forEach(p -> list.add(condition(where, p)));
+            Condition[] compiled = list.toArray(Condition[]::new);
+            // Plain loops: this runs for every rule and every event.
+            return all ? e -> {
+                for (Condition c : compiled) {
+                    if (!c.matches(e)) {
+                        return false;
+                    }
+                }
+                return true;
+            } : e -> {
+                for (Condition c : compiled) {
+                    if (c.matches(e)) {
+                        return true;
+                    }
+                }
+                return false;
+            };
         }
         if (node.has("not")) {
             Condition inner = condition(where, node.get("not"));
@@ -222,16 +237,16 @@ public final class Rules {
         };
         boolean negative = op.equals("is_not") || op.equals("not_in");
         boolean textual = !op.equals("matches") && !op.equals("before") && !op.equals("after");
+        boolean exists = op.equals("exists");
+        if (exists || op.equals("missing")) {
+            return employee -> {
+                JsonNode v = attribute == null ? employee.get(field) : employee.path("attributes").get(attribute);
+                return (v == null || v.isNull() || v.isMissingNode()) != exists;
+            };
+        }
         return employee -> {
             JsonNode v = attribute == null ? employee.get(field) : employee.path("attributes").get(attribute);
-            boolean missing = v == null || v.isNull() || v.isMissingNode();
-            if (op.equals("exists")) {
-                return !missing;
-            }
-            if (op.equals("missing")) {
-                return missing;
-            }
-            if (missing || v.isContainerNode()) {
+            if (v == null || v.isNull() || v.isMissingNode() || v.isContainerNode()) {
                 return negative;
             }
             String text = v.asText();
