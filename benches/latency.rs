@@ -10,7 +10,9 @@
 //! send time (µs since the epoch) in its event id; a reader of the 20 command
 //! topics (`read_committed`) takes, for each event, the time its first
 //! command arrived minus that send time. Events of the first
-//! `BENCH_LATENCY_WARMUP_SECS` (default 5) are left out of p50/p99/max.
+//! `BENCH_LATENCY_WARMUP_SECS` (default 20: on a busy 2-core machine the
+//! JVM peer takes 10-30 s to settle; the engine about 1 s) are left out of
+//! p50/p99/max, and p50/p99 are printed for each 10 s of sending besides.
 //!
 //!     deploy/local/kafka.sh up && cargo bench --bench latency
 //!
@@ -64,7 +66,7 @@ fn main() {
             .unwrap_or_else(|_| "127.0.0.1:9092".into()),
         rate: env_u64("BENCH_LATENCY_RATE", 1000).max(1),
         secs,
-        warmup_secs: env_u64("BENCH_LATENCY_WARMUP_SECS", 5).min(secs - 1),
+        warmup_secs: env_u64("BENCH_LATENCY_WARMUP_SECS", 20).min(secs - 1),
     };
     println!(
         "latency benchmark on {}: {} events/s for {} s; the events of the first {} s are \
@@ -124,6 +126,10 @@ fn run(plan: &Plan, subject: Subject) {
             Vec::new()
         }
         Running::Peer(peer) => {
+            println!(
+                "  (the peer rebalanced {} times after it first ran)",
+                peer.rebalances()
+            );
             peer.stop();
             peer.topics()
         }
@@ -248,29 +254,50 @@ fn sent_at(payload: &[u8]) -> Option<(usize, u64)> {
     Some((i.parse().ok()?, sent.parse().ok()?))
 }
 
-fn report(plan: &Plan, subject: Subject, n: usize, sent_secs: f64, seen: &Seen) {
-    let skip = (plan.rate * plan.warmup_secs) as usize;
-    let mut measured: Vec<u64> = seen.latency_us[skip..].iter().flatten().copied().collect();
-    let missing = seen.latency_us.iter().filter(|l| l.is_none()).count();
-    measured.sort_unstable();
+/// p50, p99 and max of `latencies` (µs), in ms; NaN when empty.
+fn percentiles(latencies: impl Iterator<Item = u64>) -> (f64, f64, f64) {
+    let mut sorted: Vec<u64> = latencies.collect();
+    sorted.sort_unstable();
     let at = |q: f64| {
-        let rank = ((q * measured.len() as f64).ceil() as usize).clamp(1, measured.len().max(1));
-        measured
-            .get(rank - 1)
+        let rank = (q * sorted.len() as f64).ceil() as usize;
+        sorted
+            .get(rank.clamp(1, sorted.len().max(1)) - 1)
             .map_or(f64::NAN, |us| *us as f64 / 1e3)
     };
+    (at(0.50), at(0.99), at(1.0))
+}
+
+fn report(plan: &Plan, subject: Subject, n: usize, sent_secs: f64, seen: &Seen) {
+    let skip = (plan.rate * plan.warmup_secs) as usize;
+    let missing = seen.latency_us.iter().filter(|l| l.is_none()).count();
     println!(
-        "  {subject:?}: {n} events sent in {sent_secs:.1} s ({:.0}/s), {} commands read (until each event had one); \
-         events without a command after a minute: {missing}",
+        "  {subject:?}: {n} events sent in {sent_secs:.1} s ({:.0}/s), {} commands read (until \
+         each event had one); events without a command after a minute: {missing}",
         n as f64 / sent_secs,
         seen.commands
     );
+    // By 10 s of sending, warm-up included: whether it settled, or drifted.
+    let window = (plan.rate * 10) as usize;
+    let windows: Vec<String> = seen
+        .latency_us
+        .chunks(window)
+        .enumerate()
+        .map(|(w, chunk)| {
+            let (p50, p99, _) = percentiles(chunk.iter().flatten().copied());
+            format!("{}-{} s {p50:.0}/{p99:.0}", w * 10, (w + 1) * 10)
+        })
+        .collect();
+    println!(
+        "  {subject:?} p50/p99 ms by 10 s of sending: {}",
+        windows.join(", ")
+    );
+    // When the worst one was sent: a spike (a rebalance, a pause) or a drift.
+    let worst = (skip..n).max_by_key(|&i| seen.latency_us[i].unwrap_or(0));
+    let (p50, p99, max) = percentiles(seen.latency_us[skip..].iter().flatten().copied());
     println!(
         "  {subject:?} latency, send → first command visible (read_committed), {} events after \
-         the warm-up: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        measured.len(),
-        at(0.50),
-        at(0.99),
-        measured.last().map_or(f64::NAN, |us| *us as f64 / 1e3),
+         the warm-up: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms (sent {:.1} s into the run)",
+        seen.latency_us[skip..].iter().flatten().count(),
+        worst.map_or(f64::NAN, |i| i as f64 / plan.rate as f64),
     );
 }

@@ -147,6 +147,14 @@ impl Peer {
         wait_log_text(&self.log, "peer: RUNNING");
     }
 
+    /// How many times Kafka Streams went back to REBALANCING after its first
+    /// RUNNING: each pauses processing (a latency spike, not the decision).
+    pub fn rebalances(&self) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.split_once("peer: RUNNING")
+            .map_or(0, |(_, after)| after.matches("peer: REBALANCING").count())
+    }
+
     /// Waits until its committed offsets on the input reach `n`.
     pub fn wait_committed(&mut self, n: usize) {
         let (servers, group, input) = (
