@@ -7,7 +7,9 @@
 //! and output records/s, with where a batch's time goes and the CPU it and
 //! the broker used; `kcat` copying the engine's command output (a second
 //! baseline: how fast this machine writes that output at all); the time to
-//! restore the state of N employees after a restart; the engine's peak RSS.
+//! restore the state of N employees after a restart; the engine's peak RSS;
+//! and, right after the engine, its Kafka Streams peer (`benches/peer/`) on
+//! the same input, with the ratios engine/peer (`BENCH_PEER=0`: not run).
 //!
 //!     deploy/local/kafka.sh up && cargo bench --bench engine
 //!
@@ -27,10 +29,13 @@ use std::time::Instant;
 #[path = "engine/measure.rs"]
 mod measure;
 #[allow(dead_code)]
+#[path = "engine/peer.rs"]
+mod peer;
+#[allow(dead_code)]
 #[path = "engine/setup.rs"]
 mod setup;
 
-use measure::{batches, cpu_secs, num_cpus, rss_peak_mb, CpuUse};
+use measure::{batches, cpu_secs, load_average, num_cpus, rss_peak_mb, topic_count, CpuUse};
 use setup::{
     create_topic, create_topics, delete_topics, produce, restart, spawn, terminate, wait_committed,
     write_config, Fanout, Hires, ANY_PORT, APPS,
@@ -61,6 +66,11 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("bench-{}", &id[..8]);
+    println!(
+        "\nbefore N = {n}: {}; {} topics on the broker",
+        load_average(),
+        topic_count(servers)
+    );
     let config = write_config(dir.path(), servers, &prefix, fanout);
     let events_topic = format!("{prefix}.events");
     create_topics(&config);
@@ -133,6 +143,16 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
         "                  {machine}; broker µs per record written: {:.1}",
         cpu_use.broker_secs() * 1e6 / (b.commands + b.states) as f64
     );
+    let mut extra = Vec::new();
+    if peer::enabled() {
+        let engine = peer::EngineRun {
+            secs,
+            cpu_secs: cpu,
+            peak_mb: peak,
+            commands: b.commands,
+        };
+        extra = peer::compare(dir.path(), &config, &prefix, n, &engine);
+    }
 
     // A second baseline: kcat copying what the engine wrote to the command
     // topics (not the changelog: its binary values do not survive kcat's
@@ -156,7 +176,7 @@ fn run(servers: &str, n: usize, fanout: Fanout) {
         n as f64 / secs,
         cpu.report(secs, b.commands as usize)
     );
-    let mut extra: Vec<String> = copies.into_iter().map(|(_, to)| to).collect();
+    extra.extend(copies.into_iter().map(|(_, to)| to));
     extra.push(copy);
 
     // Restore: a restarted engine reads the state of N employees back.

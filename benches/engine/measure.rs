@@ -249,3 +249,24 @@ pub fn quantile(text: &str, name: &str, q: f64) -> Option<f64> {
     }
     None
 }
+
+/// The machine's load averages (`/proc/loadavg`: 1, 5 and 15 minutes), to
+/// say how busy it was before a run.
+pub fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let loads: Vec<&str> = text.split_whitespace().take(3).collect();
+    format!("load average {}", loads.join(", "))
+}
+
+/// How many topics the broker holds: thousands of leftover partitions slow
+/// every run, so the benches print it.
+pub fn topic_count(servers: &str) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .expect("consumer");
+    consumer
+        .fetch_metadata(None, Duration::from_secs(30))
+        .map_or(0, |m| m.topics().len())
+}

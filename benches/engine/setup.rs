@@ -307,6 +307,18 @@ pub fn terminate(child: &mut Child) {
 /// Waits until `group` has committed offsets summing to `n` on the six
 /// partitions of `topic`.
 pub fn wait_committed(servers: &str, group: &str, topic: &str, n: i64) {
+    wait_committed_while(servers, group, topic, n, || true);
+}
+
+/// [`wait_committed`], failing as soon as `alive` says the process that
+/// should commit is gone (a peer that died must not cost an hour's wait).
+pub fn wait_committed_while(
+    servers: &str,
+    group: &str,
+    topic: &str,
+    n: i64,
+    mut alive: impl FnMut() -> bool,
+) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", servers)
         .set("group.id", group)
@@ -333,7 +345,8 @@ pub fn wait_committed(servers: &str, group: &str, topic: &str, n: i64) {
         if committed >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "engine did not finish");
+        assert!(Instant::now() < deadline, "{group} did not finish");
+        assert!(alive(), "{group} stopped before committing {n} records");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
