@@ -24,6 +24,14 @@ pub struct RuleChanges {
 }
 
 impl RuleChanges {
+    /// Every rule of `revision`, as added (a first publish).
+    pub fn all_added(revision: &Revision) -> RuleChanges {
+        RuleChanges {
+            added: rules_of(revision).into_keys().collect(),
+            ..RuleChanges::default()
+        }
+    }
+
     /// Whether no rule differs.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()

@@ -15,7 +15,7 @@
 //! it (`engine::publish`).
 
 mod diff;
-// mod output;
+mod output;
 mod topic;
 
 #[cfg(test)]
@@ -32,6 +32,7 @@ use crate::config::AppConfig;
 use crate::ids::{EmployeeId, RulesVersion};
 
 pub use diff::{diff_rules, RuleChanges};
+pub use output::{write_history, write_impact, write_revision, write_rule_changes};
 pub use topic::{
     ensure_topic, publish, read_history, read_latest, Follower, ReadError, Stored, WriteError,
 };
@@ -337,15 +338,11 @@ impl Revision {
     }
 }
 
-/// The rule files of `dir`, as `rules check` reads them, for a revision;
-/// with the rule set they make under `apps`, or every problem.
-pub fn read_dir(
-    dir: &Path,
-    apps: &BTreeMap<String, AppConfig>,
-) -> Result<(Vec<RuleFile>, RuleSet), RuleErrors> {
+/// The rule files of `dir`, read as `rules check` reads them (every
+/// problem reading them at once), for a revision.
+pub fn read_files(dir: &Path) -> Result<Vec<RuleFile>, RuleErrors> {
     let sources = load::read_dir(dir).map_err(RuleErrors)?;
-    let set = RuleSet::from_sources(&sources, apps)?;
-    let files = sources
+    Ok(sources
         .into_iter()
         .map(|(path, text)| RuleFile {
             name: path
@@ -354,8 +351,7 @@ pub fn read_dir(
                 .unwrap_or_default(),
             text,
         })
-        .collect();
-    Ok((files, set))
+        .collect())
 }
 
 /// The git commit `dir` is checked out at, when it is in a repository and

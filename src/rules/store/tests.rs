@@ -19,7 +19,7 @@ fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 fn revision(files: &[(&str, &str)]) -> Revision {
     let dir = dir_with(files);
-    let (files, _) = read_dir(dir.path(), &catalogue()).unwrap();
+    let files = read_files(dir.path()).unwrap();
     let mut revision = Revision::new(files, &catalogue());
     revision.author = "alice".into();
     revision.message = "support gets zendesk".into();
@@ -39,7 +39,8 @@ fn revision(files: &[(&str, &str)]) -> Revision {
 #[test]
 fn its_version_is_the_rules_version_of_the_directory_it_was_read_from() {
     let dir = dir_with(&[("b.yaml", SUPPORT), ("a.yaml", DEV)]);
-    let (files, set) = read_dir(dir.path(), &catalogue()).unwrap();
+    let files = read_files(dir.path()).unwrap();
+    let set = RuleSet::load_dir(dir.path(), &catalogue()).unwrap();
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["a.yaml", "b.yaml"], "load order");
     let revision = Revision::new(files, &catalogue());
@@ -78,7 +79,7 @@ fn a_record_whose_content_does_not_hash_to_its_version_is_refused() {
     tampered.files[0].text = DEV.replace("member", "admin");
     let error = Revision::decode(&tampered.encode()).unwrap_err();
     assert!(
-        matches!(&error, RevisionError::Version { named, .. } if *named == written.version.to_string()),
+        matches!(&error, RevisionError::Version { named, .. } if named.as_str() == written.version.as_str()),
         "{error}"
     );
     // The catalogue is part of the version too: role order is precedence.
@@ -155,7 +156,7 @@ fn written_out_it_is_the_same_rule_set_and_it_never_mixes_with_other_files() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("rules");
     revision.write_dir(&dir).unwrap();
-    let (_, set) = read_dir(&dir, &catalogue()).unwrap();
+    let set = RuleSet::load_dir(&dir, &catalogue()).unwrap();
     assert_eq!(set.version(), &revision.version);
     let error = revision.write_dir(&dir).unwrap_err();
     assert!(

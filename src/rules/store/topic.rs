@@ -55,14 +55,14 @@ pub enum WriteError {
     },
     /// The broker, a client, or the topic.
     #[error(transparent)]
-    Setup(#[from] KafkaSetupError),
+    Setup(#[from] Box<KafkaSetupError>),
     /// Reading the topic failed.
     #[error("cannot read {topic}: {source}")]
     Read {
         /// The topic.
         topic: String,
         /// Why.
-        source: ReadError,
+        source: Box<ReadError>,
     },
     /// The transaction did not commit; nothing was written.
     #[error("nothing was written to {topic}: {source}")]
@@ -95,7 +95,7 @@ fn reader(config: &Config) -> Result<BaseConsumer, KafkaError> {
 pub enum ReadError {
     /// The broker or its metadata.
     #[error(transparent)]
-    Setup(#[from] KafkaSetupError),
+    Setup(#[from] Box<KafkaSetupError>),
     /// The client, while reading.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
@@ -105,7 +105,7 @@ pub enum ReadError {
 /// exist (nothing was ever published).
 fn watermarks(config: &Config, consumer: &BaseConsumer) -> Result<Option<(i64, i64)>, ReadError> {
     let topic = &config.topics.rules;
-    if kafka::partition_count(config, topic)? == 0 {
+    if kafka::partition_count(config, topic).map_err(Box::new)? == 0 {
         return Ok(None);
     }
     let marks = kafka::retry_transient(
@@ -221,11 +221,11 @@ pub fn publish(
         ..Tuning::default()
     };
     // Fences every other publisher and closes what one left open.
-    let mut txn =
-        TxnProducer::new(config, &transactional_id, &tuning).map_err(KafkaSetupError::Client)?;
+    let mut txn = TxnProducer::new(config, &transactional_id, &tuning)
+        .map_err(|e| Box::new(KafkaSetupError::Client(e)))?;
     let read = |source| WriteError::Read {
         topic: topic.clone(),
-        source,
+        source: Box::new(source),
     };
     let latest = read_latest(config).map_err(read)?;
     let found = latest.as_ref().map(|s| &s.revision.version);
