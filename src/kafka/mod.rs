@@ -225,6 +225,26 @@ pub fn unassign_and_drain(consumer: &BaseConsumer) {
     }
 }
 
+/// The context of a consumer that reads partitions to their end
+/// (`enable.partition.eof`): the end is how it knows it is done, and
+/// librdkafka also reports it as a client error, which the default context
+/// would log at error level once per partition. Other errors are logged.
+pub struct EofContext;
+
+impl rdkafka::ClientContext for EofContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
+            tracing::error!(message = "Kafka client error while reading to the end.", %error, reason);
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EofContext {}
+
 /// A topic the process needs.
 #[derive(Debug, Clone)]
 pub struct TopicSpec {

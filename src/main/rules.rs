@@ -147,8 +147,9 @@ pub fn run(config: &Config, command: RulesCommand) -> anyhow::Result<ExitCode> {
             let history = publish::history(config)?;
             if history.is_empty() {
                 writeln!(out, "no rules published on {}", config.topics.rules)?;
+            } else {
+                store::write_history(out, &history)?;
             }
-            store::write_history(out, &history)?;
             Ok(ExitCode::SUCCESS)
         }
         RulesCommand::Show { version, out: dir } => {

@@ -22,7 +22,7 @@ use tracing::warn;
 use super::{Revision, RevisionError};
 use crate::config::Config;
 use crate::ids::RulesVersion;
-use crate::kafka::{self, KafkaSetupError, Tuning, TxnError, TxnProducer};
+use crate::kafka::{self, EofContext, KafkaSetupError, Tuning, TxnError, TxnProducer};
 
 /// The topic's only partition.
 const PARTITION: i32 = 0;
@@ -80,14 +80,14 @@ fn version_text(version: Option<&RulesVersion>) -> String {
 
 /// A reader of the topic: committed records only, an end-of-partition
 /// event at once.
-fn reader(config: &Config) -> Result<BaseConsumer, KafkaError> {
+fn reader(config: &Config) -> Result<BaseConsumer<EofContext>, KafkaError> {
     let mut cc = kafka::client_config(config);
     kafka::set_default(&mut cc, "fetch.wait.max.ms", "10");
     cc.set("group.id", format!("{}-rules", config.kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
-        .create()
+        .create_with_context(EofContext)
 }
 
 /// Why the topic could not be read.
@@ -103,7 +103,10 @@ pub enum ReadError {
 
 /// The partition's (low, high) offsets; `None` when the topic does not
 /// exist (nothing was ever published).
-fn watermarks(config: &Config, consumer: &BaseConsumer) -> Result<Option<(i64, i64)>, ReadError> {
+fn watermarks(
+    config: &Config,
+    consumer: &BaseConsumer<EofContext>,
+) -> Result<Option<(i64, i64)>, ReadError> {
     let topic = &config.topics.rules;
     if kafka::partition_count(config, topic).map_err(Box::new)? == 0 {
         return Ok(None);
@@ -119,7 +122,7 @@ fn watermarks(config: &Config, consumer: &BaseConsumer) -> Result<Option<(i64, i
 /// Reads from `start` to the end, handing each valid revision to `visit`.
 fn read_from(
     config: &Config,
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<EofContext>,
     start: i64,
     mut visit: impl FnMut(Stored),
 ) -> Result<(), KafkaError> {
@@ -217,7 +220,7 @@ pub fn publish(
     let topic = config.topics.rules.clone();
     let transactional_id = format!("provisioner-rules-publish.{topic}");
     let tuning = Tuning {
-        compression: Some("zstd".into()),
+        compression: Some("lz4".into()),
         ..Tuning::default()
     };
     // Fences every other publisher and closes what one left open.
