@@ -127,7 +127,7 @@ pub struct AppImpact {
     pub examples: Examples,
 }
 
-/// The first [`EXAMPLES`] employee ids of each kind of change.
+/// The first [`EXAMPLES`] employee ids (in id order) of each kind of change.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Examples {
     /// Who gains the app.
@@ -158,8 +158,13 @@ impl AppImpact {
             ChangeKind::RoleChanged => (&mut self.role_changed, &mut self.examples.role_changed),
         };
         *count += 1;
-        if examples.len() < EXAMPLES {
-            examples.push(employee.clone());
+        // The smallest ids, sorted: the same few whatever order the
+        // changelog's partitions are read in.
+        if let Err(at) = examples.binary_search(employee) {
+            if at < EXAMPLES {
+                examples.insert(at, employee.clone());
+                examples.truncate(EXAMPLES);
+            }
         }
     }
 }

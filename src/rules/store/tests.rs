@@ -204,5 +204,10 @@ fn impact_counts_every_change_and_keeps_a_few_ids() {
         (1, EXAMPLES as u64 + 3, 0)
     );
     assert_eq!(app.examples.lost.len(), EXAMPLES);
-    assert_eq!(app.examples.lost[0].as_str(), "E0");
+    let shown: Vec<&str> = app.examples.lost.iter().map(|e| e.as_str()).collect();
+    assert_eq!(
+        shown,
+        ["E0", "E1", "E2", "E3", "E4"],
+        "the smallest ids, sorted"
+    );
 }
