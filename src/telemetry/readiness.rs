@@ -378,6 +378,20 @@ mod tests {
     }
 
     #[test]
+    fn the_rules_publish_time_is_a_detail_beside_the_version() {
+        let r = Readiness::new(Role::Engine);
+        r.rules_loaded("sha256:abc");
+        assert!(r.report().details.get("rules_published_at").is_none());
+        r.rules_published("2026-12-01T17:56:09.280Z");
+        let report = r.report();
+        assert_eq!(report.details["rules_version"], "sha256:abc");
+        assert_eq!(
+            report.details["rules_published_at"],
+            "2026-12-01T17:56:09.280Z"
+        );
+    }
+
+    #[test]
     fn aborting_batches_make_the_engine_unready_until_one_commits() {
         let r = Readiness::new(Role::Engine);
         r.rules_loaded("v");
