@@ -9,7 +9,8 @@
 //! commands, the dead letters, the state writes and the input offsets. [`guard`] holds
 //! mass deprovisions; [`control`] applies an operator's release or discard;
 //! [`schedule`] lists what the timers will do; [`reload`] watches the rules
-//! directory.
+//! directory or follows the rules store; [`publish`] writes the store, after
+//! [`impact`] has simulated the change over the changelog.
 
 pub mod control;
 pub mod decide;

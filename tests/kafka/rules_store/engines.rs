@@ -33,6 +33,21 @@ const DEVS: [(&str, &str); 8] = [
 ];
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_engine_with_nothing_published_stops_naming_the_topic() {
+    let store = Store::new(1);
+    let out = store.cli(&["engine", "--metrics-addr", "127.0.0.1:0"]);
+    let stderr = text_of(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let topic = &store.config.topics.rules;
+    assert!(
+        stderr.contains(&format!("error: no rules published on {topic}"))
+            && stderr.contains("provisioner rules publish"),
+        "{stderr}"
+    );
+    store.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn both_instances_of_a_group_apply_a_published_version() {
     let store = Store::new(4);
     let v1 = store.publish("v1", RULES, "first");
