@@ -157,6 +157,12 @@ async fn a_dry_run_prints_the_impact_over_the_population_and_writes_nothing() {
 async fn history_show_and_diff_print_the_right_entries() {
     let store = Store::new(1);
     let v1 = store.publish("v1", RULES, "first");
+    // A record that is not a revision (written by hand) is skipped by readers.
+    let (servers, topic) = (
+        &store.config.kafka.bootstrap_servers,
+        &store.config.topics.rules,
+    );
+    produce(servers, topic, &[(Some("x"), b"not a revision".to_vec())]).await;
     let v2 = store.publish("v2", RULES_ADMINS, "devs administer slack");
     let v3 = store.publish("v3", RULES_SUPPORT_LOSES_SLACK, "support off slack");
 
