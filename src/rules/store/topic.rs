@@ -258,8 +258,36 @@ pub fn publish(
             found: "unknown (another publish started while this one was writing)".into(),
         },
         other => write(other),
-    })
+    })?;
+    await_visible(config, latest.map(|s| s.offset));
+    Ok(())
 }
+
+/// Waits (up to [`VISIBLE_WITHIN`]) until readers see a revision newer than
+/// the one at `before`: a commit returns once the coordinator has decided
+/// it, and the markers that make the record readable follow a moment later.
+/// So whoever reads the topic after a publish returns (`rules history`, an
+/// engine starting, the next publish) sees it.
+fn await_visible(config: &Config, before: Option<i64>) {
+    let deadline = std::time::Instant::now() + VISIBLE_WITHIN;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match read_latest(config) {
+            Ok(Some(latest)) if Some(latest.offset) > before => return,
+            Ok(_) => {}
+            Err(error) => warn!(message = "Could not read back the rules just published.", %error),
+        }
+        if std::time::Instant::now() >= deadline {
+            warn!(message = "The rules just published are not readable yet; they will be shortly.");
+            return;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// How long a publish waits for its record to become readable.
+const VISIBLE_WITHIN: Duration = Duration::from_secs(10);
 
 /// Follows the topic from an offset on: the engine's live source of rules.
 pub struct Follower {
