@@ -12,6 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use provisioner::config::Config;
 
+#[path = "main/rules.rs"]
+mod rules_cli;
+use rules_cli::RulesCommand;
+
 /// mimalloc instead of glibc's malloc: the engine makes many small,
 /// short-lived allocations per event (JSON trees, commands) around a million
 /// long-lived states; glibc's heap fragments there and per-event cost doubled
@@ -19,8 +23,7 @@ use provisioner::config::Config;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use provisioner::engine::schedule;
-use provisioner::lifecycle::Calendar;
-use provisioner::rules::{preview, RuleSet};
+use provisioner::rules::preview;
 use provisioner::telemetry::{self, logging, Role, Telemetry};
 use provisioner::text;
 
@@ -69,7 +72,7 @@ enum Command {
     },
     /// Re-publish dead-lettered records to the topic they came from.
     Replay(ReplayArgs),
-    /// Validate or preview the rules.
+    /// Validate, preview, publish and look back at the rules.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
@@ -189,33 +192,8 @@ struct ReplayArgs {
     metrics_file: Option<PathBuf>,
 }
 
-#[derive(Subcommand)]
-enum RulesCommand {
-    /// Validate the rules and the app catalogue; exit 0 valid, 1 invalid.
-    Check {
-        /// The rules directory (default: rules.path of the config).
-        #[arg(long)]
-        rules: Option<PathBuf>,
-    },
-    /// What each employee of a JSON-lines file gets, or the diff to a baseline.
-    Preview {
-        /// Employee snapshots, one JSON object a line.
-        #[arg(long)]
-        employees: PathBuf,
-        /// The rules directory (default: rules.path of the config).
-        #[arg(long)]
-        rules: Option<PathBuf>,
-        /// Compare with the grants of this (older) rules directory.
-        #[arg(long)]
-        baseline: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: PreviewFormatArg,
-    },
-}
-
 #[derive(Clone, Copy, ValueEnum)]
-enum PreviewFormatArg {
+pub(crate) enum PreviewFormatArg {
     Table,
     Json,
 }
@@ -247,7 +225,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(&cli.config)?;
-    if !matches!(cli.command, Command::Rules { .. }) {
+    let offline = matches!(
+        cli.command,
+        Command::Rules {
+            command: RulesCommand::Check { .. } | RulesCommand::Preview { .. }
+        }
+    );
+    if !offline {
         // Only commands that talk to Kafka need its secrets.
         config.kafka.resolve_secrets(&cli.config)?;
     }
@@ -278,24 +262,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
             format,
         } => reconcile(&config, apps, all, dry_run, format),
-        Command::Rules {
-            command: RulesCommand::Check { rules },
-        } => rules_check(&config, rules),
-        Command::Rules {
-            command:
-                RulesCommand::Preview {
-                    employees,
-                    rules,
-                    baseline,
-                    format,
-                },
-        } => rules_preview(&config, &employees, rules, baseline, format),
+        Command::Rules { command } => rules_cli::run(&config, command),
     }
 }
 
 /// `provisioner engine`: runs until a signal, its metrics server alongside.
 fn engine(config: Config, metrics_addr: Option<String>) -> anyhow::Result<ExitCode> {
-    let rules = load_rules(&config, None)?;
+    let rules = rules_cli::in_force(&config)?;
     let listen = listen_addr(&config, metrics_addr, telemetry::ENGINE_LISTEN);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async {
@@ -313,56 +286,6 @@ fn engine(config: Config, metrics_addr: Option<String>) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// `provisioner rules check`: exit 0 with a summary line, or 1 with every problem.
-fn rules_check(config: &Config, rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let dir = rules.unwrap_or_else(|| config.rules.path.clone());
-    match RuleSet::load_dir(&dir, &config.apps) {
-        Ok(set) => {
-            println!(
-                "{}: {} rules valid ({})",
-                dir.display(),
-                set.len(),
-                set.version()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(errors) => {
-            println!("{errors}");
-            eprintln!("error: {} problem(s) in {}", errors.0.len(), dir.display());
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-/// `provisioner rules preview`: what the rules would decide for a file of
-/// employees, against a baseline rule set if given.
-fn rules_preview(
-    config: &Config,
-    employees: &Path,
-    rules: Option<PathBuf>,
-    baseline: Option<PathBuf>,
-    format: PreviewFormatArg,
-) -> anyhow::Result<ExitCode> {
-    let set = load_rules(config, rules.as_deref())?;
-    let base = match baseline {
-        Some(dir) => Some(load_rules(config, Some(&dir))?),
-        None => None,
-    };
-    let file = std::fs::File::open(employees)
-        .with_context(|| format!("{}: cannot open", employees.display()))?;
-    let mut out = std::io::stdout().lock();
-    preview::preview(
-        std::io::BufReader::new(file),
-        employees,
-        &set,
-        base.as_ref(),
-        &Calendar::new(config, chrono::Utc::now()),
-        format.into(),
-        &mut out,
-    )?;
-    Ok(ExitCode::SUCCESS)
-}
-
 /// `provisioner schedule list`: the pending transitions on the changelog
 /// under the current rules, seen at one `now`.
 fn schedule_list(
@@ -372,7 +295,7 @@ fn schedule_list(
     format: PreviewFormatArg,
 ) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
-    let rules = load_rules(config, None)?;
+    let rules = rules_cli::in_force(config)?;
     let filter = schedule::Filter { employee, before };
     let rows = schedule::list(config, &rules, &filter, now)
         .with_context(|| format!("cannot read {}", config.topics.state))?;
@@ -542,12 +465,6 @@ fn run_connectors(
 fn listen_addr(config: &Config, flag: Option<String>, default: &str) -> String {
     flag.or_else(|| config.metrics.listen.clone())
         .unwrap_or_else(|| default.to_string())
-}
-
-fn load_rules(config: &Config, dir: Option<&Path>) -> anyhow::Result<RuleSet> {
-    let dir = dir.unwrap_or(&config.rules.path);
-    RuleSet::load_dir(dir, &config.apps)
-        .map_err(|errors| anyhow::anyhow!("invalid rules in {}:\n{errors}", dir.display()))
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

@@ -31,6 +31,7 @@ pub struct Metrics {
     commands_emitted: Family<Labels, Counter>,
     deprovisions_held: Family<Labels, Gauge>,
     rules_version_info: Family<Labels, Gauge>,
+    rules_published: Gauge,
     rules_reloads: Family<Labels, Counter>,
     event_processing: Histogram,
     consumer_lag: Family<Labels, Gauge>,
@@ -65,6 +66,7 @@ impl Metrics {
             commands_emitted: Family::default(),
             deprovisions_held: Family::default(),
             rules_version_info: Family::default(),
+            rules_published: Gauge::default(),
             rules_reloads: Family::default(),
             // 100 µs .. ~6.5 s: one event is normally sub-millisecond.
             event_processing: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
@@ -132,6 +134,11 @@ impl Metrics {
             "provisioner_rules_version_info",
             "The rules version in force (value 1)",
             m.rules_version_info.clone(),
+        );
+        registry.register(
+            "provisioner_rules_published_timestamp_seconds",
+            "When the rules version in force was published to the rules store (Unix seconds; 0 with rules.source = dir)",
+            m.rules_published.clone(),
         );
         registry.register(
             "provisioner_rules_reloads",
@@ -332,6 +339,11 @@ impl Metrics {
         self.rules_version_info
             .get_or_create(&labels([("version", version)]))
             .set(1);
+    }
+
+    /// When the rules in force were published (Unix seconds).
+    pub fn set_rules_published(&self, at_seconds: i64) {
+        self.rules_published.set(at_seconds);
     }
 
     /// A rules reload, applied or refused.

@@ -62,6 +62,26 @@ fn bad_config_value_names_key_and_value() {
 }
 
 #[test]
+fn rules_publish_needs_a_message_and_rules_source_a_known_value() {
+    let out = provisioner(&["rules", "publish", "--rules", "config/rules"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(
+        text(&out.stderr).contains("--message"),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[rules]\nsource = \"git\"\n");
+    let out = provisioner(&["--config", &config, "rules", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&config) && err.contains("git") && err.contains("kafka"),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_config_file_is_named() {
     let out = provisioner(&["--config", "no/such.toml", "rules", "check"]);
     assert_eq!(out.status.code(), Some(1));

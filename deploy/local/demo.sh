@@ -15,6 +15,10 @@
 # ~10 s ahead with a `changed` event and waits for the engine's timer to take
 # the leave into effect on its own, with no event at that moment.
 #
+# The engine takes its rules from the rules store (#14): the demo publishes
+# config/rules/ with `provisioner rules publish` before starting it, and
+# prints `rules history` at the end.
+#
 # Then reconciliation (#13): it makes an account by hand in the SCIM app and
 # raises Ada's role there, shows `provisioner reconcile --app slack --dry-run`
 # reporting the orphan and the drift, runs it again with the app's reactions
@@ -58,6 +62,11 @@ echo "==> Checking the rules"
 
 echo "==> Preview: what the sample employees get"
 "$bin" --config "$config" rules preview --employees config/samples/employees.jsonl
+
+# The engine reads its rules from the rules store (rules.source = "kafka"):
+# publish the sample rules, as CI does on a merge.
+echo "==> Publishing the sample rules to the rules store (${prefix}provisioning.rules)"
+"$bin" --config "$config" rules publish --rules config/rules --message "demo: the sample rules" --author demo
 
 echo "==> Starting the engine (log: $work/engine.log) and the slack connector (log: $work/connector.log)"
 "$bin" --config "$config" --log-format json engine >"$work/engine.log" 2>&1 &
@@ -236,4 +245,7 @@ echo "==> provisioning.results of the re-assert"
 kcat -C -b "$bootstrap" -t "${prefix}provisioning.results" -o "s@$start_ms" -e -q -f '%s\n' | grep '"reassert"' || true
 echo "==> Users in the SCIM app, reconciled"
 show_users
+echo "==> The rules store's history"
+"$bin" --config "$config" rules history
+
 echo "==> Done. Stop the services with: deploy/local/scim.sh down; deploy/local/kafka.sh down"

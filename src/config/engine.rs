@@ -11,14 +11,31 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
-    /// Directory of rule YAML files, relative to the working directory.
+    /// Directory of rule YAML files, relative to the working directory:
+    /// the engine's rules with `source = "dir"`, and the default of
+    /// `--rules` in the `rules` subcommands.
     pub path: PathBuf,
+    /// Where the engine takes its rules from.
+    pub source: RulesSource,
+}
+
+/// `rules.source`: where the engine's rules live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RulesSource {
+    /// `rules.path`, watched on the engine's own disk (local development).
+    #[default]
+    Dir,
+    /// The rules topic (`topics.rules`): versions written by `rules
+    /// publish`, the same sequence for every instance.
+    Kafka,
 }
 
 impl Default for RulesConfig {
     fn default() -> Self {
         RulesConfig {
             path: PathBuf::from("config/rules"),
+            source: RulesSource::Dir,
         }
     }
 }

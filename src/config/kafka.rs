@@ -97,6 +97,10 @@ pub struct TopicsConfig {
     /// Reconciliation's findings, one record per finding per run (#13):
     /// for dashboards and audit, so they carry personal data like the DLQ.
     pub reconcile_findings: String,
+    /// The rules store: one partition, every published rules version kept
+    /// (`rules publish` writes it, engines with `rules.source = "kafka"`
+    /// follow it).
+    pub rules: String,
 }
 
 impl Default for TopicsConfig {
@@ -110,6 +114,7 @@ impl Default for TopicsConfig {
             events_dlq: "provisioning.events.dlq".into(),
             commands_dlq: "provisioning.commands.dlq".into(),
             reconcile_findings: "provisioning.reconcile.findings".into(),
+            rules: "provisioning.rules".into(),
         }
     }
 }

@@ -27,7 +27,8 @@ pub use apps::{
     MAX_LIFECYCLE_OFFSET,
 };
 pub use engine::{
-    ConnectorConfig, EngineConfig, LimitsConfig, MetricsConfig, RulesConfig, SafetyConfig,
+    ConnectorConfig, EngineConfig, LimitsConfig, MetricsConfig, RulesConfig, RulesSource,
+    SafetyConfig,
 };
 pub use kafka::{KafkaConfig, TopicsConfig};
 pub use reconcile::{

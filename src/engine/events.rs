@@ -284,6 +284,37 @@ impl RulesApplied<'_> {
     }
 }
 
+/// A revision read from the rules store, about to be applied.
+#[derive(Debug)]
+pub struct RulesPublished<'a> {
+    /// Its rules version (as compiled here).
+    pub version: &'a str,
+    /// Its offset on the rules topic.
+    pub offset: i64,
+    /// When it was published.
+    pub published_at: chrono::DateTime<chrono::Utc>,
+    /// Who published it.
+    pub author: &'a str,
+}
+
+impl RulesPublished<'_> {
+    /// Shows the publish time beside the version (metrics, `/readyz`).
+    pub fn emit(&self, telemetry: &crate::telemetry::Telemetry) {
+        let at = crate::text::instant(self.published_at);
+        telemetry
+            .metrics
+            .set_rules_published(self.published_at.timestamp());
+        telemetry.readiness.rules_published(&at);
+        info!(
+            message = "Rules read from the rules store.",
+            version = %self.version,
+            offset = self.offset,
+            published_at = %at,
+            author = %crate::text::escape(self.author)
+        );
+    }
+}
+
 /// A rules change refused; the previous version stays in force.
 #[derive(Debug)]
 pub struct RulesRefused<'a> {

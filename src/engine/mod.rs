@@ -9,17 +9,21 @@
 //! commands, the dead letters, the state writes and the input offsets. [`guard`] holds
 //! mass deprovisions; [`control`] applies an operator's release or discard;
 //! [`schedule`] lists what the timers will do; [`reload`] watches the rules
-//! directory.
+//! directory or follows the rules store; [`publish`] writes the store, after
+//! [`impact`] has simulated the change over the changelog.
 
 pub mod control;
 pub mod decide;
 pub mod desired;
 pub(crate) mod events;
 pub(crate) mod guard;
+pub mod impact;
 pub(crate) mod parallel;
 pub(crate) mod pending;
+pub mod publish;
 pub(crate) mod rebalance;
 pub(crate) mod reload;
+pub use reload::stored_rules;
 mod run;
 pub mod schedule;
 pub mod state;
@@ -78,6 +82,33 @@ pub enum EngineError {
     /// instance with the same transactional id); the process must restart.
     #[error("stopping: {0}")]
     Fatal(KafkaError),
+    /// `rules.source = "kafka"` and nothing was ever published.
+    #[error(
+        "no rules published on {topic} (rules.source = \"kafka\"); publish them with \
+         `provisioner rules publish --rules DIR --message TEXT`"
+    )]
+    NoStoredRules {
+        /// The rules topic.
+        topic: String,
+    },
+    /// The latest published rules are not valid against this catalogue.
+    #[error("the latest rules on {topic} ({version}) are not valid for this configuration's apps:\n{errors}")]
+    InvalidStoredRules {
+        /// The rules topic.
+        topic: String,
+        /// The stored version.
+        version: String,
+        /// Every problem.
+        errors: crate::rules::RuleErrors,
+    },
+    /// The rules topic could not be read.
+    #[error("cannot read {topic}: {source}")]
+    RulesStore {
+        /// The rules topic.
+        topic: String,
+        /// Why.
+        source: Box<crate::rules::store::ReadError>,
+    },
     /// The engine thread panicked.
     #[error("engine thread failed: {0}")]
     Thread(String),

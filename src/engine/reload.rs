@@ -1,5 +1,8 @@
-//! Live rules: the engine checks the rules directory now and then, and a
-//! changed directory is compiled into a new rules version or refused whole.
+//! Live rules, from one of two sources (`rules.source`): the rules
+//! directory, checked now and then, whose changed content is compiled into
+//! a new rules version or refused whole; or the rules store, a topic every
+//! instance follows, whose revisions are compiled as they arrive. Either way
+//! the engine sees one [`Reload`] per turn and applies it the same way.
 
 use std::fs::File;
 use std::io::Read;
@@ -8,33 +11,144 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Config;
+use super::events::RulesPublished;
+use super::EngineError;
+use crate::config::{Config, RulesSource};
+use crate::rules::store::{self, Follower, Stored};
 use crate::rules::{RuleErrors, RuleSet, MAX_RULE_FILE_BYTES};
+use crate::telemetry::Telemetry;
 
-/// What a check of the rules directory found.
+/// What a check of the rules source found.
 #[derive(Debug)]
 pub enum Reload {
     /// Nothing changed (or it is not time to look yet).
     Unchanged,
     /// A valid new version.
     Changed(Box<RuleSet>),
-    /// The directory changed but the rules are invalid; the old ones stay.
+    /// The source changed but the rules are invalid; the old ones stay.
     Refused(RuleErrors),
 }
 
+/// Watches the configured rules source.
+pub enum Watcher {
+    /// `rules.source = "dir"`.
+    Dir(DirWatcher),
+    /// `rules.source = "kafka"`.
+    Store(StoreWatcher),
+}
+
+impl Watcher {
+    /// A watcher of `rules.source`. The directory as it is now counts as
+    /// seen; the store is followed from its latest revision on (included,
+    /// so one published since the engine loaded its rules is not missed).
+    pub fn new(config: &Config, telemetry: &Telemetry) -> Result<Watcher, EngineError> {
+        Ok(match config.rules.source {
+            RulesSource::Dir => Watcher::Dir(DirWatcher::new(config)),
+            RulesSource::Kafka => Watcher::Store(StoreWatcher::new(config, telemetry)?),
+        })
+    }
+
+    /// Looks for a new version: the directory once `engine.rules_reload_ms`
+    /// has passed, the store every turn (it never waits).
+    pub fn check(&mut self, config: &Config) -> Reload {
+        match self {
+            Watcher::Dir(dir) => dir.check(config),
+            Watcher::Store(store) => store.check(config),
+        }
+    }
+}
+
+/// The rules in force at start-up with `rules.source = "kafka"`: the latest
+/// revision on the rules topic, compiled against this catalogue. None
+/// published, or one invalid here, stops the engine: running without rules
+/// would deprovision everyone.
+pub fn stored_rules(config: &Config) -> Result<RuleSet, EngineError> {
+    let topic = config.topics.rules.clone();
+    let latest = store::read_latest(config).map_err(|source| EngineError::RulesStore {
+        topic: topic.clone(),
+        source: Box::new(source),
+    })?;
+    let Some(latest) = latest else {
+        return Err(EngineError::NoStoredRules { topic });
+    };
+    compile(config, &latest).map_err(|errors| EngineError::InvalidStoredRules {
+        topic,
+        version: latest.revision.version.to_string(),
+        errors,
+    })
+}
+
+/// A stored revision's rules under this engine's catalogue. A version that
+/// differs from the stored one means the catalogues' apps or roles differ:
+/// the engine's own is what decides, so its version is the one in force.
+fn compile(config: &Config, stored: &Stored) -> Result<RuleSet, RuleErrors> {
+    let rules = stored.revision.rule_set(&config.apps)?;
+    if rules.version() != &stored.revision.version {
+        tracing::warn!(
+            message = "This engine's catalogue (apps and roles) differs from the publisher's; the rules version in force is computed with this engine's.",
+            published = %stored.revision.version,
+            in_force = %rules.version()
+        );
+    }
+    Ok(rules)
+}
+
+/// Follows the rules topic.
+pub struct StoreWatcher {
+    follower: Follower,
+    telemetry: Telemetry,
+}
+
+impl StoreWatcher {
+    fn new(config: &Config, telemetry: &Telemetry) -> Result<StoreWatcher, EngineError> {
+        let topic = config.topics.rules.clone();
+        let latest = store::read_latest(config).map_err(|source| EngineError::RulesStore {
+            topic: topic.clone(),
+            source: Box::new(source),
+        })?;
+        let from = latest.map_or(0, |s| s.offset);
+        Ok(StoreWatcher {
+            follower: Follower::new(config, from)?,
+            telemetry: telemetry.clone(),
+        })
+    }
+
+    /// The latest of the revisions that arrived since the last check: the
+    /// engine goes straight to it (one re-evaluation, not one per version
+    /// that arrived together).
+    fn check(&mut self, config: &Config) -> Reload {
+        let Some(latest) = self.follower.poll().pop() else {
+            return Reload::Unchanged;
+        };
+        match compile(config, &latest) {
+            Ok(rules) => {
+                RulesPublished {
+                    version: rules.version(),
+                    offset: latest.offset,
+                    published_at: latest.revision.published_at,
+                    author: &latest.revision.author,
+                }
+                .emit(&self.telemetry);
+                Reload::Changed(Box::new(rules))
+            }
+            Err(errors) => Reload::Refused(errors),
+        }
+    }
+}
+
 /// Watches the rules directory by content, at an interval.
-pub struct Watcher {
+pub struct DirWatcher {
     dir: PathBuf,
     interval: Duration,
     next: Instant,
     fingerprint: Option<[u8; 32]>,
 }
 
-impl Watcher {
+impl DirWatcher {
     /// A watcher of `rules.path`; the directory as it is now counts as seen.
-    pub fn new(config: &Config) -> Watcher {
+    fn new(config: &Config) -> DirWatcher {
         let dir = config.rules.path.clone();
-        Watcher {
+        DirWatcher {
             fingerprint: fingerprint(&dir),
             dir,
             interval: config.engine.rules_reload,
@@ -44,7 +158,7 @@ impl Watcher {
 
     /// Checks the directory if the interval has passed. Each distinct content
     /// is compiled once: a refused version is not retried until it changes.
-    pub fn check(&mut self, config: &Config) -> Reload {
+    fn check(&mut self, config: &Config) -> Reload {
         let now = Instant::now();
         if now < self.next {
             return Reload::Unchanged;

@@ -95,7 +95,7 @@ pub(super) fn run_blocking(
     let txn = TxnProducer::new(&config, &transactional_id, &producer_tuning(&config))
         .map_err(EngineError::Fatal)?;
     let control = ControlReader::new(&config)?;
-    let mut watcher = Watcher::new(&config);
+    let mut watcher = Watcher::new(&config, &telemetry)?;
     EngineStarted {
         topic: &config.topics.events,
         transactional_id: &transactional_id,

@@ -15,11 +15,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::error;
 
@@ -30,6 +28,7 @@ use super::window::{Window, WINDOW_KEY};
 use crate::config::Config;
 use crate::ids::RulesVersion;
 use crate::kafka;
+use crate::kafka::EofContext;
 
 /// One partition's states: employee id → encoded state.
 type Partition = HashMap<Box<str>, Box<[u8]>>;
@@ -312,7 +311,7 @@ pub fn restore_encoded(
 
 /// The restore's consumer: bounded like the engine's, no group offsets, and
 /// an end-of-partition event at once.
-fn restore_consumer(config: &Config) -> Result<BaseConsumer<RestoreContext>, KafkaError> {
+fn restore_consumer(config: &Config) -> Result<BaseConsumer<EofContext>, KafkaError> {
     let mut cc = kafka::client_config(config);
     for (key, value) in consumer_bounds(config).into_iter().chain([
         // Nothing waits for more data: at the end, EOF must come at once.
@@ -324,13 +323,13 @@ fn restore_consumer(config: &Config) -> Result<BaseConsumer<RestoreContext>, Kaf
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
-        .create_with_context(RestoreContext)
+        .create_with_context(EofContext)
 }
 
 /// Assigns the partitions that hold records, from their beginning, and
 /// returns them: an empty one would never report its end.
 fn assign_non_empty(
-    consumer: &BaseConsumer<RestoreContext>,
+    consumer: &BaseConsumer<EofContext>,
     config: &Config,
     partitions: &[i32],
 ) -> Result<HashSet<i32>, KafkaError> {
@@ -397,25 +396,6 @@ fn window_of(value: Option<&[u8]>, offset: i64) -> Window {
         }
     }
 }
-
-/// The restore consumer's context. The end of a partition is how a restore
-/// knows it is done; librdkafka also reports it as a client error, which the
-/// default context would log at error level, once per partition.
-struct RestoreContext;
-
-impl ClientContext for RestoreContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        let eof = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !eof {
-            error!(message = "Kafka client error during restore.", %error, reason);
-        }
-    }
-}
-
-impl ConsumerContext for RestoreContext {}
 
 /// A changelog value as the store holds it: this format as it is (checked
 /// by reading its summary), an older one re-encoded.

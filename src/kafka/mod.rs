@@ -225,6 +225,26 @@ pub fn unassign_and_drain(consumer: &BaseConsumer) {
     }
 }
 
+/// The context of a consumer that reads partitions to their end
+/// (`enable.partition.eof`): the end is how it knows it is done, and
+/// librdkafka also reports it as a client error, which the default context
+/// would log at error level once per partition. Other errors are logged.
+pub struct EofContext;
+
+impl rdkafka::ClientContext for EofContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
+            tracing::error!(message = "Kafka client error while reading to the end.", %error, reason);
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EofContext {}
+
 /// A topic the process needs.
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
@@ -267,6 +287,37 @@ pub fn all_topics(config: &Config) -> Vec<TopicSpec> {
 /// moving, a request timing out) are retried; both within
 /// `kafka.startup_timeout_ms`.
 pub async fn ensure_topics(config: &Config, topics: &[TopicSpec]) -> Result<(), KafkaSetupError> {
+    create_topics(config, topics, |spec| new_topic(config, spec)).await
+}
+
+/// [`ensure_topics`] for a store that keeps its whole history in order (the
+/// rules topic): one partition, nothing ever deleted
+/// (`cleanup.policy=delete` with `retention.ms` and `retention.bytes` -1).
+/// An existing topic is left as it is.
+pub async fn ensure_history_topic(config: &Config, name: &str) -> Result<(), KafkaSetupError> {
+    let spec = TopicSpec {
+        name: name.to_string(),
+        compact: false,
+    };
+    create_topics(config, &[spec], |spec| {
+        NewTopic::new(
+            &spec.name,
+            1,
+            TopicReplication::Fixed(config.kafka.replication_factor),
+        )
+        .set("cleanup.policy", "delete")
+        .set("retention.ms", "-1")
+        .set("retention.bytes", "-1")
+    })
+    .await
+}
+
+/// Creates `topics` as `build` describes them, then waits for their leaders.
+async fn create_topics<'a>(
+    config: &Config,
+    topics: &'a [TopicSpec],
+    build: impl Fn(&'a TopicSpec) -> NewTopic<'a>,
+) -> Result<(), KafkaSetupError> {
     let admin: AdminClient<DefaultClientContext> = client_config(config)
         .create()
         .map_err(KafkaSetupError::Client)?;
@@ -274,7 +325,7 @@ pub async fn ensure_topics(config: &Config, topics: &[TopicSpec]) -> Result<(), 
     let mut backoff = Backoff::new(config.kafka.startup_timeout);
     let mut todo: Vec<&TopicSpec> = topics.iter().collect();
     while !todo.is_empty() {
-        let new_topics: Vec<NewTopic<'_>> = todo.iter().map(|t| new_topic(config, t)).collect();
+        let new_topics: Vec<NewTopic<'_>> = todo.iter().map(|t| build(t)).collect();
         let results = admin
             .create_topics(new_topics.iter(), &opts)
             .await

@@ -29,6 +29,7 @@ pub mod preview;
 mod problem;
 mod regexes;
 mod rule;
+pub mod store;
 mod version;
 mod yaml;
 

@@ -24,21 +24,37 @@ const SCHEME: &[u8] = b"provisioner-rules-v1";
 /// rules mounted at different paths on different hosts share a version.
 /// Every piece is length-prefixed so no two different inputs hash alike.
 pub(crate) fn compute(sources: &[(PathBuf, String)], apps: &BTreeMap<String, AppConfig>) -> String {
-    let mut hash = Sha256::new();
-    hash.update(SCHEME);
-    for (label, text) in sources {
+    let files = sources.iter().map(|(label, text)| {
         let name = label
             .file_name()
             .map_or_else(|| label.to_string_lossy(), |n| n.to_string_lossy());
+        (name, text.as_str())
+    });
+    let catalogue = apps
+        .iter()
+        .map(|(app, config)| (app.as_str(), config.roles.as_slice()));
+    compute_from(files, catalogue)
+}
+
+/// [`compute`] from file names and texts (in load order) and the
+/// catalogue's app names with their role lists (in app-name order): what a
+/// stored rules snapshot carries, so its version can be checked on read.
+pub(crate) fn compute_from<'a, N: AsRef<str>>(
+    files: impl IntoIterator<Item = (N, &'a str)>,
+    catalogue: impl IntoIterator<Item = (&'a str, &'a [String])>,
+) -> String {
+    let mut hash = Sha256::new();
+    hash.update(SCHEME);
+    for (name, text) in files {
         put(&mut hash, b"file");
-        put(&mut hash, name.as_bytes());
+        put(&mut hash, name.as_ref().as_bytes());
         put(&mut hash, text.as_bytes());
     }
-    for (app, config) in apps {
+    for (app, roles) in catalogue {
         put(&mut hash, b"app");
         put(&mut hash, app.as_bytes());
-        hash.update((config.roles.len() as u64).to_be_bytes());
-        for role in &config.roles {
+        hash.update((roles.len() as u64).to_be_bytes());
+        for role in roles {
             put(&mut hash, role.as_bytes());
         }
     }

@@ -59,6 +59,8 @@ struct State {
     starting: BTreeMap<String, String>,
     broker_error: Option<String>,
     rules_version: Option<String>,
+    /// When the rules in force were published to the store (RFC 3339).
+    rules_published: Option<String>,
     rules_refused: u64,
     assigned: BTreeSet<i32>,
     restoring: BTreeSet<i32>,
@@ -163,6 +165,12 @@ impl Readiness {
     /// A rules version is in force.
     pub fn rules_loaded(&self, version: &str) {
         self.update(|s| s.rules_version = Some(version.to_string()));
+    }
+
+    /// The rules about to be in force were published to the store at `at`
+    /// (an RFC 3339 instant); shown beside the version.
+    pub fn rules_published(&self, at: &str) {
+        self.update(|s| s.rules_published = Some(at.to_string()));
     }
 
     /// A rules change was refused (the previous version stays in force).
@@ -280,6 +288,9 @@ impl Readiness {
                 details.insert("rules_version".into(), json!(v));
             }
         }
+        if let Some(at) = &s.rules_published {
+            details.insert("rules_published_at".into(), json!(at));
+        }
         if s.rules_refused > 0 {
             details.insert("rules_reloads_refused".into(), json!(s.rules_refused));
         }
@@ -364,6 +375,20 @@ mod tests {
         assert_eq!(r.report().reasons, vec!["Kafka unreachable: timed out"]);
         let ready: Vec<bool> = r.history().iter().map(|(ready, _)| *ready).collect();
         assert_eq!(ready, [false, false, true, false, true, false]);
+    }
+
+    #[test]
+    fn the_rules_publish_time_is_a_detail_beside_the_version() {
+        let r = Readiness::new(Role::Engine);
+        r.rules_loaded("sha256:abc");
+        assert!(r.report().details.get("rules_published_at").is_none());
+        r.rules_published("2026-12-01T17:56:09.280Z");
+        let report = r.report();
+        assert_eq!(report.details["rules_version"], "sha256:abc");
+        assert_eq!(
+            report.details["rules_published_at"],
+            "2026-12-01T17:56:09.280Z"
+        );
     }
 
     #[test]

@@ -68,6 +68,7 @@ fn asyncapi_describes_the_default_topics() {
         t.events_dlq.clone(),
         t.commands_dlq.clone(),
         t.reconcile_findings.clone(),
+        t.rules.clone(),
     ];
     let channels = doc["channels"].as_object().expect("channels");
     let mut addresses: Vec<String> = channels

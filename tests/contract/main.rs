@@ -10,6 +10,7 @@ mod events;
 mod findings;
 mod messages;
 mod metrics;
+mod rules_store;
 
 use std::path::PathBuf;
 

@@ -76,6 +76,7 @@ pub fn config(partitions: i32) -> Config {
     t.control = ns.topic("control");
     t.events_dlq = ns.topic("events.dlq");
     t.commands_dlq = ns.topic("commands.dlq");
+    t.rules = ns.topic("rules");
     config
 }
 
@@ -211,8 +212,8 @@ pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
         "[kafka]\nbootstrap_servers = {:?}\ngroup_id = {:?}\npartitions = {}\n\
          [kafka.properties]\n{properties}\
          [topics]\nevents = {:?}\ncommands_prefix = {:?}\nstate = {:?}\nresults = {:?}\n\
-         control = {:?}\nevents_dlq = {:?}\ncommands_dlq = {:?}\n\
-         [rules]\npath = {:?}\n\
+         control = {:?}\nevents_dlq = {:?}\ncommands_dlq = {:?}\nrules = {:?}\n\
+         [rules]\npath = {:?}\nsource = {:?}\n\
          [metrics]\nlisten = \"127.0.0.1:0\"\n\
          [engine]\nbatch_max_records = {}\nbatch_max_ms = {}\nrules_reload_ms = {}\n\
          [safety]\nmax_deprovisions = {}\nmax_deprovision_ratio = {}\nratio_min_accounts = {}\nwindow_ms = {}\n{CATALOGUE}",
@@ -226,7 +227,12 @@ pub fn write_config(config: &Config, dir: &Path) -> std::path::PathBuf {
         t.control,
         t.events_dlq,
         t.commands_dlq,
+        t.rules,
         config.rules.path,
+        match config.rules.source {
+            provisioner::config::RulesSource::Dir => "dir",
+            provisioner::config::RulesSource::Kafka => "kafka",
+        },
         config.engine.batch_max_records,
         config.engine.batch_max.as_millis(),
         config.engine.rules_reload.as_millis(),

@@ -9,6 +9,7 @@ mod harness;
 mod hostile_rules;
 mod poison;
 mod replay;
+mod rules_store;
 mod schedule;
 mod scim_e2e;
 mod startup;

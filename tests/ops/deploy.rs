@@ -100,8 +100,13 @@ fn the_kustomize_base_builds_and_keeps_its_promises() {
         assert!(built.contains(&format!("kind: {kind}\n")), "{kind} missing");
     }
     assert!(
-        built.contains("name: provisioner-rules\n"),
-        "rules ConfigMap keeps its name"
+        !built.contains("name: provisioner-rules\n"),
+        "no rules ConfigMap: the engines follow the rules store"
+    );
+    let config = std::fs::read_to_string(base.join("provisioner.toml")).expect("config");
+    assert!(
+        config.contains("source = \"kafka\""),
+        "the base reads its rules from the store"
     );
 }
 

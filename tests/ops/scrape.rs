@@ -19,6 +19,7 @@ const ENGINE_SERIES: &[(&str, &str)] = &[
     ("provisioner_commands_emitted", "counter"),
     ("provisioner_deprovisions_held", "gauge"),
     ("provisioner_rules_version_info", "gauge"),
+    ("provisioner_rules_published_timestamp_seconds", "gauge"),
     ("provisioner_rules_reloads", "counter"),
     ("provisioner_event_processing_seconds", "histogram"),
     ("provisioner_consumer_lag", "gauge"),

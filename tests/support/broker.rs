@@ -71,7 +71,8 @@ impl Namespace {
              control = \"{prefix}.control\"\n\
              events_dlq = \"{prefix}.events.dlq\"\n\
              commands_dlq = \"{prefix}.commands.dlq\"\n\
-             reconcile_findings = \"{prefix}.reconcile.findings\"\n"
+             reconcile_findings = \"{prefix}.reconcile.findings\"\n\
+             rules = \"{prefix}.rules\"\n"
         )
     }
 }
