@@ -458,8 +458,10 @@ fn schedule_list_with_an_unreachable_broker_says_so() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = error_message(&out);
+    // The sample configuration reads the rules from the store
+    // (`rules.source = "kafka"`): the first thing it cannot read.
     assert!(
-        err.starts_with("error: cannot read provisioning.state"),
+        err.starts_with("error: cannot read provisioning.rules"),
         "{err}"
     );
     assert!(err.contains("127.0.0.1:1"), "{err}");
