@@ -354,11 +354,14 @@ fn apps_in_view(
         .filter(|app| !grants.contains_key(app.as_str()))
         .map(|app| (app.clone(), None))
         .collect();
-    apps_seen.extend(
-        grants
-            .into_iter()
-            .map(|(app, grant)| (AppName::from(app), Some(grant))),
-    );
+    apps_seen.extend(grants.into_iter().map(|(app, grant)| {
+        // The state's own name for an app it has (a pointer copy), else a new one.
+        let name = match state.apps.get_key_value(app.as_str()) {
+            Some((name, _)) => name.clone(),
+            None => AppName::from(app),
+        };
+        (name, Some(grant))
+    }));
     apps_seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     apps_seen
 }
