@@ -179,7 +179,6 @@ fn apply_event(
     config: &Config,
     now: DateTime<Utc>,
 ) {
-    let zone = config.lifecycle.zone();
     match event.kind {
         EventType::Hired => {
             state.snapshot = std::mem::take(&mut event.employee);
@@ -187,6 +186,8 @@ fn apply_event(
             state.ended = None;
         }
         EventType::Changed | EventType::Left => {
+            // Read here, not for hires: the zone's name is parsed each time.
+            let zone = config.lifecycle.zone();
             let leaver = !state.employed;
             let passed = leaver
                 && state.ended.is_none()
