@@ -123,7 +123,26 @@ pub struct Command {
 impl Command {
     /// The command id for an app, employee and generation.
     pub fn id_for(app: &str, employee_id: &str, generation: u64) -> String {
-        format!("{app}:{employee_id}:{generation}")
+        // Built by hand: `format!` cost a tenth of a decision (one per command).
+        let mut digits = [0u8; 20];
+        let mut n = generation;
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut id = String::with_capacity(app.len() + employee_id.len() + 2 + digits.len() - at);
+        id.push_str(app);
+        id.push(':');
+        id.push_str(employee_id);
+        id.push(':');
+        // ASCII digits only.
+        id.extend(digits[at..].iter().map(|&d| char::from(d)));
+        id
     }
 
     /// Whether reconciliation wrote it to re-assert its generation
@@ -160,6 +179,17 @@ mod millis {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn command_ids_are_app_employee_and_generation() {
+        assert_eq!(Command::id_for("zendesk", "E1001", 3), "zendesk:E1001:3");
+        assert_eq!(Command::id_for("a", "b", 0), "a:b:0");
+        assert_eq!(Command::id_for("a", "b", 10), "a:b:10");
+        assert_eq!(
+            Command::id_for("slack", "E:7", u64::MAX),
+            format!("slack:E:7:{}", u64::MAX)
+        );
+    }
 
     #[test]
     fn upsert_serialises_as_spec() {

@@ -179,7 +179,6 @@ fn apply_event(
     config: &Config,
     now: DateTime<Utc>,
 ) {
-    let zone = config.lifecycle.zone();
     match event.kind {
         EventType::Hired => {
             state.snapshot = std::mem::take(&mut event.employee);
@@ -187,6 +186,8 @@ fn apply_event(
             state.ended = None;
         }
         EventType::Changed | EventType::Left => {
+            // Read here, not for hires: the zone's name is parsed each time.
+            let zone = config.lifecycle.zone();
             let leaver = !state.employed;
             let passed = leaver
                 && state.ended.is_none()
@@ -354,11 +355,14 @@ fn apps_in_view(
         .filter(|app| !grants.contains_key(app.as_str()))
         .map(|app| (app.clone(), None))
         .collect();
-    apps_seen.extend(
-        grants
-            .into_iter()
-            .map(|(app, grant)| (AppName::from(app), Some(grant))),
-    );
+    apps_seen.extend(grants.into_iter().map(|(app, grant)| {
+        // The state's own name for an app it has (a pointer copy), else a new one.
+        let name = match state.apps.get_key_value(app.as_str()) {
+            Some((name, _)) => name.clone(),
+            None => AppName::from(app),
+        };
+        (name, Some(grant))
+    }));
     apps_seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     apps_seen
 }

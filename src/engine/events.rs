@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::commands::{self, Command};
 use crate::events::EventType;
@@ -136,10 +136,12 @@ impl UnitCommitted {
 }
 
 /// One command written in a committed transaction. Counted in its unit's
-/// [`Tally`] (per batch, not per command). Logged under a target of its own,
-/// [`COMMANDS_TARGET`]: at a high event rate these lines are most of the
-/// engine's logging, and a busy deployment drops them alone with
-/// `RUST_LOG=info,provisioner::engine::commands=warn` (docs/OPERATIONS.md).
+/// [`Tally`] (per batch, not per command). Logged at `debug`, under a target
+/// of its own, [`COMMANDS_TARGET`]: one line per command was most of the
+/// engine's logging and a fifth of its CPU per event at `info`, so the
+/// default level formats nothing per record; an operator who wants the
+/// lines turns them on alone with
+/// `RUST_LOG=info,provisioner::engine::commands=debug` (docs/OPERATIONS.md).
 #[derive(Debug)]
 pub struct CommandEmitted<'a>(pub &'a Command);
 
@@ -150,7 +152,7 @@ impl CommandEmitted<'_> {
     /// Logs the command's ids (its account holds personal data).
     pub fn emit(&self) {
         let c = self.0;
-        info!(
+        debug!(
             target: COMMANDS_TARGET,
             message = "Command emitted.",
             event_id = %c.cause.event_id,

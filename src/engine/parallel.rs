@@ -110,7 +110,6 @@ pub fn decide(batch: &[OwnedMessage], ctx: &Context<'_>, threads: usize) -> Pend
 fn decide_group(group: Vec<(&OwnedMessage, Parsed)>, ctx: &Context<'_>) -> Pending {
     let mut pending = Pending::default();
     for (record, parsed) in group {
-        let _span = super::run::event_span(record).entered();
         pending.add_parsed(record, parsed, ctx);
     }
     pending

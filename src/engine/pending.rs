@@ -92,6 +92,21 @@ pub fn dead_letter<M: Message>(record: &M, failure: &Failure, config: &Config) -
     }
 }
 
+/// The span of one input record's decision: where it came from and whose it
+/// is (the key is the employee id). Only the rare lines written while
+/// deciding (an invalid, stale, unknown-employee or unknown-app event) are
+/// written in it, so it is made for them alone: entering a span per record
+/// formatted its fields for every event at the default level.
+pub(super) fn event_span<M: Message>(record: &M) -> tracing::Span {
+    let key = record.key().map(String::from_utf8_lossy);
+    tracing::info_span!(
+        "event",
+        partition = record.partition(),
+        offset = record.offset(),
+        employee_id = key.as_deref().unwrap_or("")
+    )
+}
+
 /// One input record parsed as an HR event, and how long that took.
 #[derive(Debug)]
 pub struct Parsed {
@@ -179,12 +194,14 @@ impl Pending {
         match decision.outcome {
             Outcome::Applied => {}
             Outcome::Stale => {
-                info!(
-                    message = "Stale event ignored.",
-                    event_id = %event.id,
-                    employee_id = %event.employee_id,
-                    sequence = ?event.sequence
-                );
+                event_span(record).in_scope(|| {
+                    info!(
+                        message = "Stale event ignored.",
+                        event_id = %event.id,
+                        employee_id = %event.employee_id,
+                        sequence = ?event.sequence
+                    )
+                });
                 self.stale += 1;
                 return;
             }
@@ -461,6 +478,10 @@ impl Pending {
     /// Takes in another unit's decisions, for employees this one has not
     /// touched (a batch decided on several threads, split by employee).
     pub fn absorb(&mut self, other: Pending) {
+        // One growth, not a rehash at each doubling (the engine's thread
+        // merges every group of a batch here).
+        self.states.reserve(other.states.len());
+        self.emitted.reserve(other.emitted.len());
         self.states.extend(other.states);
         self.emitted.extend(other.emitted);
         self.dead_letters.extend(other.dead_letters);

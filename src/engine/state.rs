@@ -142,7 +142,13 @@ impl EmployeeState {
         let given_name = text("first_name");
         let family_name = text("last_name");
         let display_name = match (&given_name, &family_name) {
-            (Some(g), Some(f)) => Some(format!("{g} {f}")),
+            (Some(g), Some(f)) => {
+                let mut name = String::with_capacity(g.len() + 1 + f.len());
+                name.push_str(g);
+                name.push(' ');
+                name.push_str(f);
+                Some(name)
+            }
             (Some(n), None) | (None, Some(n)) => Some(n.clone()),
             (None, None) => None,
         };

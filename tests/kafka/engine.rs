@@ -89,6 +89,31 @@ async fn hire_emits_one_command_per_granted_app() {
     engine.stop().await;
 }
 
+/// A batch closes as soon as the consumer holds nothing more. With a batch
+/// window far longer than the test's deadline, a lone hire, and then a lone
+/// change after an idle wait, are still each committed: a batch that waited
+/// out `batch_max_ms` would commit neither before the deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lone_event_is_committed_without_waiting_out_the_batch_window() {
+    let mut config = config(2);
+    config.engine.batch_max = std::time::Duration::from_secs(3600);
+    let servers = config.kafka.bootstrap_servers.clone();
+    let engine = RunningEngine::start(&config, rules(RULES, &config.apps));
+    let events = ada_hired_then(&[("changed", json!({"id": "E1001", "team": "Support"}))]);
+    process(&config, &events[..1]).await;
+    assert_eq!(commands(&servers, &config, "zendesk").len(), 1);
+
+    let (group, topic) = (&config.kafka.group_id, &config.topics.events);
+    produce(&servers, topic, &events[1..]).await;
+    wait_committed(&servers, group, topic, 2).await;
+    let roles: Vec<_> = commands(&servers, &config, "zendesk")
+        .iter()
+        .map(|c| c["role"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(roles, ["light_agent", "agent"]);
+    engine.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn team_change_changes_role_and_invisible_change_emits_nothing() {
     let config = config(2);

@@ -23,7 +23,12 @@ async fn the_log_of_a_full_run_holds_no_personal_data_or_secret() {
     app.fail_next("wiki", 1);
     let setup = Setup::new(&servers, &app.url, "");
     // The engine first: it creates the topics the connector reads.
-    let engine = setup.spawn(&["engine"], &[]);
+    // The per-command lines are `debug` (none per record at the default
+    // level): turned on here, as an operator would, so they are checked too.
+    let engine = setup.spawn(
+        &["engine"],
+        &[("RUST_LOG", "info,provisioner::engine::commands=debug")],
+    );
     wait_for("engine ready", || async {
         (engine.get("/readyz").await.0 == 200).then_some(())
     })

@@ -7,7 +7,7 @@
 use rdkafka::message::Message;
 use tracing::warn;
 
-use super::{dead_letter, Pending};
+use super::{dead_letter, event_span, Pending};
 use crate::config::Config;
 use crate::dlq::{ErrorKind, Failure};
 use crate::events::{HrEvent, InvalidEvent};
@@ -22,12 +22,14 @@ impl Pending {
         reason: InvalidEvent,
         config: &Config,
     ) {
-        warn!(
-            message = "Invalid HR event dead-lettered.",
-            partition = record.partition(),
-            offset = record.offset(),
-            reason = %reason.0
-        );
+        event_span(record).in_scope(|| {
+            warn!(
+                message = "Invalid HR event dead-lettered.",
+                partition = record.partition(),
+                offset = record.offset(),
+                reason = %reason.0
+            )
+        });
         let failure = Failure {
             kind: ErrorKind::InvalidEvent,
             message: reason.0,
@@ -46,11 +48,13 @@ impl Pending {
         event: &HrEvent,
         config: &Config,
     ) {
-        warn!(
-            message = "Event dead-lettered: a change for an employee never hired.",
-            event_id = %event.id,
-            employee_id = %event.employee_id
-        );
+        event_span(record).in_scope(|| {
+            warn!(
+                message = "Event dead-lettered: a change for an employee never hired.",
+                event_id = %event.id,
+                employee_id = %event.employee_id
+            )
+        });
         let failure = Failure {
             kind: ErrorKind::UnknownEmployee,
             message: format!(
@@ -78,12 +82,14 @@ impl Pending {
             .iter()
             .map(|app| format!("{app} ({})", config.topics.commands(app)))
             .collect();
-        warn!(
-            message = "Event dead-lettered: an app it needs has no command topic.",
-            event_id = %event.id,
-            employee_id = %event.employee_id,
-            apps = ?blocking
-        );
+        event_span(record).in_scope(|| {
+            warn!(
+                message = "Event dead-lettered: an app it needs has no command topic.",
+                event_id = %event.id,
+                employee_id = %event.employee_id,
+                apps = ?blocking
+            )
+        });
         let failure = Failure {
             kind: ErrorKind::UnknownApp,
             message: format!(

@@ -12,7 +12,7 @@ pub struct EngineProcess(Child);
 
 impl EngineProcess {
     /// Starts `provisioner --config <config> engine` as instance `instance`,
-    /// appending its JSON log to `log`.
+    /// appending its JSON log (with each command's line) to `log`.
     pub fn spawn(config: &Path, instance: &str, log: &Path) -> EngineProcess {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -28,6 +28,9 @@ impl EngineProcess {
                 "engine",
             ])
             .env("PROVISIONER_INSTANCE_ID", instance)
+            // Each command's line (debug since #15) names the event behind
+            // it: tests tell which instance decided what by it.
+            .env("RUST_LOG", "info,provisioner::engine::commands=debug")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
