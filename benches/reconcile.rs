@@ -178,10 +178,7 @@ async fn scenario(rate: f64, desired: &[DesiredAccount], users: &[String]) -> Fi
     let app_config = &config.apps[APP];
     let connector = build::build(APP, app_config).expect("connector");
     let lister = connector.lister().expect("a SCIM app can be listed");
-    let options = ListOptions {
-        page_size: app_config.reconcile.page_size(),
-        retry: app_config.retry.clone(),
-    };
+    let options = ListOptions::of(app_config);
     let listing = list_all(&lister, &build::limiter(app_config), &options)
         .await
         .expect("listing");

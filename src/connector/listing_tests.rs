@@ -82,6 +82,7 @@ fn options(max_attempts: u32) -> ListOptions {
             initial_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(5),
         },
+        rate: None,
     }
 }
 
@@ -211,4 +212,24 @@ async fn every_request_waits_for_the_bucket() {
         .expect("listing");
     // Three requests at 20/s: at least two periods of 50 ms.
     assert!(started.elapsed() >= Duration::from_millis(95));
+}
+
+#[tokio::test]
+async fn a_listing_keeps_a_little_under_the_apps_rate() {
+    // Eleven pages at R = 100 through a bucket of 1e6: only the listing's
+    // own pace (0.98 × R) spaces them, ten gaps of at least 1/98 s, so an
+    // app counting arrivals in a sliding window never sees R + 1.
+    let pages: Vec<_> = (0..11u64)
+        .map(|i| page(&[&format!("u{i}")], (i < 10).then_some(i + 2)))
+        .collect();
+    let script = Script::new(pages);
+    let mut paced = options(1);
+    paced.rate = Some(100.0);
+    let started = Instant::now();
+    let listing = list_all(&script, &ratelimit::per_second(1e6), &paced)
+        .await
+        .expect("listing");
+    assert_eq!(listing.pages, 11);
+    let ten_gaps = Duration::from_secs_f64(10.0 / (100.0 * LISTING_PACE));
+    assert!(started.elapsed() >= ten_gaps, "{:?}", started.elapsed());
 }

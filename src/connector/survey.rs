@@ -168,11 +168,7 @@ pub async fn run_sharing(
         Err(ListError::Unsupported { reason, .. }) => return Ok(Outcome::Skipped { reason }),
         Err(error) => return Err(SurveyError::List(error)),
     };
-    let options = ListOptions {
-        page_size: app_config.reconcile.page_size(),
-        retry: app_config.retry.clone(),
-    };
-    let listing = list_all(&lister, limiter, &options)
+    let listing = list_all(&lister, limiter, &ListOptions::of(app_config))
         .await
         .map_err(SurveyError::List)?;
     let report = classify(desired, &listing.accounts, &ignore);

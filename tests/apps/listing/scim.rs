@@ -24,6 +24,7 @@ fn options() -> ListOptions {
             initial_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
         },
+        rate: None,
     }
 }
 
