@@ -79,8 +79,10 @@ fn version_text(version: Option<&RulesVersion>) -> String {
 }
 
 /// A reader of the topic: committed records only, an end-of-partition
-/// event at once.
-fn reader(config: &Config) -> Result<BaseConsumer<EofContext>, KafkaError> {
+/// event at once. The broker is checked first, as the engine checks it, so
+/// an unreachable one is one error, not the reader's client errors besides.
+fn reader(config: &Config) -> Result<BaseConsumer<EofContext>, ReadError> {
+    kafka::check_reachable(config, REACHABLE_WITHIN).map_err(Box::new)?;
     let mut cc = kafka::client_config(config);
     kafka::set_default(&mut cc, "fetch.wait.max.ms", "10");
     cc.set("group.id", format!("{}-rules", config.kafka.group_id))
@@ -88,7 +90,11 @@ fn reader(config: &Config) -> Result<BaseConsumer<EofContext>, KafkaError> {
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .create_with_context(EofContext)
+        .map_err(ReadError::from)
 }
+
+/// How long the broker has to answer before a read gives up.
+const REACHABLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why the topic could not be read.
 #[derive(Debug, thiserror::Error)]
