@@ -22,7 +22,7 @@ use super::events::{
     RulesRefused,
 };
 use super::guard::Scope;
-use super::pending::Pending;
+use super::pending::{Context, Pending};
 use super::rebalance::{Change, EngineContext};
 use super::reload::{Reload, Watcher};
 use super::store::{self, Store};
@@ -152,6 +152,19 @@ fn input_consumer(
 }
 
 impl Engine {
+    /// What a decision on the pool reads, as of `now`: one place for the
+    /// batch and the timer round alike.
+    fn context(&self, now: DateTime<Utc>) -> Context<'_> {
+        Context {
+            store: &self.store,
+            rules: &self.rules,
+            config: &self.config,
+            topics: &self.topics,
+            metrics: &self.metrics,
+            now,
+        }
+    }
+
     /// The loop, one turn after another until `shutdown`; each turn ends
     /// with nothing open, so stopping leaves no half-done batch.
     fn serve(

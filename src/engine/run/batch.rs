@@ -19,7 +19,7 @@ use crate::engine::events::{
 };
 use crate::engine::guard::Scope;
 use crate::engine::parallel;
-use crate::engine::pending::{dead_letter, Context, Parsed, Pending};
+use crate::engine::pending::{dead_letter, Parsed, Pending};
 use crate::engine::{EngineError, Output};
 use crate::kafka::TxnError;
 use crate::metrics::Consumed;
@@ -282,14 +282,7 @@ impl Engine {
         let now = Utc::now();
         let started = Instant::now();
         let threads = self.threads;
-        let ctx = Context {
-            store: &self.store,
-            rules: &self.rules,
-            config: &self.config,
-            topics: &self.topics,
-            metrics: &self.metrics,
-            now,
-        };
+        let ctx = self.context(now);
         let mut pending = parallel::decide(batch, &ctx, threads);
         pending.guard(&self.store, &self.config, Scope::Each, &hold_id(now), now);
         let outputs = pending.outputs_on(&self.config, threads);

@@ -42,14 +42,7 @@ impl Engine {
             lookup: started.elapsed(),
             ..RoundTimes::default()
         };
-        let ctx = Context {
-            store: &self.store,
-            rules: &self.rules,
-            config: &self.config,
-            topics: &self.topics,
-            metrics: &self.metrics,
-            now,
-        };
+        let ctx = self.context(now);
         // Each employee once: any split will do. A few are not worth a thread.
         let threads = if due.len() < 2 * self.threads {
             1
