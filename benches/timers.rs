@@ -34,7 +34,14 @@ mod measure;
 #[path = "engine/setup.rs"]
 mod setup;
 
-use measure::{batches, cpu_secs, log_count, metric, quantile, rss_peak_mb, scrape, CpuUse};
+// The tests' own reader of a scrape (it also has a helper this bench
+// does not use).
+#[path = "../tests/support/metrics.rs"]
+#[allow(dead_code)]
+mod metrics;
+
+use measure::{batches, cpu_secs, log_count, quantile, rss_peak_mb, scrape, CpuUse};
+use metrics::metric;
 use setup::{
     create_topics, delete_topics, employee_id, free_addr, produce, restart, spawn, terminate,
     wait_committed, write_config, Fanout, Hires, ANY_PORT,

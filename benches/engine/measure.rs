@@ -201,19 +201,6 @@ pub fn scrape(addr: &str) -> String {
         .map_or(String::new(), |(_, body)| body.to_string())
 }
 
-/// The value of one series (`name` or `name{labels}`, as exposed) in a
-/// scrape.
-pub fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    })
-}
-
 /// The `q` quantile of histogram `name` in a scrape, interpolated linearly
 /// within its bucket (as Prometheus' `histogram_quantile` does); `None`
 /// while it has no observations.
