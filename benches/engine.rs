@@ -17,7 +17,8 @@
 //! `BENCH_ENGINE_TOML` (extra `[engine]` lines), `BENCH_ENGINE_BIN` (another
 //! build, e.g. one with debug info for `perf`), `BENCH_INSTANCES` (engines
 //! sharing the partitions in one group, default 1), `BENCH_RUST_LOG`,
-//! `BENCH_KEEP` (keep the topics and the run's directory). Results go in
+//! `BENCH_KEEP` (keep the topics and the run's directory), `BENCH_PARTITIONS`
+//! (every topic's partition count, default 6). Results go in
 //! docs/BENCHMARKS.md.
 
 use std::path::Path;

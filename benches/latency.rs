@@ -13,6 +13,10 @@
 //! `BENCH_LATENCY_WARMUP_SECS` (default 20: on a busy 2-core machine the
 //! JVM peer takes 10-30 s to settle; the engine about 1 s) are left out of
 //! p50/p99/max, and p50/p99 are printed for each 10 s of sending besides.
+//! `BENCH_PARTITIONS` (default 6) is every topic's partition count: a
+//! transaction pays one produce request per partition it writes to (see
+//! docs/BENCHMARKS.md, "Session 7"); `BENCH_KEEP` keeps the run's directory
+//! (the engine's log).
 //!
 //!     deploy/local/kafka.sh up && cargo bench --bench latency
 //!
@@ -136,6 +140,9 @@ fn run(plan: &Plan, subject: Subject) {
     };
     report(plan, subject, n, sent_secs, &seen);
     delete_topics(&config, &extra);
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("  (kept {})", dir.keep().display());
+    }
 }
 
 /// Starts the subject and waits until it is ready; returns it and the prefix
@@ -215,7 +222,7 @@ fn read_latencies(servers: &str, topics: &[String], n: usize, done: &AtomicBool)
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for topic in topics {
-        for p in 0..6 {
+        for p in 0..setup::partitions() {
             tpl.add_partition_offset(topic, p, Offset::Beginning)
                 .expect("partition");
         }

@@ -72,6 +72,14 @@ pub enum Fanout {
 /// Writes the run's configuration (topics named after `prefix`, 20 SCIM apps
 /// never called, the guard's thresholds out of the way, `BENCH_ENGINE_TOML`
 /// under `[engine]`) and rules into `dir`; returns the config file.
+/// Partitions of every topic of a run: `BENCH_PARTITIONS`, default 6.
+pub fn partitions() -> i32 {
+    std::env::var("BENCH_PARTITIONS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(6)
+}
+
 pub fn write_config(dir: &Path, servers: &str, prefix: &str, fanout: Fanout) -> std::path::PathBuf {
     let rules_dir = dir.join("rules");
     std::fs::create_dir_all(&rules_dir).expect("rules dir");
@@ -81,14 +89,15 @@ pub fn write_config(dir: &Path, servers: &str, prefix: &str, fanout: Fanout) -> 
     };
     std::fs::write(rules_dir.join("rules.yaml"), rules).expect("rules");
     let mut text = format!(
-        "[kafka]\nbootstrap_servers = {servers:?}\ngroup_id = \"{prefix}-engine\"\npartitions = 6\n\
+        "[kafka]\nbootstrap_servers = {servers:?}\ngroup_id = \"{prefix}-engine\"\npartitions = {partitions}\n\
          [topics]\nevents = \"{prefix}.events\"\ncommands_prefix = \"{prefix}.commands.\"\n\
          state = \"{prefix}.state\"\nresults = \"{prefix}.results\"\ncontrol = \"{prefix}.control\"\n\
          events_dlq = \"{prefix}.events.dlq\"\ncommands_dlq = \"{prefix}.commands.dlq\"\n\
          [rules]\npath = {:?}\n[engine]\n{}\n\
          [safety]\nmax_deprovisions = 1000000000\nmax_deprovision_ratio = 1.0\n",
         rules_dir,
-        std::env::var("BENCH_ENGINE_TOML").unwrap_or_default()
+        std::env::var("BENCH_ENGINE_TOML").unwrap_or_default(),
+        partitions = partitions(),
     );
     for app in 0..APPS {
         text.push_str(&format!(
@@ -327,7 +336,7 @@ pub fn wait_committed_while(
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
         let mut tpl = TopicPartitionList::new();
-        for p in 0..6 {
+        for p in 0..partitions() {
             tpl.add_partition(topic, p);
         }
         let committed: i64 = consumer
