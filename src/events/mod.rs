@@ -9,6 +9,8 @@ pub(crate) mod date;
 mod employee;
 pub(crate) use employee::SNAPSHOT_FIELDS;
 mod envelope;
+mod fields;
+pub(crate) use fields::{Fields, Key};
 pub(crate) mod merge_patch;
 
 use chrono::{DateTime, Utc};

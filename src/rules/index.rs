@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use super::condition::{Condition, Leaf, Test};
 use super::field::{Field, Observed};
 use super::rule::Rule;
-use super::Snapshot;
+use crate::events::Fields;
 
 /// Rules by one required equality each, as indexes into the rule list.
 #[derive(Debug, Clone, Default)]
@@ -53,7 +53,7 @@ impl Index {
     }
 
     /// The rules that may match `employee`, ascending (load order).
-    pub(crate) fn candidates(&self, employee: &Snapshot) -> Vec<usize> {
+    pub(crate) fn candidates(&self, employee: &Fields<'_>) -> Vec<usize> {
         let mut out = self.always.clone();
         for (field, by_value) in &self.by_field {
             if let Observed::Text(value) = field.observe(employee) {

@@ -10,6 +10,7 @@ use super::problem::{list, Problems};
 use super::regexes::Regexes;
 use super::yaml::Node;
 use crate::config::AppConfig;
+use crate::ids::AppName;
 
 /// The keys of a rule.
 const RULE_KEYS: [&str; 4] = ["name", "description", "target", "apps"];
@@ -30,8 +31,9 @@ pub(crate) struct Rule {
 /// One `apps` entry of a rule, with its role's rank resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct AppRole {
-    /// The app's catalogue name.
-    pub app: String,
+    /// The app's catalogue name (shared: a decision's commands and states
+    /// clone the pointer).
+    pub app: AppName,
     /// The role given.
     pub role: String,
     /// Index of `role` in the app's `roles` (higher = more privileged).
@@ -161,7 +163,7 @@ fn compile_grant(
         return None;
     };
     Some(AppRole {
-        app: app.to_string(),
+        app: AppName::from(app),
         role: role.to_string(),
         rank,
         provisioning,
