@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::LeaverPolicy;
-use crate::ids::{AppName, EmployeeId, RulesVersion};
+use crate::ids::{AppName, EmployeeId, RoleName, RuleName, RulesVersion};
 
 /// `cause.event_type` of a command `provisioner reconcile` writes to
 /// re-assert an employee's last decision (CONTRACT §5): it carries the
@@ -67,7 +67,7 @@ pub struct Cause {
     /// The HR event's type, or `provisioner.rules.changed`.
     pub event_type: String,
     /// The rules granting the app, the deciding one first; empty on deprovision.
-    pub rules: Vec<String>,
+    pub rules: Vec<RuleName>,
     /// The rules version the decision was made under.
     pub rules_version: RulesVersion,
     /// On a command issued because a date took effect (`event_type`
@@ -108,7 +108,7 @@ pub struct Command {
     pub deprovision: Option<LeaverPolicy>,
     /// The role, on upsert only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<RoleName>,
     /// The account as it must be (upsert) or as last known (deprovision).
     /// Shared with the employee's state and the other apps' commands: an
     /// event's commands all carry the same account.

@@ -130,6 +130,9 @@ impl Dates {
 /// [`crate::config::MAX_LIFECYCLE_OFFSET`], dates by the parser, so this
 /// stays far inside chrono's range.
 fn shift(t: DateTime<Utc>, by: Duration, forward: bool) -> DateTime<Utc> {
+    if by.is_zero() {
+        return t; // the usual offset: nothing to compute
+    }
     let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero());
     let moved = if forward {
         t.checked_add_signed(by)

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -97,7 +98,7 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Decision {
     match start(prev.map(Cow::Borrowed), event, now) {
-        Ok(state) => applied(state, event, || event.employee.clone(), rules, config, now),
+        Ok(state) => applied(state, event, None, rules, config, now),
         Err(unchanged) => unchanged,
     }
 }
@@ -117,11 +118,8 @@ pub fn decide_from(
         Err(unchanged) => return unchanged,
     };
     // Only a hire's snapshot becomes the state's; a patch is read in place.
-    let hired = match event.kind {
-        EventType::Hired => std::mem::take(&mut event.employee),
-        EventType::Changed | EventType::Left => Snapshot::new(),
-    };
-    applied(state, event, move || hired, rules, config, now)
+    let hired = (event.kind == EventType::Hired).then(|| std::mem::take(&mut event.employee));
+    applied(state, event, hired, rules, config, now)
 }
 
 /// The state an event applies to, or the decision when it applies to none
@@ -156,12 +154,12 @@ fn start(
     }
 }
 
-/// Applies `event` to `state` and reconciles; `hired` gives a hire's
-/// snapshot (taken or copied, as the caller can).
+/// Applies `event` to `state` and reconciles; `hired` is a hire's snapshot
+/// when the caller took it out of the event (else the event's is shared).
 fn applied(
     mut state: EmployeeState,
     event: &HrEvent,
-    hired: impl FnOnce() -> Snapshot,
+    hired: Option<Arc<Snapshot>>,
     rules: &RuleSet,
     config: &Config,
     now: DateTime<Utc>,
@@ -199,13 +197,13 @@ fn applied(
 fn apply_event(
     state: &mut EmployeeState,
     event: &HrEvent,
-    hired: impl FnOnce() -> Snapshot,
+    hired: Option<Arc<Snapshot>>,
     config: &Config,
     now: DateTime<Utc>,
 ) {
     match event.kind {
         EventType::Hired => {
-            state.snapshot = hired();
+            state.snapshot = hired.unwrap_or_else(|| event.employee.clone());
             state.employed = true;
             state.ended = None;
         }
@@ -221,14 +219,13 @@ fn apply_event(
             let end_before = passed
                 .then(|| state.snapshot.get(Field::EndDate.as_str()).cloned())
                 .flatten();
-            merge_patch::apply_members(&mut state.snapshot, &event.employee);
+            let snapshot = Arc::make_mut(&mut state.snapshot);
+            merge_patch::apply_members(snapshot, &event.employee);
             if let Some(end) = end_before {
                 // A leave whose end date passed stands, whatever this says:
                 // its end date is kept, so each app's `post_end_ms` handover
                 // still runs its course.
-                state
-                    .snapshot
-                    .insert(Field::EndDate.as_str().to_string(), end);
+                snapshot.insert(Field::EndDate.as_str().to_string(), end);
             }
             if event.kind == EventType::Changed {
                 if leaver && state.ended.is_none() && Dates::of(&state.snapshot, zone).end.is_none()
@@ -295,7 +292,7 @@ pub fn reconcile(
         // but still active; nothing when neither (nothing to take away).
         let next = match (grant, prev.map(|p| &p.desired)) {
             (Some(grant), _) => Desired::Active {
-                role: grant.role().to_string(),
+                role: grant.role().clone(),
                 account: account
                     .get_or_insert_with(|| account_of(&state.employee_id, &fields))
                     .clone(),
@@ -331,7 +328,7 @@ pub fn reconcile(
             Cause {
                 event_id: trigger.event_id.to_string(),
                 event_type: trigger.event_type.to_string(),
-                rules: grant.map_or_else(Vec::new, |g| g.rules().map(str::to_string).collect()),
+                rules: grant.map_or_else(Vec::new, |g| g.rules().cloned().collect()),
                 rules_version: rules.version().clone(),
                 effective,
             },

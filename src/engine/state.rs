@@ -18,15 +18,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::{Account, Command};
 use crate::events::{Fields, HrEvent, Key, Snapshot};
-use crate::ids::{AppName, EmployeeId, RulesVersion};
+use crate::ids::{AppName, EmployeeId, RoleName, RulesVersion};
 
 /// One employee's state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmployeeState {
     /// The employee id (the record key).
     pub employee_id: EmployeeId,
-    /// The snapshot with every applied event merged in.
-    pub snapshot: Snapshot,
+    /// The snapshot with every applied event merged in. Shared with the hire
+    /// it came from until a change is merged in (`Arc::make_mut`).
+    pub snapshot: Arc<Snapshot>,
     /// False after `left`, until a new `hired`.
     pub employed: bool,
     /// `data.sequence` of the last applied event, if it had one.
@@ -86,7 +87,7 @@ pub enum Desired {
     /// Exists, active, with this role.
     Active {
         /// The role.
-        role: String,
+        role: RoleName,
         /// The account fields (one `Arc` for all of an employee's apps).
         account: Arc<Account>,
     },
@@ -102,7 +103,7 @@ impl EmployeeState {
     pub fn new(employee_id: impl Into<EmployeeId>) -> EmployeeState {
         EmployeeState {
             employee_id: employee_id.into(),
-            snapshot: Snapshot::new(),
+            snapshot: Arc::default(),
             employed: false,
             last_sequence: None,
             last_time: None,

@@ -13,7 +13,7 @@
 
 use super::rule::Rule;
 use crate::events::Fields;
-use crate::ids::AppName;
+use crate::ids::{AppName, RoleName, RuleName};
 
 /// What one employee gets in one app, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +31,8 @@ pub struct Grant {
 struct Offer<'r> {
     app: &'r AppName,
     rank: usize,
-    role: &'r str,
-    rule: &'r str,
+    role: &'r RoleName,
+    rule: &'r RuleName,
 }
 
 /// What the rules give one employee: every matching rule's offers, grouped
@@ -105,13 +105,13 @@ impl<'g, 'r> AppGrant<'g, 'r> {
     }
 
     /// The role the employee must hold.
-    pub(crate) fn role(&self) -> &'r str {
+    pub(crate) fn role(&self) -> &'r RoleName {
         self.decider.role
     }
 
     /// The rules giving the app: the deciding rule first, then the others
     /// in load order.
-    pub(crate) fn rules(&self) -> impl Iterator<Item = &'r str> + 'g {
+    pub(crate) fn rules(&self) -> impl Iterator<Item = &'r RuleName> + 'g {
         let at = self.at;
         std::iter::once(self.decider.rule).chain(
             self.offers
@@ -126,7 +126,7 @@ impl<'g, 'r> AppGrant<'g, 'r> {
     pub(crate) fn to_grant(self) -> Grant {
         Grant {
             role: self.role().to_string(),
-            rules: self.rules().map(str::to_string).collect(),
+            rules: self.rules().map(RuleName::to_string).collect(),
         }
     }
 }

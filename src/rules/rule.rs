@@ -10,7 +10,7 @@ use super::problem::{list, Problems};
 use super::regexes::Regexes;
 use super::yaml::Node;
 use crate::config::AppConfig;
-use crate::ids::AppName;
+use crate::ids::{AppName, RoleName, RuleName};
 
 /// The keys of a rule.
 const RULE_KEYS: [&str; 4] = ["name", "description", "target", "apps"];
@@ -21,7 +21,7 @@ const APP_KEYS: [&str; 2] = ["provisioning", "role"];
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     /// Unique across the rule set; quoted in previews and command causes.
-    pub name: String,
+    pub name: RuleName,
     /// Who the rule applies to.
     pub target: Condition,
     /// What it gives, in the order written.
@@ -35,7 +35,7 @@ pub(crate) struct AppRole {
     /// clone the pointer).
     pub app: AppName,
     /// The role given.
-    pub role: String,
+    pub role: RoleName,
     /// Index of `role` in the app's `roles` (higher = more privileged).
     pub rank: usize,
     /// `false` keeps the entry but provisions nothing (CONTRACT §4).
@@ -86,7 +86,7 @@ pub(crate) fn compile(
         .and_then(|n| compile_apps(p, n, apps));
     let rule = match (&name, target, grants) {
         (Some((name, _)), Some(target), Some(grants)) if p.count() == before => Some(Rule {
-            name: name.clone(),
+            name: RuleName::from(name),
             target,
             apps: grants,
         }),
@@ -164,7 +164,7 @@ fn compile_grant(
     };
     Some(AppRole {
         app: AppName::from(app),
-        role: role.to_string(),
+        role: RoleName::from(role),
         rank,
         provisioning,
     })
