@@ -141,6 +141,13 @@ id_type!(
 );
 
 id_type!(
+    /// What a command was issued for (`cause.event_id`): the HR event's id,
+    /// the rules version or the timer's instant. Shared by the commands of
+    /// one decision.
+    EventId
+);
+
+id_type!(
     /// A role in an app: one of the catalogue's `roles` for it. Shared by
     /// the rule that gives it and every state and command holding it.
     RoleName

@@ -70,8 +70,8 @@ pub fn reassert(app: &str, desired: &DesiredAccount, run: &Run) -> Command {
         role: desired.role.as_deref().map(RoleName::from),
         account: Arc::new(desired.account.clone()),
         cause: Cause {
-            event_id: run.id.clone(),
-            event_type: REASSERT_EVENT_TYPE.to_string(),
+            event_id: run.id.as_str().into(),
+            event_type: REASSERT_EVENT_TYPE.into(),
             rules: Vec::new(),
             rules_version: desired.rules_version.clone(),
             effective: None,

@@ -16,7 +16,7 @@ use super::state::{account_of, AppState, Desired, EmployeeState};
 use crate::commands::{Action, Cause, Command, Effective};
 use crate::config::{AppConfig, Config};
 use crate::events::{merge_patch, EventType, Fields, HrEvent, Snapshot};
-use crate::ids::{AppName, EmployeeId};
+use crate::ids::{AppName, EmployeeId, EventId};
 use crate::lifecycle::{Dates, Field, Phase, Window};
 use crate::rules::{AppGrant, Granted, RuleSet};
 
@@ -73,7 +73,7 @@ pub struct Trigger<'a> {
     /// The HR event id, or the rules version.
     pub event_id: &'a str,
     /// The HR event type, [`RULES_CHANGED`] or [`SCHEDULE_DUE`].
-    pub event_type: &'a str,
+    pub event_type: &'static str,
 }
 
 impl Trigger<'_> {
@@ -270,6 +270,7 @@ pub fn reconcile(
     let dates = Dates::of_fields(&fields, config.lifecycle.zone());
     let granted = granted(state, rules, &fields);
     let mut account = None;
+    let mut event_id = None;
     let mut changes = Changes::default();
     for (app, grant) in apps_in_view(&state.apps, &granted) {
         let Some(app_config) = config.apps.get(app.as_str()) else {
@@ -326,8 +327,10 @@ pub fn reconcile(
             &next,
             app_config,
             Cause {
-                event_id: trigger.event_id.to_string(),
-                event_type: trigger.event_type.to_string(),
+                event_id: event_id
+                    .get_or_insert_with(|| EventId::from(trigger.event_id))
+                    .clone(),
+                event_type: Cow::Borrowed(trigger.event_type),
                 rules: grant.map_or_else(Vec::new, |g| g.rules().cloned().collect()),
                 rules_version: rules.version().clone(),
                 effective,
@@ -383,8 +386,8 @@ fn apps_in_view<'g, 'r>(
     had: &BTreeMap<AppName, AppState>,
     granted: &'g Granted<'r>,
 ) -> Vec<(AppName, Option<AppGrant<'g, 'r>>)> {
+    let mut apps = Vec::with_capacity(had.len() + granted.most_apps());
     let mut had = had.keys().peekable();
-    let mut apps = Vec::new();
     for grant in granted.apps() {
         while let Some(app) = had.next_if(|app| app.as_str() < grant.app().as_str()) {
             apps.push((app.clone(), None));

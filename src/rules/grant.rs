@@ -30,6 +30,8 @@ pub struct Grant {
 #[derive(Debug, Clone, Copy)]
 struct Offer<'r> {
     app: &'r AppName,
+    /// The rule's place in load order, then the entry's in the rule.
+    order: (usize, usize),
     rank: usize,
     role: &'r RoleName,
     rule: &'r RuleName,
@@ -43,25 +45,38 @@ pub(crate) struct Granted<'r> {
 }
 
 impl<'r> Granted<'r> {
-    /// Applies `rules` (in load order) to `employee`.
-    pub(crate) fn decide(rules: impl Iterator<Item = &'r Rule>, employee: &Fields<'_>) -> Self {
+    /// Applies `rules`, each with its place in load order (in any order),
+    /// to `employee`.
+    pub(crate) fn decide(
+        rules: impl Iterator<Item = (usize, &'r Rule)>,
+        employee: &Fields<'_>,
+    ) -> Self {
         let mut offers = Vec::new();
-        for rule in rules {
+        for (place, rule) in rules {
             if !rule.target.matches(employee) {
                 continue;
             }
-            for entry in rule.apps.iter().filter(|a| a.provisioning) {
+            for (i, entry) in rule.apps.iter().enumerate() {
+                if !entry.provisioning {
+                    continue;
+                }
                 offers.push(Offer {
                     app: &entry.app,
+                    order: (place, i),
                     rank: entry.rank,
                     role: &entry.role,
                     rule: &rule.name,
                 });
             }
         }
-        // Stable: each app's offers stay in load order.
-        offers.sort_by(|a, b| a.app.cmp(b.app));
+        // By app, each app's offers in load order.
+        offers.sort_unstable_by(|a, b| a.app.cmp(b.app).then(a.order.cmp(&b.order)));
         Granted { offers }
+    }
+
+    /// At least the number of apps granted (the number of offers).
+    pub(crate) fn most_apps(&self) -> usize {
+        self.offers.len()
     }
 
     /// Each granted app's grant, in app-name order.

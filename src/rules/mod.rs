@@ -133,20 +133,26 @@ impl RuleSet {
         Granted::decide(self.candidates(employee), employee)
     }
 
-    /// Rules that may match `employee`, in load order: those the index
-    /// files under the employee's values, and those it cannot file.
-    fn candidates<'a>(&'a self, employee: &Fields<'_>) -> impl Iterator<Item = &'a rule::Rule> {
+    /// Rules that may match `employee`, with their place in load order:
+    /// those the index files under the employee's values, and those it
+    /// cannot file.
+    fn candidates<'a: 'e, 'e>(
+        &'a self,
+        employee: &'e Fields<'e>,
+    ) -> impl Iterator<Item = (usize, &'a rule::Rule)> + 'e {
         let rules = &self.rules;
         self.index
             .candidates(employee)
-            .into_iter()
-            .filter_map(move |i| rules.get(i))
+            .filter_map(move |i| Some((i, rules.get(i)?)))
     }
 
     /// [`RuleSet::grants`] testing every rule: what the index must agree with.
     #[cfg(test)]
     pub(crate) fn grants_scanning_all(&self, employee: &Snapshot) -> BTreeMap<String, Grant> {
-        owned(&Granted::decide(self.rules.iter(), &Fields::of(employee)))
+        owned(&Granted::decide(
+            self.rules.iter().enumerate(),
+            &Fields::of(employee),
+        ))
     }
 }
 
