@@ -99,7 +99,7 @@ pub fn decide(
 ) -> Decision {
     match start(prev.map(Cow::Borrowed), event, now) {
         Ok(state) => applied(state, event, None, rules, config, now),
-        Err(unchanged) => unchanged,
+        Err(unchanged) => *unchanged,
     }
 }
 
@@ -115,7 +115,7 @@ pub fn decide_from(
 ) -> Decision {
     let state = match start(prev, event, now) {
         Ok(state) => state,
-        Err(unchanged) => return unchanged,
+        Err(unchanged) => return *unchanged,
     };
     // Only a hire's snapshot becomes the state's; a patch is read in place.
     let hired = (event.kind == EventType::Hired).then(|| std::mem::take(&mut event.employee));
@@ -123,17 +123,19 @@ pub fn decide_from(
 }
 
 /// The state an event applies to, or the decision when it applies to none
-/// (stale, or a change for an unknown employee).
+/// (stale, or a change for an unknown employee: rare, hence boxed).
 fn start(
     prev: Option<Cow<'_, EmployeeState>>,
     event: &HrEvent,
     now: DateTime<Utc>,
-) -> Result<EmployeeState, Decision> {
-    let unchanged = |state: EmployeeState, outcome: Outcome| Decision {
-        state,
-        commands: Vec::new(),
-        before: BTreeMap::new(),
-        outcome,
+) -> Result<EmployeeState, Box<Decision>> {
+    let unchanged = |state: EmployeeState, outcome: Outcome| {
+        Box::new(Decision {
+            state,
+            commands: Vec::new(),
+            before: BTreeMap::new(),
+            outcome,
+        })
     };
     match prev {
         Some(prev) if prev.is_stale(event) => Err(unchanged(prev.into_owned(), Outcome::Stale)),
