@@ -6,11 +6,20 @@
 //!
 //!     cargo bench --bench decide
 //!
-//! It prints µs per hire for `decide` (the public function, which copies
+//! It prints µs per hire for `decide` (the public function, which borrows
 //! the event) and for `decide_from` (the engine's hot path, which takes the
-//! event's snapshot), each the median of `BENCH_ROUNDS` rounds (default 7).
+//! event's snapshot), each the median of `BENCH_ROUNDS` rounds (default 7),
+//! in wall time and in the thread's CPU time (`/proc/thread-self/schedstat`):
+//! on a shared machine the wall time includes waiting for a core, the CPU
+//! time does not, so compare changes on it.
 //! `BENCH_FANOUT=heavy` uses the heavy fan-out. Results go in
 //! docs/BENCHMARKS.md.
+//!
+//! `BENCH_DUMP=<file>` first writes every decision of a fixed scenario —
+//! each hire, then for every tenth employee a change, a leave (immediate or
+//! dated) and the timer after it — as its commands' JSON and its state's
+//! changelog bytes (hex), one line each: two builds' files must be equal
+//! byte for byte (a refactoring of `decide` changes no output).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -67,6 +76,9 @@ fn main() {
         .collect();
     // After the hires' start date (2026-12-01): every granted app is active.
     let now: DateTime<Utc> = "2026-12-02T09:00:00Z".parse().expect("an instant");
+    if let Ok(path) = std::env::var("BENCH_DUMP") {
+        dump(&path, &events, &rules, &config, now);
+    }
     let commands: usize = events
         .iter()
         .map(|e| decide(None, e, &rules, &config, now).commands.len())
@@ -78,36 +90,148 @@ fn main() {
     );
 
     let public = median(rounds, || {
-        let started = Instant::now();
+        let clock = Clock::start();
         for event in &events {
             black_box(decide(None, event, &rules, &config, now));
         }
-        started.elapsed().as_secs_f64()
+        clock.stop()
     });
     let hot = median(rounds, || {
         // The engine's path moves each event's snapshot into the state; the
         // copies it starts from are made outside the clock.
         let mut owned = events.clone();
-        let started = Instant::now();
+        let clock = Clock::start();
         for event in &mut owned {
             black_box(decide_from(None, event, &rules, &config, now));
         }
-        let secs = started.elapsed().as_secs_f64();
+        let secs = clock.stop();
         drop(owned);
         secs
     });
-    for (name, secs) in [("decide", public), ("decide_from", hot)] {
+    for (name, (wall, cpu)) in [("decide", public), ("decide_from", hot)] {
         println!(
-            "  {name:<12} {:>6.2} µs/hire  ({:.0} hires/s on one thread)",
-            secs * 1e6 / n as f64,
-            n as f64 / secs
+            "  {name:<12} {:>6.2} µs/hire  ({:.0} hires/s on one thread), CPU {:.2} µs/hire",
+            wall * 1e6 / n as f64,
+            n as f64 / wall,
+            cpu * 1e6 / n as f64,
         );
     }
 }
 
-/// The median of `rounds` runs of `f` (each returning seconds).
-fn median(rounds: usize, mut f: impl FnMut() -> f64) -> f64 {
-    let mut secs: Vec<f64> = (0..rounds).map(|_| f()).collect();
-    secs.sort_by(f64::total_cmp);
-    secs[secs.len() / 2]
+/// Writes the decisions of the scenario described above to `path`.
+fn dump(path: &str, hires: &[HrEvent], rules: &RuleSet, config: &Config, now: DateTime<Utc>) {
+    use provisioner::engine::decide::{reconcile, Trigger, SCHEDULE_DUE};
+    use provisioner::engine::state::{codec, EmployeeState};
+    use std::io::Write;
+
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("dump file"));
+    let mut write = |state: &EmployeeState, commands: &[provisioner::commands::Command]| {
+        for command in commands {
+            serde_json::to_writer(&mut out, command).expect("write");
+            writeln!(out).expect("write");
+        }
+        writeln!(out, "{}", hex::encode(codec::encode(state))).expect("write");
+    };
+    let event = |i: usize, kind: &str, seq: u32, data: serde_json::Value| {
+        let id = setup::employee_id(i);
+        let mut data = data;
+        data["employee"]["id"] = id.clone().into();
+        data["sequence"] = seq.into();
+        let value = serde_json::json!({
+            "specversion": "1.0", "id": format!("{kind}-{i}"), "source": "hris://bench",
+            "type": format!("hr.employee.{kind}"), "time": "2026-11-27T09:00:00Z",
+            "subject": id, "data": data,
+        });
+        events::parse(Some(id.as_bytes()), value.to_string().as_bytes(), 1 << 20)
+            .expect("a valid event")
+    };
+    for (i, hire) in hires.iter().enumerate() {
+        let hired = decide(None, hire, rules, config, now);
+        write(&hired.state, &hired.commands);
+        if i % 10 != 0 {
+            continue;
+        }
+        let change = event(
+            i,
+            "changed",
+            2,
+            serde_json::json!({"employee": {
+                "team": format!("Team{:02}", (i / 10) % 50), "job_title": "Lead Engineer",
+                "last_name": null, "email": format!("{i}@other.test")
+            }}),
+        );
+        let changed = decide(Some(&hired.state), &change, rules, config, now);
+        write(&changed.state, &changed.commands);
+        let leave = if i % 20 == 0 {
+            serde_json::json!({"immediate": true, "employee": {}})
+        } else {
+            serde_json::json!({"employee": {"end_date": "2026-12-31"}})
+        };
+        let left = decide(
+            Some(&changed.state),
+            &event(i, "left", 3, leave),
+            rules,
+            config,
+            now,
+        );
+        write(&left.state, &left.commands);
+        let mut state = left.state;
+        if let Some(due) = state.due {
+            let at = due.to_rfc3339();
+            let trigger = Trigger {
+                event_id: &at,
+                event_type: SCHEDULE_DUE,
+            };
+            let fired = reconcile(&mut state, rules, config, &trigger, due);
+            write(&state, &fired.commands);
+        }
+    }
+}
+
+/// Wall and thread CPU time since it started.
+struct Clock {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            wall: Instant::now(),
+            cpu: thread_cpu_secs(),
+        }
+    }
+
+    /// (wall seconds, CPU seconds).
+    fn stop(self) -> (f64, f64) {
+        (
+            self.wall.elapsed().as_secs_f64(),
+            thread_cpu_secs() - self.cpu,
+        )
+    }
+}
+
+/// This thread's CPU time: the first field of its schedstat (nanoseconds).
+fn thread_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
+    let ns: f64 = stat
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .expect("schedstat's run time");
+    ns / 1e9
+}
+
+/// The medians of `rounds` runs of `f` (each returning wall and CPU
+/// seconds), each taken on its own.
+fn median(rounds: usize, mut f: impl FnMut() -> (f64, f64)) -> (f64, f64) {
+    let runs: Vec<(f64, f64)> = (0..rounds).map(|_| f()).collect();
+    let mid = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (
+        mid(runs.iter().map(|r| r.0).collect()),
+        mid(runs.iter().map(|r| r.1).collect()),
+    )
 }

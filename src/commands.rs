@@ -4,13 +4,14 @@
 //! like this now" — so applying it twice, or after a newer one, is harmless:
 //! the connector compares `generation` with the last one it applied.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::LeaverPolicy;
-use crate::ids::{AppName, EmployeeId, RulesVersion};
+use crate::ids::{AppName, EmployeeId, EventId, RoleName, RuleName, RulesVersion};
 
 /// `cause.event_type` of a command `provisioner reconcile` writes to
 /// re-assert an employee's last decision (CONTRACT §5): it carries the
@@ -63,11 +64,12 @@ pub struct Account {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cause {
     /// The HR event's id, or the rules version for a rules-change re-evaluation.
-    pub event_id: String,
-    /// The HR event's type, or `provisioner.rules.changed`.
-    pub event_type: String,
+    pub event_id: EventId,
+    /// The HR event's type, or `provisioner.rules.changed`: one of a few
+    /// names known in advance, so a decision's commands copy no text.
+    pub event_type: Cow<'static, str>,
     /// The rules granting the app, the deciding one first; empty on deprovision.
-    pub rules: Vec<String>,
+    pub rules: Vec<RuleName>,
     /// The rules version the decision was made under.
     pub rules_version: RulesVersion,
     /// On a command issued because a date took effect (`event_type`
@@ -108,7 +110,7 @@ pub struct Command {
     pub deprovision: Option<LeaverPolicy>,
     /// The role, on upsert only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<RoleName>,
     /// The account as it must be (upsert) or as last known (deprovision).
     /// Shared with the employee's state and the other apps' commands: an
     /// event's commands all carry the same account.

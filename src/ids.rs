@@ -1,4 +1,5 @@
-//! Names that cross every layer: employee ids, app names, rules versions.
+//! Names that cross every layer: employee ids, app names, rules versions,
+//! roles and rule names.
 //!
 //! Each is a newtype so a signature says which string it takes (an app name
 //! cannot be passed where an employee id is meant), over an `Arc<str>` so the
@@ -137,6 +138,25 @@ id_type!(
 id_type!(
     /// A rules version, `sha256:<hex>` (see `rules::version`).
     RulesVersion
+);
+
+id_type!(
+    /// What a command was issued for (`cause.event_id`): the HR event's id,
+    /// the rules version or the timer's instant. Shared by the commands of
+    /// one decision.
+    EventId
+);
+
+id_type!(
+    /// A role in an app: one of the catalogue's `roles` for it. Shared by
+    /// the rule that gives it and every state and command holding it.
+    RoleName
+);
+
+id_type!(
+    /// A rule's name, unique in its rule set; commands carry it in
+    /// `cause.rules`.
+    RuleName
 );
 
 #[cfg(test)]

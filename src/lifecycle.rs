@@ -22,14 +22,17 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::config::{AppConfig, Config};
-use crate::events::{date, Snapshot};
+use crate::events::{date, Fields, Key, Snapshot};
 
 /// The employee's time zone: the snapshot's `time_zone` when it names one,
 /// else `default` (the event parser has refused unknown names).
 pub fn zone(snapshot: &Snapshot, default: Tz) -> Tz {
-    snapshot
-        .get("time_zone")
-        .and_then(|v| v.as_str())
+    zone_of(&Fields::of(snapshot), default)
+}
+
+fn zone_of(fields: &Fields<'_>, default: Tz) -> Tz {
+    fields
+        .text(Key::TIME_ZONE)
         .and_then(|name| name.parse().ok())
         .unwrap_or(default)
 }
@@ -100,11 +103,17 @@ pub struct Dates {
 impl Dates {
     /// Reads `start_date` / `end_date` of a snapshot in its zone.
     pub fn of(snapshot: &Snapshot, default_zone: Tz) -> Dates {
-        let tz = zone(snapshot, default_zone);
-        let text = |field: &str| snapshot.get(field).and_then(|v| v.as_str());
+        Dates::of_fields(&Fields::of(snapshot), default_zone)
+    }
+
+    /// [`Dates::of`] from fields already looked up.
+    pub(crate) fn of_fields(fields: &Fields<'_>, default_zone: Tz) -> Dates {
+        let tz = zone_of(fields, default_zone);
         Dates {
-            start: text("start_date").and_then(|t| start_instant(t, tz)),
-            end: text("end_date").and_then(|t| end_instant(t, tz)),
+            start: fields
+                .text(Key::START_DATE)
+                .and_then(|t| start_instant(t, tz)),
+            end: fields.text(Key::END_DATE).and_then(|t| end_instant(t, tz)),
         }
     }
 
@@ -121,6 +130,9 @@ impl Dates {
 /// [`crate::config::MAX_LIFECYCLE_OFFSET`], dates by the parser, so this
 /// stays far inside chrono's range.
 fn shift(t: DateTime<Utc>, by: Duration, forward: bool) -> DateTime<Utc> {
+    if by.is_zero() {
+        return t; // the usual offset: nothing to compute
+    }
     let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero());
     let moved = if forward {
         t.checked_add_signed(by)

@@ -19,6 +19,7 @@ mod secrets;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -111,12 +112,17 @@ pub struct Config {
 pub struct LifecycleConfig {
     /// An IANA zone name, e.g. `Europe/Madrid`; validated at load.
     pub default_time_zone: String,
+    /// The zone as last parsed, with the name it was parsed from: every
+    /// decision reads the zone, and parsing its name hashes it (#15).
+    #[serde(skip)]
+    parsed: OnceLock<(String, chrono_tz::Tz)>,
 }
 
 impl Default for LifecycleConfig {
     fn default() -> Self {
         LifecycleConfig {
             default_time_zone: "UTC".to_string(),
+            parsed: OnceLock::new(),
         }
     }
 }
@@ -125,7 +131,16 @@ impl LifecycleConfig {
     /// The default zone. Validated when the file was loaded; a config built
     /// in code with a bad name falls back to UTC.
     pub fn zone(&self) -> chrono_tz::Tz {
-        self.default_time_zone.parse().unwrap_or(chrono_tz::UTC)
+        let parse = || self.default_time_zone.parse().unwrap_or(chrono_tz::UTC);
+        let (name, zone) = self
+            .parsed
+            .get_or_init(|| (self.default_time_zone.clone(), parse()));
+        // The name is a public field: one changed since is parsed afresh.
+        if *name == self.default_time_zone {
+            *zone
+        } else {
+            parse()
+        }
     }
 }
 

@@ -324,3 +324,15 @@ fn reconcile_interval_is_off_unless_set_and_at_least_a_second() {
         "test.toml: `apps.h.reconcile.interval_ms` = 60000: a webhook app has no API to read its accounts from: it cannot be reconciled"
     );
 }
+
+#[test]
+fn the_default_zone_follows_its_name_once_parsed() {
+    let mut config = parse("[lifecycle]\ndefault_time_zone = \"Europe/Madrid\"\n").unwrap();
+    assert_eq!(config.lifecycle.zone(), chrono_tz::Europe::Madrid);
+    assert_eq!(config.lifecycle.zone(), chrono_tz::Europe::Madrid);
+    // Set in code after the first read: the new name counts, not the cache.
+    config.lifecycle.default_time_zone = "Pacific/Auckland".into();
+    assert_eq!(config.lifecycle.zone(), chrono_tz::Pacific::Auckland);
+    config.lifecycle.default_time_zone = "Not/AZone".into();
+    assert_eq!(config.lifecycle.zone(), chrono_tz::UTC);
+}

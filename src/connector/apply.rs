@@ -256,7 +256,7 @@ pub async fn handle_command<C: Connector>(
         attempts: 0,
         duration_ms: 0,
         error: None,
-        reassert: cmd.is_reassert().then(|| cmd.cause.event_id.clone()),
+        reassert: cmd.is_reassert().then(|| cmd.cause.event_id.to_string()),
     };
     let mut applied = None;
     if superseded {

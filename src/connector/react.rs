@@ -26,6 +26,7 @@ use super::listing::SuspendListed;
 use super::Outcome;
 use crate::commands::{Action as CommandAction, Cause, Command, REASSERT_EVENT_TYPE};
 use crate::config::{Config, LeaverPolicy};
+use crate::ids::RoleName;
 use crate::kafka::txn::{Tuning, TxnProducer};
 use crate::kafka::{self, TopicSpec};
 use crate::ratelimit::Limiter;
@@ -66,11 +67,11 @@ pub fn reassert(app: &str, desired: &DesiredAccount, run: &Run) -> Command {
         generation: desired.generation,
         action,
         deprovision,
-        role: desired.role.clone(),
+        role: desired.role.as_deref().map(RoleName::from),
         account: Arc::new(desired.account.clone()),
         cause: Cause {
-            event_id: run.id.clone(),
-            event_type: REASSERT_EVENT_TYPE.to_string(),
+            event_id: run.id.as_str().into(),
+            event_type: REASSERT_EVENT_TYPE.into(),
             rules: Vec::new(),
             rules_version: desired.rules_version.clone(),
             effective: None,

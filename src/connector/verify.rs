@@ -63,7 +63,7 @@ impl Expected {
                 let account = &cmd.account;
                 Expected::Account(Want {
                     active: true,
-                    role: cmd.role.clone(),
+                    role: cmd.role.as_deref().map(str::to_string),
                     user_name: Some(account.user_name.clone()),
                     email: account.email.clone(),
                     given_name: account.given_name.clone(),

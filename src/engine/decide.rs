@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::state::{AppState, Desired, EmployeeState};
-use crate::commands::{Account, Action, Cause, Command, Effective};
+use super::state::{account_of, AppState, Desired, EmployeeState};
+use crate::commands::{Action, Cause, Command, Effective};
 use crate::config::{AppConfig, Config};
-use crate::events::{merge_patch, EventType, HrEvent};
-use crate::ids::{AppName, EmployeeId};
+use crate::events::{merge_patch, EventType, Fields, HrEvent, Snapshot};
+use crate::ids::{AppName, EmployeeId, EventId};
 use crate::lifecycle::{Dates, Field, Phase, Window};
-use crate::rules::{Grant, RuleSet};
+use crate::rules::{AppGrant, Granted, RuleSet};
 
 /// `cause.event_type` of commands issued because the rules changed.
 pub const RULES_CHANGED: &str = "provisioner.rules.changed";
@@ -73,7 +73,7 @@ pub struct Trigger<'a> {
     /// The HR event id, or the rules version.
     pub event_id: &'a str,
     /// The HR event type, [`RULES_CHANGED`] or [`SCHEDULE_DUE`].
-    pub event_type: &'a str,
+    pub event_type: &'static str,
 }
 
 impl Trigger<'_> {
@@ -97,13 +97,10 @@ pub fn decide(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Decision {
-    decide_from(
-        prev.map(Cow::Borrowed),
-        &mut event.clone(),
-        rules,
-        config,
-        now,
-    )
+    match start(prev.map(Cow::Borrowed), event, now) {
+        Ok(state) => applied(state, event, None, rules, config, now),
+        Err(unchanged) => *unchanged,
+    }
 }
 
 /// [`decide`] for the engine's hot path: an owned `prev` is updated in
@@ -116,34 +113,60 @@ pub fn decide_from(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Decision {
-    let unchanged = |state: EmployeeState, outcome: Outcome| Decision {
-        state,
-        commands: Vec::new(),
-        before: BTreeMap::new(),
-        outcome,
+    let state = match start(prev, event, now) {
+        Ok(state) => state,
+        Err(unchanged) => return *unchanged,
     };
-    let mut state = match prev {
-        Some(prev) if prev.is_stale(event) => {
-            return unchanged(prev.into_owned(), Outcome::Stale);
-        }
-        Some(prev) => prev.into_owned(),
-        None if event.kind == EventType::Changed => {
-            return unchanged(
-                EmployeeState::new(&event.employee_id),
-                Outcome::UnknownEmployee,
-            );
-        }
+    // Only a hire's snapshot becomes the state's; a patch is read in place.
+    let hired = (event.kind == EventType::Hired).then(|| std::mem::take(&mut event.employee));
+    applied(state, event, hired, rules, config, now)
+}
+
+/// The state an event applies to, or the decision when it applies to none
+/// (stale, or a change for an unknown employee: rare, hence boxed).
+fn start(
+    prev: Option<Cow<'_, EmployeeState>>,
+    event: &HrEvent,
+    now: DateTime<Utc>,
+) -> Result<EmployeeState, Box<Decision>> {
+    let unchanged = |state: EmployeeState, outcome: Outcome| {
+        Box::new(Decision {
+            state,
+            commands: Vec::new(),
+            before: BTreeMap::new(),
+            outcome,
+        })
+    };
+    match prev {
+        Some(prev) if prev.is_stale(event) => Err(unchanged(prev.into_owned(), Outcome::Stale)),
+        Some(prev) => Ok(prev.into_owned()),
+        None if event.kind == EventType::Changed => Err(unchanged(
+            EmployeeState::new(event.employee_id.clone()),
+            Outcome::UnknownEmployee,
+        )),
         None => {
-            let mut state = EmployeeState::new(&event.employee_id);
+            let mut state = EmployeeState::new(event.employee_id.clone());
             if event.kind == EventType::Left {
                 // Never hired: recorded, and nothing granted whatever the
                 // leave's end date says (a patch is no snapshot to provision).
                 state.ended = Some(now);
             }
-            state
+            Ok(state)
         }
-    };
-    apply_event(&mut state, event, config, now);
+    }
+}
+
+/// Applies `event` to `state` and reconciles; `hired` is a hire's snapshot
+/// when the caller took it out of the event (else the event's is shared).
+fn applied(
+    mut state: EmployeeState,
+    event: &HrEvent,
+    hired: Option<Arc<Snapshot>>,
+    rules: &RuleSet,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Decision {
+    apply_event(&mut state, event, hired, config, now);
     if event.sequence.is_some() {
         state.last_sequence = event.sequence;
     }
@@ -175,13 +198,14 @@ pub fn decide_from(
 ///   whatever later changes or leaves say of it.
 fn apply_event(
     state: &mut EmployeeState,
-    event: &mut HrEvent,
+    event: &HrEvent,
+    hired: Option<Arc<Snapshot>>,
     config: &Config,
     now: DateTime<Utc>,
 ) {
     match event.kind {
         EventType::Hired => {
-            state.snapshot = std::mem::take(&mut event.employee);
+            state.snapshot = hired.unwrap_or_else(|| event.employee.clone());
             state.employed = true;
             state.ended = None;
         }
@@ -197,14 +221,13 @@ fn apply_event(
             let end_before = passed
                 .then(|| state.snapshot.get(Field::EndDate.as_str()).cloned())
                 .flatten();
-            merge_patch::apply_members(&mut state.snapshot, &event.employee);
+            let snapshot = Arc::make_mut(&mut state.snapshot);
+            merge_patch::apply_members(snapshot, &event.employee);
             if let Some(end) = end_before {
                 // A leave whose end date passed stands, whatever this says:
                 // its end date is kept, so each app's `post_end_ms` handover
                 // still runs its course.
-                state
-                    .snapshot
-                    .insert(Field::EndDate.as_str().to_string(), end);
+                snapshot.insert(Field::EndDate.as_str().to_string(), end);
             }
             if event.kind == EventType::Changed {
                 if leaver && state.ended.is_none() && Dates::of(&state.snapshot, zone).end.is_none()
@@ -241,36 +264,46 @@ pub fn reconcile(
     trigger: &Trigger<'_>,
     now: DateTime<Utc>,
 ) -> Changes {
-    let apps = &config.apps;
     state.rules_version = rules.version().clone();
-    let dates = Dates::of(&state.snapshot, config.lifecycle.zone());
-    let mut grants = grants(state, rules);
-    // Only a timer's commands name their date (`cause.effective`): events
-    // and rules changes keep no windows.
-    let mut windows: BTreeMap<String, Window> = BTreeMap::new();
     state.due = None;
-    grants.retain(|app, _| {
-        let Some(app_config) = apps.get(app) else {
-            return true; // skipped below
-        };
-        let window = dates.window(app_config);
-        if let Some(next) = window.next_change(now) {
-            state.due = Some(state.due.map_or(next, |due| due.min(next)));
-        }
-        if trigger.scheduled() {
-            windows.insert(app.clone(), window);
-        }
-        window.phase(now) == Phase::Active
-    });
-    let account = state.account();
+    // Each snapshot field is looked up once, here, for the rules, the dates
+    // and the account alike.
+    let fields = Fields::of(&state.snapshot);
+    let dates = Dates::of_fields(&fields, config.lifecycle.zone());
+    let granted = granted(state, rules, &fields);
+    let mut account = None;
+    let mut event_id = None;
     let mut changes = Changes::default();
-    for (app, grant) in apps_in_view(state, grants) {
-        let Some(app_config) = apps.get(app.as_str()) else {
+    for (app, grant) in apps_in_view(&state.apps, &granted) {
+        let Some(app_config) = config.apps.get(app.as_str()) else {
             continue;
         };
+        // A granted app's window: its next edge is a timer, and outside it
+        // nothing is granted. Only a timer's commands name their date
+        // (`cause.effective`).
+        let mut window = None;
+        let grant = grant.filter(|_| {
+            let open = dates.window(app_config);
+            if let Some(next) = open.next_change(now) {
+                state.due = Some(state.due.map_or(next, |due| due.min(next)));
+            }
+            window = Some(open);
+            open.phase(now) == Phase::Active
+        });
         let prev = state.apps.get(&app);
-        let Some((next, rule_names)) = next_desired(grant, prev, &account) else {
-            continue;
+        // Active with the granted role; deprovisioned when no longer granted
+        // but still active; nothing when neither (nothing to take away).
+        let next = match (grant, prev.map(|p| &p.desired)) {
+            (Some(grant), _) => Desired::Active {
+                role: grant.role().clone(),
+                account: account
+                    .get_or_insert_with(|| account_of(&state.employee_id, &fields))
+                    .clone(),
+            },
+            (None, Some(Desired::Active { account, .. })) => Desired::Deprovisioned {
+                account: account.clone(),
+            },
+            (None, _) => continue,
         };
         if state.held.contains_key(&app) {
             if matches!(next, Desired::Deprovisioned { .. }) {
@@ -287,7 +320,7 @@ pub fn reconcile(
         changes.before.insert(app.clone(), prev.cloned());
         let effective = trigger
             .scheduled()
-            .then(|| effective(state, &next, windows.get(app.as_str())))
+            .then(|| effective(state, &next, window.as_ref()))
             .flatten();
         changes.commands.push(command(
             &app,
@@ -296,9 +329,11 @@ pub fn reconcile(
             &next,
             app_config,
             Cause {
-                event_id: trigger.event_id.to_string(),
-                event_type: trigger.event_type.to_string(),
-                rules: rule_names,
+                event_id: event_id
+                    .get_or_insert_with(|| EventId::from(trigger.event_id))
+                    .clone(),
+                event_type: Cow::Borrowed(trigger.event_type),
+                rules: grant.map_or_else(Vec::new, |g| g.rules().cloned().collect()),
                 rules_version: rules.version().clone(),
                 effective,
             },
@@ -317,11 +352,15 @@ pub fn reconcile(
 
 /// What the rules grant the employee, whatever the dates: nothing once
 /// access has ended outside them (`ended`).
-pub(crate) fn grants(state: &EmployeeState, rules: &RuleSet) -> BTreeMap<String, Grant> {
+pub(crate) fn granted<'r>(
+    state: &EmployeeState,
+    rules: &'r RuleSet,
+    fields: &Fields<'_>,
+) -> Granted<'r> {
     if state.ended.is_none() {
-        rules.grants(&state.snapshot)
+        rules.granted(fields)
     } else {
-        BTreeMap::new()
+        Granted::default()
     }
 }
 
@@ -343,54 +382,23 @@ fn effective(state: &EmployeeState, next: &Desired, window: Option<&Window>) -> 
     })
 }
 
-/// Every granted app and every app the employee has, in name order; the
-/// grants are taken apart rather than cloned (this runs per event).
-fn apps_in_view(
-    state: &EmployeeState,
-    grants: BTreeMap<String, Grant>,
-) -> Vec<(AppName, Option<Grant>)> {
-    let mut apps_seen: Vec<(AppName, Option<Grant>)> = state
-        .apps
-        .keys()
-        .filter(|app| !grants.contains_key(app.as_str()))
-        .map(|app| (app.clone(), None))
-        .collect();
-    apps_seen.extend(grants.into_iter().map(|(app, grant)| {
-        // The state's own name for an app it has (a pointer copy), else a new one.
-        let name = match state.apps.get_key_value(app.as_str()) {
-            Some((name, _)) => name.clone(),
-            None => AppName::from(app),
-        };
-        (name, Some(grant))
-    }));
-    apps_seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    apps_seen
-}
-
-/// What one app's account should be, and the rules that say so: active with
-/// the granted role, deprovisioned when no longer granted but still active,
-/// none when neither granted nor active (nothing to take away).
-fn next_desired(
-    grant: Option<Grant>,
-    prev: Option<&AppState>,
-    account: &Arc<Account>,
-) -> Option<(Desired, Vec<String>)> {
-    match (grant, prev.map(|p| &p.desired)) {
-        (Some(grant), _) => Some((
-            Desired::Active {
-                role: grant.role,
-                account: account.clone(),
-            },
-            grant.rules,
-        )),
-        (None, Some(Desired::Active { account, .. })) => Some((
-            Desired::Deprovisioned {
-                account: account.clone(),
-            },
-            Vec::new(),
-        )),
-        (None, _) => None,
+/// Every granted app and every app the employee has, in name order: the
+/// two lists are sorted, so they are merged.
+fn apps_in_view<'g, 'r>(
+    had: &BTreeMap<AppName, AppState>,
+    granted: &'g Granted<'r>,
+) -> Vec<(AppName, Option<AppGrant<'g, 'r>>)> {
+    let mut apps = Vec::with_capacity(had.len() + granted.most_apps());
+    let mut had = had.keys().peekable();
+    for grant in granted.apps() {
+        while let Some(app) = had.next_if(|app| app.as_str() < grant.app().as_str()) {
+            apps.push((app.clone(), None));
+        }
+        had.next_if(|app| app.as_str() == grant.app().as_str());
+        apps.push((grant.app().clone(), Some(grant)));
     }
+    apps.extend(had.map(|app| (app.clone(), None)));
+    apps
 }
 
 fn command(

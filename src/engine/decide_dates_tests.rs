@@ -112,7 +112,7 @@ fn event(kind: EventType, seq: i64, employee: Value, immediate: bool) -> HrEvent
         time: None,
         sequence: Some(seq),
         employee_id: "E1".into(),
-        employee,
+        employee: employee.into(),
         immediate,
     }
 }
@@ -204,7 +204,7 @@ fn a_future_hire_waits_for_each_apps_start() {
 fn the_employees_zone_decides_when_the_day_starts() {
     let mut hr = Hr::new();
     let mut e = hire(1, json!("2026-12-14"), Value::Null);
-    e.employee
+    std::sync::Arc::make_mut(&mut e.employee)
         .insert("time_zone".into(), json!("America/Los_Angeles"));
     hr.event(&e, now());
     // Midnight PST (−08:00), less slack's 3 days.

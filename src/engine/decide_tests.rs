@@ -75,7 +75,7 @@ fn ev(kind: EventType, seq: Option<i64>, employee: Value) -> HrEvent {
         time: None,
         sequence: seq,
         employee_id: "E1".into(),
-        employee,
+        employee: employee.into(),
         immediate: false,
     }
 }
@@ -122,7 +122,14 @@ fn keep(state: &mut Option<EmployeeState>, d: Decision) {
 
 fn summary(cmds: &[Command]) -> Vec<(String, u64, Action, Option<String>)> {
     cmds.iter()
-        .map(|c| (c.app.to_string(), c.generation, c.action, c.role.clone()))
+        .map(|c| {
+            (
+                c.app.to_string(),
+                c.generation,
+                c.action,
+                c.role.as_deref().map(str::to_string),
+            )
+        })
         .collect()
 }
 
@@ -461,7 +468,7 @@ proptest! {
             .apps
             .iter()
             .filter_map(|(a, s)| match &s.desired {
-                Desired::Active { role, .. } => Some((a.to_string(), role.clone())),
+                Desired::Active { role, .. } => Some((a.to_string(), role.to_string())),
                 Desired::Deprovisioned { .. } => None,
             })
             .collect();

@@ -16,7 +16,7 @@ use crate::reconcile::DesiredAccount;
 pub fn of_state(state: &EmployeeState, app: &str) -> Option<DesiredAccount> {
     let app_state = state.apps.get(app)?;
     let (role, account) = match &app_state.desired {
-        Desired::Active { role, account } => (Some(role.clone()), account),
+        Desired::Active { role, account } => (Some(role.to_string()), account),
         Desired::Deprovisioned { account } => (None, account),
     };
     Some(DesiredAccount {

@@ -173,7 +173,7 @@ roles = ["light_agent", "agent"]
             time: None,
             sequence: Some(1),
             employee_id: id.into(),
-            employee,
+            employee: employee.into(),
             immediate: false,
         };
         decide(None, &event, rules, config, Utc::now()).state

@@ -18,7 +18,7 @@ use super::state::codec::Summary;
 use super::state::EmployeeState;
 use super::EngineError;
 use crate::config::Config;
-use crate::events::date;
+use crate::events::{date, Fields};
 use crate::ids::EmployeeId;
 use crate::lifecycle::{Calendar, Transition};
 use crate::rules::{PreviewFormat, RuleSet};
@@ -74,12 +74,13 @@ pub fn of_state(state: &EmployeeState, rules: &RuleSet, calendar: &Calendar<'_>)
     let Some(due) = state.due else {
         return Vec::new();
     };
-    let grants = super::decide::grants(state, rules);
+    let fields = Fields::of(&state.snapshot);
+    let granted = super::decide::granted(state, rules, &fields);
     let mut since = *calendar;
     if due <= calendar.now {
         since.now = due - chrono::Duration::milliseconds(1);
     }
-    let transitions = since.pending(&state.snapshot, grants.keys().map(String::as_str));
+    let transitions = since.pending(&state.snapshot, granted.apps().map(|g| g.app().as_str()));
     if transitions.is_empty() {
         return vec![Scheduled {
             due,

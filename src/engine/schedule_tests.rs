@@ -56,7 +56,7 @@ fn event(kind: EventType, seq: i64, employee: Value) -> HrEvent {
         time: None,
         sequence: Some(seq),
         employee_id: "E1".into(),
-        employee,
+        employee: employee.into(),
         immediate: false,
     }
 }

@@ -17,16 +17,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::commands::{Account, Command};
-use crate::events::{HrEvent, Snapshot};
-use crate::ids::{AppName, EmployeeId, RulesVersion};
+use crate::events::{Fields, HrEvent, Key, Snapshot};
+use crate::ids::{AppName, EmployeeId, RoleName, RulesVersion};
 
 /// One employee's state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmployeeState {
     /// The employee id (the record key).
     pub employee_id: EmployeeId,
-    /// The snapshot with every applied event merged in.
-    pub snapshot: Snapshot,
+    /// The snapshot with every applied event merged in. Shared with the hire
+    /// it came from until a change is merged in (`Arc::make_mut`).
+    pub snapshot: Arc<Snapshot>,
     /// False after `left`, until a new `hired`.
     pub employed: bool,
     /// `data.sequence` of the last applied event, if it had one.
@@ -86,7 +87,7 @@ pub enum Desired {
     /// Exists, active, with this role.
     Active {
         /// The role.
-        role: String,
+        role: RoleName,
         /// The account fields (one `Arc` for all of an employee's apps).
         account: Arc<Account>,
     },
@@ -99,10 +100,10 @@ pub enum Desired {
 
 impl EmployeeState {
     /// A state for an employee we have never seen.
-    pub fn new(employee_id: &str) -> EmployeeState {
+    pub fn new(employee_id: impl Into<EmployeeId>) -> EmployeeState {
         EmployeeState {
             employee_id: employee_id.into(),
-            snapshot: Snapshot::new(),
+            snapshot: Arc::default(),
             employed: false,
             last_sequence: None,
             last_time: None,
@@ -130,38 +131,7 @@ impl EmployeeState {
     /// The account an app should see, derived from the snapshot; one `Arc`
     /// for every app that gets it.
     pub fn account(&self) -> Arc<Account> {
-        let text = |field: &str| {
-            self.snapshot
-                .get(field)
-                .and_then(|v| v.as_str())
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        let email = text("email");
-        let given_name = text("first_name");
-        let family_name = text("last_name");
-        let display_name = match (&given_name, &family_name) {
-            (Some(g), Some(f)) => {
-                let mut name = String::with_capacity(g.len() + 1 + f.len());
-                name.push_str(g);
-                name.push(' ');
-                name.push_str(f);
-                Some(name)
-            }
-            (Some(n), None) | (None, Some(n)) => Some(n.clone()),
-            (None, None) => None,
-        };
-        Arc::new(Account {
-            external_id: self.employee_id.to_string(),
-            user_name: email
-                .clone()
-                .unwrap_or_else(|| self.employee_id.to_string()),
-            email,
-            given_name,
-            family_name,
-            display_name,
-        })
+        account_of(&self.employee_id, &Fields::of(&self.snapshot))
     }
 
     /// The apps in which this employee holds an active account.
@@ -170,4 +140,31 @@ impl EmployeeState {
             .iter()
             .filter(|(_, s)| matches!(s.desired, Desired::Active { .. }))
     }
+}
+
+/// [`EmployeeState::account`] from the snapshot's fields already looked up.
+pub(crate) fn account_of(employee_id: &EmployeeId, fields: &Fields<'_>) -> Arc<Account> {
+    let text = |key: Key| fields.text(key).map(str::trim).filter(|s| !s.is_empty());
+    let email = text(Key::EMAIL);
+    let given_name = text(Key::FIRST_NAME);
+    let family_name = text(Key::LAST_NAME);
+    let display_name = match (given_name, family_name) {
+        (Some(g), Some(f)) => {
+            let mut name = String::with_capacity(g.len() + 1 + f.len());
+            name.push_str(g);
+            name.push(' ');
+            name.push_str(f);
+            Some(name)
+        }
+        (Some(n), None) | (None, Some(n)) => Some(n.to_string()),
+        (None, None) => None,
+    };
+    Arc::new(Account {
+        external_id: employee_id.to_string(),
+        user_name: email.unwrap_or(employee_id).to_string(),
+        email: email.map(str::to_string),
+        given_name: given_name.map(str::to_string),
+        family_name: family_name.map(str::to_string),
+        display_name,
+    })
 }

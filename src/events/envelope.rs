@@ -65,7 +65,7 @@ pub(super) fn parse(key: Option<&[u8]>, value: &[u8]) -> Option<Result<HrEvent, 
             time,
             sequence,
             employee_id,
-            employee,
+            employee: std::sync::Arc::new(employee),
             immediate: immediate.unwrap_or(false),
         }),
     )

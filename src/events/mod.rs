@@ -9,7 +9,11 @@ pub(crate) mod date;
 mod employee;
 pub(crate) use employee::SNAPSHOT_FIELDS;
 mod envelope;
+mod fields;
+pub(crate) use fields::{Fields, Key};
 pub(crate) mod merge_patch;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -64,8 +68,9 @@ pub struct HrEvent {
     pub sequence: Option<i64>,
     /// `data.employee.id`.
     pub employee_id: EmployeeId,
-    /// `data.employee`: a full snapshot (`hired`) or a merge patch.
-    pub employee: Snapshot,
+    /// `data.employee`: a full snapshot (`hired`) or a merge patch. Shared,
+    /// so a hire's state can hold the snapshot without copying it.
+    pub employee: Arc<Snapshot>,
     /// `data.immediate` of a `left`: access ends when the event is decided,
     /// whatever `end_date` says (an involuntary termination).
     pub immediate: bool,
@@ -119,7 +124,7 @@ fn parse_tree(key: Option<&[u8]>, value: &[u8]) -> Result<HrEvent, InvalidEvent>
         time,
         sequence,
         employee_id,
-        employee,
+        employee: Arc::new(employee),
         immediate: immediate.unwrap_or(false),
     })
 }

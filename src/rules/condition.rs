@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use super::date;
 use super::field::{Field, Observed};
 use super::regexes::Regex;
-use super::Snapshot;
+use crate::events::Fields;
 
 /// A compiled condition tree.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub(crate) enum Condition {
 
 impl Condition {
     /// Whether `employee` satisfies the condition.
-    pub(crate) fn matches(&self, employee: &Snapshot) -> bool {
+    pub(crate) fn matches(&self, employee: &Fields<'_>) -> bool {
         match self {
             Condition::All(parts) => parts.iter().all(|c| c.matches(employee)),
             Condition::Any(parts) => parts.iter().any(|c| c.matches(employee)),
@@ -157,7 +157,7 @@ pub(crate) fn fold(text: &str) -> String {
 
 impl Leaf {
     /// Whether `employee` satisfies this test.
-    pub(crate) fn matches(&self, employee: &Snapshot) -> bool {
+    pub(crate) fn matches(&self, employee: &Fields<'_>) -> bool {
         let observed = self.field.observe(employee);
         let text = match (&self.test, observed) {
             (Test::Exists, observed) => return observed != Observed::Missing,

@@ -9,10 +9,9 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::Snapshot;
-
 /// The top-level snapshot fields a rule may name (CONTRACT §3 `employee`).
 pub(crate) use crate::events::SNAPSHOT_FIELDS;
+use crate::events::{Fields, Key};
 
 /// Prefix of free-form HR attributes: `attributes.cost_center`.
 const ATTRIBUTES: &str = "attributes.";
@@ -21,7 +20,7 @@ const ATTRIBUTES: &str = "attributes.";
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Field {
     /// A top-level snapshot key (one of [`SNAPSHOT_FIELDS`]).
-    Snapshot(&'static str),
+    Snapshot(Key),
     /// `attributes.<name>`: the key `name` of the snapshot's `attributes`
     /// object. The name is taken whole, dots included: no deeper nesting.
     Attribute(String),
@@ -41,7 +40,7 @@ pub(crate) enum Observed<'a> {
 impl Field {
     /// Resolves a field name; the error lists the valid names.
     pub(crate) fn parse(name: &str) -> Result<Field, String> {
-        if let Some(known) = SNAPSHOT_FIELDS.iter().find(|f| **f == name) {
+        if let Some(known) = Key::of(name) {
             return Ok(Field::Snapshot(known));
         }
         if let Some(attribute) = name.strip_prefix(ATTRIBUTES) {
@@ -58,13 +57,12 @@ impl Field {
         ))
     }
 
-    /// Looks the field up in a snapshot.
-    pub(crate) fn observe<'a>(&self, employee: &'a Snapshot) -> Observed<'a> {
+    /// Looks the field up in a snapshot's fields.
+    pub(crate) fn observe<'a>(&self, employee: &Fields<'a>) -> Observed<'a> {
         let value = match self {
             Field::Snapshot(key) => employee.get(*key),
             Field::Attribute(name) => employee
-                .get("attributes")
-                .and_then(Value::as_object)
+                .attributes()
                 .and_then(|attributes| attributes.get(name)),
         };
         match value {
@@ -82,7 +80,7 @@ impl Field {
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Field::Snapshot(key) => f.write_str(key),
+            Field::Snapshot(key) => f.write_str(key.name()),
             Field::Attribute(name) => write!(f, "{ATTRIBUTES}{name}"),
         }
     }
@@ -93,7 +91,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn snapshot(value: Value) -> Snapshot {
+    fn snapshot(value: Value) -> crate::events::Snapshot {
         match value {
             Value::Object(map) => map,
             other => panic!("not an object: {other}"),
@@ -102,7 +100,10 @@ mod tests {
 
     #[test]
     fn parses_known_fields_and_attributes() {
-        assert_eq!(Field::parse("team"), Ok(Field::Snapshot("team")));
+        assert_eq!(
+            Field::parse("team"),
+            Ok(Field::Snapshot(Key::of("team").unwrap()))
+        );
         assert_eq!(
             Field::parse("attributes.cost_center"),
             Ok(Field::Attribute("cost_center".into()))
@@ -121,6 +122,7 @@ mod tests {
             "team": "Dev", "manager_id": null, "id": 42,
             "attributes": { "remote": true, "tags": ["a"], "level": 3.5 }
         }));
+        let e = Fields::of(&e);
         let text = |f: &str| match Field::parse(f).unwrap().observe(&e) {
             Observed::Text(t) => Some(t.into_owned()),
             _ => None,

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use super::condition::{Condition, Leaf, Test};
 use super::field::{Field, Observed};
 use super::rule::Rule;
-use super::Snapshot;
+use crate::events::Fields;
 
 /// Rules by one required equality each, as indexes into the rule list.
 #[derive(Debug, Clone, Default)]
@@ -52,20 +52,21 @@ impl Index {
         index
     }
 
-    /// The rules that may match `employee`, ascending (load order).
-    pub(crate) fn candidates(&self, employee: &Snapshot) -> Vec<usize> {
-        let mut out = self.always.clone();
-        for (field, by_value) in &self.by_field {
-            if let Observed::Text(value) = field.observe(employee) {
-                if let Some(rules) = by_value.get(value.as_ref()) {
-                    out.extend_from_slice(rules);
-                }
-            }
-        }
-        // A rule is filed under one field, and one employee value finds it
-        // at most once: no duplicates, only the order to restore.
-        out.sort_unstable();
-        out
+    /// The rules that may match `employee`, each once, in no particular
+    /// order (a rule is filed under one field, and one employee value finds
+    /// it at most once); nothing is allocated.
+    pub(crate) fn candidates<'a>(
+        &'a self,
+        employee: &'a Fields<'a>,
+    ) -> impl Iterator<Item = usize> + 'a {
+        let filed = self.by_field.iter().flat_map(move |(field, by_value)| {
+            let rules = match field.observe(employee) {
+                Observed::Text(value) => by_value.get(value.as_ref()),
+                Observed::Missing | Observed::Opaque => None,
+            };
+            rules.map_or(&[][..], Vec::as_slice)
+        });
+        self.always.iter().chain(filed).copied()
     }
 }
 

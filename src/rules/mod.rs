@@ -41,9 +41,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::AppConfig;
+use crate::events::Fields;
 use crate::ids::RulesVersion;
 
 pub use grant::Grant;
+pub(crate) use grant::{AppGrant, Granted};
 pub use preview::{preview, PreviewError, PreviewFormat, PreviewSummary};
 pub use problem::{RuleErrors, RuleProblem};
 pub use yaml::MAX_FILE_BYTES as MAX_RULE_FILE_BYTES;
@@ -122,22 +124,42 @@ impl RuleSet {
     /// rule gives with `provisioning: true`. The most privileged role wins;
     /// ties go to the earliest rule in load order.
     pub fn grants(&self, employee: &Snapshot) -> BTreeMap<String, Grant> {
-        grant::decide(self.candidates(employee), employee)
+        owned(&self.granted(&Fields::of(employee)))
     }
 
-    /// Rules that may match `employee`, in load order: those the index
-    /// files under the employee's values, and those it cannot file.
-    fn candidates<'a>(&'a self, employee: &Snapshot) -> impl Iterator<Item = &'a rule::Rule> {
+    /// [`RuleSet::grants`] as the engine takes it: from fields already
+    /// looked up, borrowing the rule set's names.
+    pub(crate) fn granted(&self, employee: &Fields<'_>) -> Granted<'_> {
+        Granted::decide(self.candidates(employee), employee)
+    }
+
+    /// Rules that may match `employee`, with their place in load order:
+    /// those the index files under the employee's values, and those it
+    /// cannot file.
+    fn candidates<'a: 'e, 'e>(
+        &'a self,
+        employee: &'e Fields<'e>,
+    ) -> impl Iterator<Item = (usize, &'a rule::Rule)> + 'e {
         let rules = &self.rules;
         self.index
             .candidates(employee)
-            .into_iter()
-            .filter_map(move |i| rules.get(i))
+            .filter_map(move |i| Some((i, rules.get(i)?)))
     }
 
     /// [`RuleSet::grants`] testing every rule: what the index must agree with.
     #[cfg(test)]
     pub(crate) fn grants_scanning_all(&self, employee: &Snapshot) -> BTreeMap<String, Grant> {
-        grant::decide(self.rules.iter(), employee)
+        owned(&Granted::decide(
+            self.rules.iter().enumerate(),
+            &Fields::of(employee),
+        ))
     }
+}
+
+/// Grants by app name, owned.
+fn owned(granted: &Granted<'_>) -> BTreeMap<String, Grant> {
+    granted
+        .apps()
+        .map(|g| (g.app().to_string(), g.to_grant()))
+        .collect()
 }

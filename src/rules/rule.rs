@@ -10,6 +10,7 @@ use super::problem::{list, Problems};
 use super::regexes::Regexes;
 use super::yaml::Node;
 use crate::config::AppConfig;
+use crate::ids::{AppName, RoleName, RuleName};
 
 /// The keys of a rule.
 const RULE_KEYS: [&str; 4] = ["name", "description", "target", "apps"];
@@ -20,7 +21,7 @@ const APP_KEYS: [&str; 2] = ["provisioning", "role"];
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     /// Unique across the rule set; quoted in previews and command causes.
-    pub name: String,
+    pub name: RuleName,
     /// Who the rule applies to.
     pub target: Condition,
     /// What it gives, in the order written.
@@ -30,10 +31,11 @@ pub(crate) struct Rule {
 /// One `apps` entry of a rule, with its role's rank resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct AppRole {
-    /// The app's catalogue name.
-    pub app: String,
+    /// The app's catalogue name (shared: a decision's commands and states
+    /// clone the pointer).
+    pub app: AppName,
     /// The role given.
-    pub role: String,
+    pub role: RoleName,
     /// Index of `role` in the app's `roles` (higher = more privileged).
     pub rank: usize,
     /// `false` keeps the entry but provisions nothing (CONTRACT §4).
@@ -84,7 +86,7 @@ pub(crate) fn compile(
         .and_then(|n| compile_apps(p, n, apps));
     let rule = match (&name, target, grants) {
         (Some((name, _)), Some(target), Some(grants)) if p.count() == before => Some(Rule {
-            name: name.clone(),
+            name: RuleName::from(name),
             target,
             apps: grants,
         }),
@@ -161,8 +163,8 @@ fn compile_grant(
         return None;
     };
     Some(AppRole {
-        app: app.to_string(),
-        role: role.to_string(),
+        app: AppName::from(app),
+        role: RoleName::from(role),
         rank,
         provisioning,
     })

@@ -30,7 +30,7 @@ fn command(app: &str, account: Account, generation: u64, action: Action) -> Comm
         role: None,
         account: account.into(),
         cause: Cause {
-            event_id: format!("evt-{generation}"),
+            event_id: format!("evt-{generation}").into(),
             event_type: "hr.employee.hired".into(),
             rules: vec!["Dev Team".into()],
             rules_version: "sha256:test".into(),

@@ -97,7 +97,7 @@ fn command(account: &Account, generation: u64, action: Action) -> Command {
         role: None,
         account: account.clone().into(),
         cause: Cause {
-            event_id: format!("evt-{}-{generation}", account.external_id),
+            event_id: format!("evt-{}-{generation}", account.external_id).into(),
             event_type: "hr.employee.changed".into(),
             rules: vec!["Dev Team".into()],
             rules_version: "sha256:e2e".into(),

@@ -39,7 +39,7 @@ use serde_json::Value;
 use super::wire::{bad, put_bytes, put_int, put_object, put_str, put_uint, Reader};
 use super::{AppState, Desired, EmployeeState, Held};
 use crate::commands::Account;
-use crate::ids::{AppName, EmployeeId, RulesVersion};
+use crate::ids::{AppName, EmployeeId, RoleName, RulesVersion};
 
 pub use super::wire::DecodeError;
 
@@ -236,7 +236,7 @@ pub fn decode(
     }
     let mut state = EmployeeState {
         employee_id: EmployeeId::from(employee_id),
-        snapshot,
+        snapshot: Arc::new(snapshot),
         employed,
         last_sequence,
         last_time,
@@ -329,7 +329,7 @@ fn attach_apps(state: &mut EmployeeState, raw_apps: Vec<RawApp<'_>>) -> Result<(
         };
         let desired = match role {
             Some(role) => Desired::Active {
-                role: role.to_string(),
+                role: RoleName::from(role),
                 account,
             },
             None => Desired::Deprovisioned { account },

@@ -21,7 +21,8 @@ fn ada() -> EmployeeState {
     })
     .as_object()
     .unwrap()
-    .clone();
+    .clone()
+    .into();
     state.employed = true;
     state.last_sequence = Some(-7);
     state.last_time = Some(t("2026-11-26T09:00:00.123456789Z"));
@@ -92,7 +93,7 @@ fn round_trips_under_the_rules_in_force() {
 #[test]
 fn is_much_smaller_than_json() {
     let mut state = ada();
-    state.snapshot.remove("custom");
+    std::sync::Arc::make_mut(&mut state.snapshot).remove("custom");
     let json = serde_json::to_vec(&state).unwrap().len();
     let compact = encode(&state).len();
     assert!(compact * 3 < json, "{compact} bytes vs {json} of JSON");
@@ -214,8 +215,8 @@ proptest! {
         id in "[A-Z0-9]{1,10}",
     ) {
         let mut state = EmployeeState::new(&id);
-        state.snapshot = members.into_iter().collect();
-        state.snapshot.insert("id".into(), Value::String(id.clone()));
+        state.snapshot = std::sync::Arc::new(members.into_iter().collect());
+        std::sync::Arc::make_mut(&mut state.snapshot).insert("id".into(), Value::String(id.clone()));
         let account = state.account();
         state.apps.insert("app".into(), AppState {
             generation: 1,
@@ -237,7 +238,7 @@ proptest! {
         let mut state = EmployeeState::new("E1");
         for (k, v) in [("email", &email), ("first_name", &first), ("last_name", &last)] {
             if let Some(v) = v {
-                state.snapshot.insert(k.into(), Value::String(v.clone()));
+                std::sync::Arc::make_mut(&mut state.snapshot).insert(k.into(), Value::String(v.clone()));
             }
         }
         let derived = state.account();

@@ -84,5 +84,5 @@ pub(crate) fn cond(yaml: &str) -> Condition {
 
 /// Whether the YAML condition matches the JSON employee.
 pub(crate) fn holds(condition: &str, employee: Value) -> bool {
-    cond(condition).matches(&emp(employee))
+    cond(condition).matches(&crate::events::Fields::of(&emp(employee)))
 }

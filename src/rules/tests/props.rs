@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 use super::{catalogue, cond, emp};
+use crate::events::Fields;
 use crate::rules::{RuleSet, Snapshot};
 
 const FIELDS: [&str; 5] = [
@@ -137,20 +138,20 @@ proptest! {
 
     #[test]
     fn not_negates_any_leaf(c in leaf(), e in snapshot()) {
-        let plain = cond(&c).matches(&e);
-        prop_assert_eq!(cond(&format!("not: {c}")).matches(&e), !plain);
-        prop_assert_eq!(cond(&format!("all: [{c}]")).matches(&e), plain);
-        prop_assert_eq!(cond(&format!("any: [{c}]")).matches(&e), plain);
+        let plain = cond(&c).matches(&Fields::of(&e));
+        prop_assert_eq!(cond(&format!("not: {c}")).matches(&Fields::of(&e)), !plain);
+        prop_assert_eq!(cond(&format!("all: [{c}]")).matches(&Fields::of(&e)), plain);
+        prop_assert_eq!(cond(&format!("any: [{c}]")).matches(&Fields::of(&e)), plain);
     }
 
     #[test]
     fn de_morgan_holds(a in leaf(), b in leaf(), e in snapshot()) {
-        let (x, y) = (cond(&a).matches(&e), cond(&b).matches(&e));
-        prop_assert_eq!(cond(&format!("all: [{a}, {b}]")).matches(&e), x && y);
-        prop_assert_eq!(cond(&format!("any: [{a}, {b}]")).matches(&e), x || y);
+        let (x, y) = (cond(&a).matches(&Fields::of(&e)), cond(&b).matches(&Fields::of(&e)));
+        prop_assert_eq!(cond(&format!("all: [{a}, {b}]")).matches(&Fields::of(&e)), x && y);
+        prop_assert_eq!(cond(&format!("any: [{a}, {b}]")).matches(&Fields::of(&e)), x || y);
         prop_assert_eq!(
-            cond(&format!("not: {{ all: [{a}, {b}] }}")).matches(&e),
-            cond(&format!("any: [{{ not: {a} }}, {{ not: {b} }}]")).matches(&e)
+            cond(&format!("not: {{ all: [{a}, {b}] }}")).matches(&Fields::of(&e)),
+            cond(&format!("any: [{{ not: {a} }}, {{ not: {b} }}]")).matches(&Fields::of(&e))
         );
     }
 
@@ -162,10 +163,10 @@ proptest! {
         let leaf = |op: &str, operand: String| {
             cond(&format!("{{ field: {field}, op: {op}, {operand}, case_insensitive: {ci} }}"))
         };
-        let is = leaf("is", format!("value: {}", quote(&v))).matches(&e);
-        let is_not = leaf("is_not", format!("value: {}", quote(&v))).matches(&e);
-        prop_assert_eq!(leaf("in", format!("values: [{}]", quote(&v))).matches(&e), is);
-        prop_assert_eq!(leaf("not_in", format!("values: [{}]", quote(&v))).matches(&e), !is);
+        let is = leaf("is", format!("value: {}", quote(&v))).matches(&Fields::of(&e));
+        let is_not = leaf("is_not", format!("value: {}", quote(&v))).matches(&Fields::of(&e));
+        prop_assert_eq!(leaf("in", format!("values: [{}]", quote(&v))).matches(&Fields::of(&e)), is);
+        prop_assert_eq!(leaf("not_in", format!("values: [{}]", quote(&v))).matches(&Fields::of(&e)), !is);
         prop_assert_eq!(is_not, !is);
     }
 
@@ -176,9 +177,9 @@ proptest! {
     ) {
         let employee = emp(json!({"team": recase(&v, &upper)}));
         let c = cond(&format!("{{ field: team, op: is, value: {}, case_insensitive: true }}", quote(&v)));
-        prop_assert!(c.matches(&employee), "{:?} vs {:?}", v, employee);
+        prop_assert!(c.matches(&Fields::of(&employee)), "{:?} vs {:?}", v, employee);
         let c = cond(&format!("{{ field: team, op: in, values: [{}], case_insensitive: true }}", quote(&recase(&v, &[true]))));
-        prop_assert!(c.matches(&employee));
+        prop_assert!(c.matches(&Fields::of(&employee)));
     }
 
     #[test]

@@ -253,7 +253,7 @@ pub fn upsert_command(app: &str, employee: &str, generation: u64, role: &str) ->
             display_name: Some(format!("Ada {employee}")),
         }),
         cause: Cause {
-            event_id: format!("evt-{employee}-{generation}"),
+            event_id: format!("evt-{employee}-{generation}").into(),
             event_type: "hr.employee.changed".into(),
             rules: vec!["Dev Team".into()],
             rules_version: "sha256:test".into(),
