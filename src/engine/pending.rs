@@ -132,6 +132,15 @@ impl Parsed {
 }
 
 impl Pending {
+    /// A unit writing one dead letter and nothing else (a record whose
+    /// outputs fail every transaction).
+    pub fn dead_letter_only(output: Output) -> Pending {
+        Pending {
+            dead_letters: vec![output],
+            ..Pending::default()
+        }
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.states.is_empty() && self.dead_letters.is_empty()
@@ -505,6 +514,7 @@ impl Pending {
 }
 
 mod records;
+pub use records::Written;
 mod reject;
 
 #[cfg(test)]

@@ -132,18 +132,23 @@ impl TxnProducer {
     /// Adds one record to the open transaction (opening one if needed).
     /// When the send queue is full, waits for the producer's thread to drain
     /// it: back-pressure, not an error.
-    pub fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), TxnError> {
+    pub fn send(&mut self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), TxnError> {
+        self.produce(|sender| sender.send(record))
+    }
+
+    /// Opens a transaction (if none is open) and lets `produce` add records
+    /// to it through a [`Sender`], which several threads may share; an error
+    /// it returns aborts the transaction. [`commit`](TxnProducer::commit)
+    /// closes it.
+    pub fn produce<T>(
+        &mut self,
+        produce: impl FnOnce(&Sender<'_>) -> Result<T, KafkaError>,
+    ) -> Result<T, TxnError> {
         self.begin()?;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(self.fail(e)),
-            }
-        }
+        let sender = Sender {
+            producer: &self.producer,
+        };
+        produce(&sender).map_err(|e| self.fail(e))
     }
 
     /// Commits the open transaction (opening one if nothing was sent) with
@@ -200,6 +205,38 @@ impl TxnProducer {
         match retry(|| self.producer.abort_transaction(TIMEOUT)) {
             Ok(()) => TxnError::Aborted(error),
             Err(abort_error) => TxnError::Fatal(abort_error),
+        }
+    }
+}
+
+/// Where a unit of work's records go: the open transaction ([`Sender`]),
+/// or, in tests, a list. Shared by the threads that serialise the records,
+/// each sending its own in order.
+pub trait Sink: Sync {
+    /// Adds one record (the sink copies its bytes); when the send queue is
+    /// full, waits for it to drain: back-pressure, not an error.
+    fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError>;
+}
+
+/// Adds records to the transaction open while it lives (see
+/// [`TxnProducer::produce`]). librdkafka's produce is thread-safe, so the
+/// decide pool's threads send through one `&Sender` at once; the records of
+/// one thread keep their order.
+pub struct Sender<'a> {
+    producer: &'a ThreadedProducer<DefaultProducerContext>,
+}
+
+impl Sink for Sender<'_> {
+    fn send(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError> {
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(e),
+            }
         }
     }
 }
