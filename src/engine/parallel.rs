@@ -96,7 +96,11 @@ pub fn decide(batch: &[OwnedMessage], ctx: &Context<'_>, threads: usize) -> Pend
         return decide_group(batch.iter().zip(parsed).collect(), ctx);
     }
     // Invalid records (no employee to group by) go with the first group.
-    let mut groups: Vec<Vec<(&OwnedMessage, Parsed)>> = (0..threads).map(|_| Vec::new()).collect();
+    // Sized for an even split plus slack, so no group grows (and moves its
+    // records) while filling.
+    let share = batch.len() / threads + batch.len() / (4 * threads) + 16;
+    let mut groups: Vec<Vec<(&OwnedMessage, Parsed)>> =
+        (0..threads).map(|_| Vec::with_capacity(share)).collect();
     for (record, parsed) in batch.iter().zip(parsed) {
         let group = match &parsed.result {
             Ok(event) => group_of(&event.employee_id, threads),
@@ -113,7 +117,7 @@ pub fn decide(batch: &[OwnedMessage], ctx: &Context<'_>, threads: usize) -> Pend
 }
 
 fn decide_group(group: Vec<(&OwnedMessage, Parsed)>, ctx: &Context<'_>) -> Pending {
-    let mut pending = Pending::default();
+    let mut pending = Pending::with_capacity(group.len());
     for (record, parsed) in group {
         pending.add_parsed(record, parsed, ctx);
     }

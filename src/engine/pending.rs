@@ -132,6 +132,17 @@ impl Parsed {
 }
 
 impl Pending {
+    /// An empty unit with room for the decisions of `records` input
+    /// records (one state each, about three commands), so a batch's maps
+    /// and lists do not grow (rehash, move) while it is decided.
+    pub fn with_capacity(records: usize) -> Pending {
+        Pending {
+            states: HashMap::with_capacity(records),
+            emitted: Vec::with_capacity(records * 3),
+            ..Pending::default()
+        }
+    }
+
     /// A unit writing one dead letter and nothing else (a record whose
     /// outputs fail every transaction).
     pub fn dead_letter_only(output: Output) -> Pending {
