@@ -143,15 +143,6 @@ impl Pending {
         }
     }
 
-    /// A unit writing one dead letter and nothing else (a record whose
-    /// outputs fail every transaction).
-    pub fn dead_letter_only(output: Output) -> Pending {
-        Pending {
-            dead_letters: vec![output],
-            ..Pending::default()
-        }
-    }
-
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.states.is_empty() && self.dead_letters.is_empty()

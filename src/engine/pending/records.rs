@@ -17,6 +17,7 @@ use crate::engine::parallel;
 use crate::engine::state::EmployeeState;
 use crate::engine::store::{self, Store};
 use crate::engine::window::WINDOW_KEY;
+use crate::engine::Output;
 use crate::ids::EmployeeId;
 use crate::kafka::Sink;
 use crate::metrics::Action;
@@ -46,6 +47,15 @@ pub(super) struct Share<'a> {
 }
 
 impl Pending {
+    /// A unit writing one dead letter and nothing else (a record whose
+    /// outputs fail every transaction).
+    pub fn dead_letter_only(output: Output) -> Pending {
+        Pending {
+            dead_letters: vec![output],
+            ..Pending::default()
+        }
+    }
+
     /// Sends the records the transaction writes to `sink`: commands, dead
     /// letters, the guard's updated windows, and the new state of every
     /// touched employee (to its input partition). Serialised and sent on up
@@ -229,12 +239,12 @@ impl Pending {
 /// arrived (threads interleave).
 #[cfg(test)]
 #[derive(Default)]
-pub struct Recorder(std::sync::Mutex<Vec<crate::engine::Output>>);
+pub struct Recorder(std::sync::Mutex<Vec<Output>>);
 
 #[cfg(test)]
 impl Recorder {
     /// The records sent so far.
-    pub fn take(&self) -> Vec<crate::engine::Output> {
+    pub fn take(&self) -> Vec<Output> {
         std::mem::take(&mut *crate::sync::lock(&self.0))
     }
 }
@@ -242,7 +252,7 @@ impl Recorder {
 #[cfg(test)]
 impl Sink for Recorder {
     fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError> {
-        crate::sync::lock(&self.0).push(crate::engine::Output {
+        crate::sync::lock(&self.0).push(Output {
             topic: record.topic.into(),
             partition: record.partition,
             key: record.key.map(<[u8]>::to_vec),
@@ -265,16 +275,12 @@ impl Written {
 impl Pending {
     /// The records the transaction writes, sent from one thread, in order,
     /// and what the store takes after the commit.
-    pub fn outputs(&self, config: &Config) -> (Vec<crate::engine::Output>, Written) {
+    pub fn outputs(&self, config: &Config) -> (Vec<Output>, Written) {
         self.outputs_on(config, 1)
     }
 
     /// [`Pending::outputs`], sent from up to `threads` threads.
-    pub fn outputs_on(
-        &self,
-        config: &Config,
-        threads: usize,
-    ) -> (Vec<crate::engine::Output>, Written) {
+    pub fn outputs_on(&self, config: &Config, threads: usize) -> (Vec<Output>, Written) {
         let recorder = Recorder::default();
         let written = match self.produce(&recorder, config, threads) {
             Ok(written) => written,
