@@ -4,7 +4,7 @@
 //! employees, in order), then the committed state bytes moved into the
 //! store.
 
-use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use rdkafka::error::KafkaError;
@@ -79,14 +79,7 @@ impl Pending {
         };
         let states: Vec<(&EmployeeId, &(i32, EmployeeState))> = self.states.iter().collect();
         let shares = self.shares(&states, parts);
-        let topics: HashMap<&str, String> = config
-            .apps
-            .keys()
-            .map(|app| (app.as_str(), config.topics.commands(app)))
-            .collect();
-        let sent = parallel::run_parts(shares, parts, |share| {
-            self.send_share(share, sink, config, &topics)
-        });
+        let sent = parallel::run_parts(shares, parts, |share| self.send_share(share, sink, config));
         let mut written = Written {
             states: Vec::with_capacity(self.states.len()),
         };
@@ -129,28 +122,25 @@ impl Pending {
     }
 
     /// Sends one thread's share; the encoded states, in the share's order.
-    fn send_share(
+    /// Each topic is named to the sink once per share, on this thread.
+    fn send_share<S: Sink>(
         &self,
         share: Share<'_>,
-        sink: &impl Sink,
+        sink: &S,
         config: &Config,
-        topics: &HashMap<&str, String>,
     ) -> Result<Vec<Box<[u8]>>, KafkaError> {
         let mut buf = Vec::with_capacity(4096);
+        let mut topics: HashMap<&str, S::Topic<'_>> = HashMap::new();
         for e in share.commands {
             let c = &e.command;
-            let topic = match topics.get(c.app.as_str()) {
-                Some(topic) => Cow::Borrowed(topic.as_str()),
-                None => Cow::Owned(config.topics.commands(&c.app)),
+            let topic = match topics.entry(c.app.as_str()) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(new) => new.insert(sink.topic(&config.topics.commands(&c.app))?),
             };
             buf.clear();
             // The bytes of `Command::to_json`. Plain data always serialises.
             let _ = serde_json::to_writer(&mut buf, c);
-            sink.send(
-                BaseRecord::to(&topic)
-                    .key(c.employee_id.as_bytes())
-                    .payload(buf.as_slice()),
-            )?;
+            sink.send_to(topic, None, c.employee_id.as_bytes(), &buf)?;
         }
         if share.first {
             for dead in &self.dead_letters {
@@ -170,16 +160,15 @@ impl Pending {
         // at its exact size, encoded through the buffer (growing a fresh
         // vector per record costs more in the allocator than encoding).
         let mut states = Vec::with_capacity(share.states.len());
+        if share.states.is_empty() {
+            return Ok(states);
+        }
+        let topic = sink.topic(&config.topics.state)?;
         for (id, (partition, state)) in share.states {
             buf.clear();
             store::encode_into(&mut buf, state);
             let value: Box<[u8]> = buf.as_slice().into();
-            sink.send(
-                BaseRecord::to(&config.topics.state)
-                    .partition(*partition)
-                    .key(id.as_bytes())
-                    .payload(&*value),
-            )?;
+            sink.send_to(&topic, Some(*partition), id.as_bytes(), &value)?;
             states.push(value);
         }
         Ok(states)
@@ -251,6 +240,24 @@ impl Recorder {
 
 #[cfg(test)]
 impl Sink for Recorder {
+    type Topic<'s> = String;
+
+    fn topic(&self, topic: &str) -> Result<String, KafkaError> {
+        Ok(topic.to_string())
+    }
+
+    fn send_to(
+        &self,
+        topic: &String,
+        partition: Option<i32>,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<(), KafkaError> {
+        let mut record = BaseRecord::to(topic).key(key).payload(payload);
+        record.partition = partition;
+        self.send(record)
+    }
+
     fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError> {
         crate::sync::lock(&self.0).push(Output {
             topic: record.topic.into(),
