@@ -166,7 +166,53 @@ mod millis {
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        let mut buf = [0u8; 24];
+        match write(t, &mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        }
+    }
+
+    /// `t` as chrono's `to_rfc3339_opts(Millis, true)` writes it,
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, into `buf` without allocating (two per
+    /// command on the engine's hot path); `None` for what only chrono's
+    /// own format covers: a year outside 0000–9999 (signed, wider) or a leap
+    /// second.
+    pub(super) fn write<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 24]) -> Option<&'a str> {
+        use chrono::{Datelike, Timelike};
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let nanos = t.nanosecond();
+        if nanos >= 1_000_000_000 {
+            return None;
+        }
+        let fields = [
+            (0, year, 4),
+            (5, t.month(), 2),
+            (8, t.day(), 2),
+            (11, t.hour(), 2),
+            (14, t.minute(), 2),
+            (17, t.second(), 2),
+            (20, nanos / 1_000_000, 3),
+        ];
+        for (at, mut value, width) in fields {
+            for i in (at..at + width).rev() {
+                // A digit: `value % 10` is below 10.
+                buf[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        for (at, c) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+        ] {
+            buf[at] = c;
+        }
+        buf[23] = b'Z';
+        std::str::from_utf8(buf).ok()
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -180,7 +226,31 @@ mod millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    proptest! {
+        #[test]
+        fn instants_are_written_as_chrono_writes_them(
+            secs in -62_167_219_200i64..253_402_300_800, nanos in 0u32..1_000_000_000
+        ) {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            let mut buf = [0u8; 24];
+            let text = millis::write(&t, &mut buf).map(str::to_string);
+            prop_assert_eq!(text, Some(t.to_rfc3339_opts(SecondsFormat::Millis, true)));
+        }
+    }
+
+    #[test]
+    fn instants_only_chrono_can_write_are_left_to_it() {
+        let mut buf = [0u8; 24];
+        let far = DateTime::from_timestamp(253_402_300_800, 0).unwrap();
+        assert_eq!(millis::write(&far, &mut buf), None, "year 10000");
+        let before = DateTime::from_timestamp(-62_167_219_201, 0).unwrap();
+        assert_eq!(millis::write(&before, &mut buf), None, "year -1");
+        let leap = DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap();
+        assert_eq!(millis::write(&leap, &mut buf), None, "a leap second");
+    }
 
     #[test]
     fn command_ids_are_app_employee_and_generation() {

@@ -98,9 +98,10 @@ pub struct BatchCommitted {
     pub states: usize,
     /// Deprovisions the guard held.
     pub held: u64,
-    /// Deciding and encoding.
+    /// Parsing, deciding and the guard.
     pub decide: Duration,
-    /// The transaction: produce, flush, commit.
+    /// The transaction: serialising and sending from the decide pool,
+    /// flush, commit.
     pub commit: Duration,
     /// The store update.
     pub store: Duration,

@@ -130,17 +130,6 @@ pub struct Output {
 }
 
 impl Output {
-    /// A copy of the record.
-    pub fn clone_record(&self) -> Output {
-        Output {
-            topic: self.topic.clone(),
-            partition: self.partition,
-            key: self.key.clone(),
-            payload: self.payload.clone(),
-            headers: self.headers.clone(),
-        }
-    }
-
     /// The record to send, borrowing this output's bytes.
     pub fn record(&self) -> BaseRecord<'_, [u8], [u8]> {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic);

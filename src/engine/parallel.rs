@@ -6,7 +6,8 @@
 //! threads, then decided in groups split by employee id (all of one
 //! employee's records in one group, in batch order), and the groups' units
 //! are merged. The guard then looks at the whole batch, and the records are
-//! serialised in chunks again. Same decisions, same order per employee, as
+//! serialised and sent to the transaction on the pool again, each
+//! employee's commands from one thread. Same decisions, same order per employee, as
 //! deciding it on one thread; the transaction is unchanged.
 //!
 //! The threads are a rayon pool that lives as long as the process, not
@@ -40,7 +41,11 @@ fn pool(threads: usize) -> Option<&'static rayon::ThreadPool> {
 
 /// Runs `f` on each part on the decide pool (of `threads` threads); the
 /// results come back in the parts' order.
-fn run_parts<P: Send, R: Send>(parts: Vec<P>, threads: usize, f: impl Fn(P) -> R + Sync) -> Vec<R> {
+pub fn run_parts<P: Send, R: Send>(
+    parts: Vec<P>,
+    threads: usize,
+    f: impl Fn(P) -> R + Sync,
+) -> Vec<R> {
     let f = &f;
     match pool(threads) {
         Some(pool) => pool.install(|| parts.into_par_iter().map(f).collect()),
@@ -91,7 +96,11 @@ pub fn decide(batch: &[OwnedMessage], ctx: &Context<'_>, threads: usize) -> Pend
         return decide_group(batch.iter().zip(parsed).collect(), ctx);
     }
     // Invalid records (no employee to group by) go with the first group.
-    let mut groups: Vec<Vec<(&OwnedMessage, Parsed)>> = (0..threads).map(|_| Vec::new()).collect();
+    // Sized for an even split plus slack, so no group grows (and moves its
+    // records) while filling.
+    let share = batch.len() / threads + batch.len() / (4 * threads) + 16;
+    let mut groups: Vec<Vec<(&OwnedMessage, Parsed)>> =
+        (0..threads).map(|_| Vec::with_capacity(share)).collect();
     for (record, parsed) in batch.iter().zip(parsed) {
         let group = match &parsed.result {
             Ok(event) => group_of(&event.employee_id, threads),
@@ -108,7 +117,7 @@ pub fn decide(batch: &[OwnedMessage], ctx: &Context<'_>, threads: usize) -> Pend
 }
 
 fn decide_group(group: Vec<(&OwnedMessage, Parsed)>, ctx: &Context<'_>) -> Pending {
-    let mut pending = Pending::default();
+    let mut pending = Pending::with_capacity(group.len());
     for (record, parsed) in group {
         pending.add_parsed(record, parsed, ctx);
     }
@@ -116,8 +125,9 @@ fn decide_group(group: Vec<(&OwnedMessage, Parsed)>, ctx: &Context<'_>) -> Pendi
 }
 
 /// The group of an employee: a fixed hash of the id, so one employee's
-/// records always meet in one group.
-fn group_of(employee_id: &str, groups: usize) -> usize {
+/// records always meet in one group (when deciding, and when sending its
+/// commands).
+pub fn group_of(employee_id: &str, groups: usize) -> usize {
     let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(employee_id);
     (hash % groups as u64) as usize
 }

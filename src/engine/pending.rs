@@ -132,6 +132,17 @@ impl Parsed {
 }
 
 impl Pending {
+    /// An empty unit with room for the decisions of `records` input
+    /// records (one state each, about three commands), so a batch's maps
+    /// and lists do not grow (rehash, move) while it is decided.
+    pub fn with_capacity(records: usize) -> Pending {
+        Pending {
+            states: HashMap::with_capacity(records),
+            emitted: Vec::with_capacity(records * 3),
+            ..Pending::default()
+        }
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.states.is_empty() && self.dead_letters.is_empty()
@@ -505,6 +516,7 @@ impl Pending {
 }
 
 mod records;
+pub use records::Written;
 mod reject;
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ fn an_event_needing_an_app_without_topic_is_dead_lettered_whole() {
     // Ada's event needs jira: one dead letter, no command, no state. Bob's
     // needs only slack and flows on.
     assert_eq!(pending.employees(), 1, "only Bob's state is written");
-    let outputs = pending.outputs(&config);
+    let (outputs, written) = pending.outputs(&config);
     let topics_written: Vec<&str> = outputs.iter().map(|o| &*o.topic).collect();
     assert_eq!(
         topics_written,
@@ -137,7 +137,7 @@ fn an_event_needing_an_app_without_topic_is_dead_lettered_whole() {
     assert_eq!(outputs[2].key.as_deref(), Some(b"E2".as_slice()));
 
     let mut store = Store::default();
-    UnitCommitted(pending.committed(outputs, &mut store, 1)).emit(&metrics);
+    UnitCommitted(pending.committed(written, &mut store, 1)).emit(&metrics);
     let text = metrics.render();
     assert!(text.contains("provisioner_events_dead_lettered_total{reason=\"unknown_app\"} 1"));
     assert!(text.contains("provisioner_events_consumed_total{type=\"hired\"} 2"));
@@ -153,7 +153,11 @@ fn with_every_topic_present_the_same_event_yields_its_commands() {
     let (store, metrics) = (Store::default(), Metrics::new());
     pending.add_record(&ada, &ctx(&store, &rules, &config, &topics, &metrics));
     assert_eq!(pending.command_count(), 2);
-    assert!(pending.outputs(&config).iter().all(|o| o.headers.is_none()));
+    assert!(pending
+        .outputs(&config)
+        .0
+        .iter()
+        .all(|o| o.headers.is_none()));
 }
 
 #[test]
@@ -190,7 +194,7 @@ fn a_change_for_an_unknown_employee_is_dead_lettered_as_unknown_employee() {
     }
 
     assert_eq!(pending.employees(), 1, "no state for E7");
-    let outputs = pending.outputs(&config);
+    let (outputs, written) = pending.outputs(&config);
     let dead: Vec<&Output> = outputs
         .iter()
         .filter(|o| *o.topic == *config.topics.events_dlq)
@@ -215,7 +219,7 @@ fn a_change_for_an_unknown_employee_is_dead_lettered_as_unknown_employee() {
     assert_eq!(pending.command_count(), 3, "hire (2) and change (1)");
 
     let mut store = Store::default();
-    UnitCommitted(pending.committed(outputs, &mut store, 1)).emit(&metrics);
+    UnitCommitted(pending.committed(written, &mut store, 1)).emit(&metrics);
     let text = metrics.render();
     assert!(
         text.contains("provisioner_events_dead_lettered_total{reason=\"unknown_employee\"} 1"),
@@ -292,6 +296,7 @@ type Written = (std::sync::Arc<str>, Option<Vec<u8>>, Option<Vec<u8>>);
 fn written(pending: &Pending, config: &Config) -> Vec<Written> {
     let mut out: Vec<_> = pending
         .outputs(config)
+        .0
         .into_iter()
         .map(|o| (o.topic, o.key, o.payload))
         .collect();
@@ -300,7 +305,7 @@ fn written(pending: &Pending, config: &Config) -> Vec<Written> {
 }
 
 #[test]
-fn a_batch_decided_on_several_threads_is_the_batch_decided_on_one() {
+fn a_batch_decided_and_sent_on_several_threads_is_the_batch_on_one() {
     let (config, rules) = setup();
     let (store, metrics, topics) = (
         Store::default(),
@@ -310,8 +315,8 @@ fn a_batch_decided_on_several_threads_is_the_batch_decided_on_one() {
     let ctx = ctx(&store, &rules, &config, &topics, &metrics);
     let teams = ["Development", "Support", "Sales"];
     let mut batch = Vec::new();
-    for i in 0..60i64 {
-        let id = format!("E{}", i % 17);
+    for i in 0..300i64 {
+        let id = format!("E{}", i % 57);
         let team = teams[(i % 3) as usize];
         let value = match i % 5 {
             0 | 1 => event(
@@ -331,20 +336,77 @@ fn a_batch_decided_on_several_threads_is_the_batch_decided_on_one() {
     }
     let one = super::super::parallel::decide(&batch, &ctx, 1);
     let three = super::super::parallel::decide(&batch, &ctx, 3);
-    assert!(one.command_count() > 20, "the batch decides something");
+    assert!(one.command_count() > 100, "the batch decides something");
     assert_eq!(one.command_count(), three.command_count());
     assert_eq!(one.employees(), three.employees());
     assert_eq!(written(&one, &config), written(&three, &config));
-    // Serialised on three threads, in the very order of one: the store
-    // update after the commit relies on it.
-    let plain = |outputs: Vec<Output>| -> Vec<Written> {
-        outputs
-            .into_iter()
-            .map(|o| (o.topic, o.key, o.payload))
-            .collect()
-    };
+
+    // Each employee's commands go to one share (one thread), in order.
+    let states: Vec<_> = three.states.iter().collect();
+    let shares = three.shares(&states, 3);
+    assert_eq!(shares.len(), 3);
+    let mut share_of: HashMap<&str, usize> = HashMap::new();
+    let mut sequence: Vec<&Command> = Vec::new();
+    for (i, share) in shares.iter().enumerate() {
+        assert!(!share.commands.is_empty(), "each share sends something");
+        for e in &share.commands {
+            let id = e.command.employee_id.as_str();
+            assert_eq!(*share_of.entry(id).or_insert(i), i, "{id} in one share");
+            sequence.push(&e.command);
+        }
+    }
+    for id in share_of.keys() {
+        let of = |commands: Vec<&Command>| -> Vec<String> {
+            commands
+                .into_iter()
+                .filter(|c| c.employee_id.as_str() == *id)
+                .map(|c| c.command_id.to_string())
+                .collect()
+        };
+        let unit: Vec<&Command> = three.emitted.iter().map(|e| &e.command).collect();
+        assert_eq!(of(sequence.clone()), of(unit), "{id}'s order");
+    }
     assert_eq!(
-        plain(three.outputs(&config)),
-        plain(three.outputs_on(&config, 3))
+        shares.iter().map(|s| s.states.len()).sum::<usize>(),
+        three.employees()
     );
+
+    // Sent from three threads at once, each employee's records keep the
+    // order of one thread: the sequence per topic and key.
+    let (serial, _) = three.outputs_on(&config, 1);
+    let (sent, by_three) = three.outputs_on(&config, 3);
+    let per_key = |outputs: &[Output]| {
+        let mut keyed: BTreeMap<(String, Vec<u8>), Vec<Vec<u8>>> = BTreeMap::new();
+        for o in outputs.iter().filter(|o| *o.topic != *config.topics.state) {
+            let key = (o.topic.to_string(), o.key.clone().unwrap_or_default());
+            keyed
+                .entry(key)
+                .or_default()
+                .push(o.payload.clone().unwrap_or_default());
+        }
+        keyed
+    };
+    assert!(per_key(&serial).values().any(|commands| commands.len() > 2));
+    assert!(per_key(&serial) == per_key(&sent), "order per key changed");
+
+    // What the store takes after the commit is what was sent, whichever
+    // thread encoded it.
+    let (mut from_one, mut from_three) = (Store::default(), Store::default());
+    let (_, by_one) = one.outputs(&config);
+    assert_eq!(by_three.states(), three.employees(), "one value per state");
+    let ids: Vec<EmployeeId> = one.states.keys().cloned().collect();
+    let partitions: BTreeMap<EmployeeId, i32> = one
+        .states
+        .iter()
+        .map(|(id, (p, _))| (id.clone(), *p))
+        .collect();
+    one.committed(by_one, &mut from_one, 1);
+    three.committed(by_three, &mut from_three, 3);
+    for id in &ids {
+        let p = partitions[id];
+        let state = from_three.get(p, id, rules.version());
+        assert!(state.is_some(), "{id} stored");
+        assert_eq!(state, from_one.get(p, id, rules.version()), "{id}");
+    }
+    assert_eq!(from_one.bytes(), from_three.bytes());
 }

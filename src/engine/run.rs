@@ -220,6 +220,11 @@ impl Engine {
             };
             match self.consumer.poll(timeout) {
                 Some(Ok(record)) => {
+                    if batch.is_empty() {
+                        // Room for a flood's batch at once: growing it
+                        // moved every record read so far, at each doubling.
+                        batch.reserve(max.min(8192));
+                    }
                     batch.push(record.detach());
                     deadline.get_or_insert_with(|| Instant::now() + window);
                 }

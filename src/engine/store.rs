@@ -80,7 +80,13 @@ impl Store {
         let (active, held) = (&mut self.active, &mut self.held);
         let due = count(active, held, employee_id, &bytes, 1);
         let map = self.partitions.entry(partition).or_default();
-        if let Some(old) = map.insert(employee_id.into(), bytes) {
+        // A known employee's entry takes the new value in place: inserting
+        // would allocate a key only to drop it.
+        let old = match map.get_mut(employee_id) {
+            Some(value) => Some(std::mem::replace(value, bytes)),
+            None => map.insert(employee_id.into(), bytes),
+        };
+        if let Some(old) = old {
             if let Some(old_due) = count(active, held, employee_id, &old, -1) {
                 self.timers.remove(partition, old_due, employee_id);
             }

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use rdkafka::bindings as rdsys;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -132,18 +133,23 @@ impl TxnProducer {
     /// Adds one record to the open transaction (opening one if needed).
     /// When the send queue is full, waits for the producer's thread to drain
     /// it: back-pressure, not an error.
-    pub fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), TxnError> {
+    pub fn send(&mut self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), TxnError> {
+        self.produce(|sender| sender.send(record))
+    }
+
+    /// Opens a transaction (if none is open) and lets `produce` add records
+    /// to it through a [`Sender`], which several threads may share; an error
+    /// it returns aborts the transaction. [`commit`](TxnProducer::commit)
+    /// closes it.
+    pub fn produce<T>(
+        &mut self,
+        produce: impl FnOnce(&Sender<'_>) -> Result<T, KafkaError>,
+    ) -> Result<T, TxnError> {
         self.begin()?;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(self.fail(e)),
-            }
-        }
+        let sender = Sender {
+            producer: &self.producer,
+        };
+        produce(&sender).map_err(|e| self.fail(e))
     }
 
     /// Commits the open transaction (opening one if nothing was sent) with
@@ -201,6 +207,144 @@ impl TxnProducer {
             Ok(()) => TxnError::Aborted(error),
             Err(abort_error) => TxnError::Fatal(abort_error),
         }
+    }
+}
+
+/// Where a unit of work's records go: the open transaction ([`Sender`]),
+/// or, in tests, a list. Shared by the threads that serialise the records,
+/// each sending its own in order.
+pub trait Sink: Sync {
+    /// A topic named once for many records ([`Sink::send_to`]).
+    type Topic<'s>
+    where
+        Self: 's;
+
+    /// Adds one record (the sink copies its bytes); when the send queue is
+    /// full, waits for it to drain: back-pressure, not an error.
+    fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError>;
+
+    /// Names `topic` for [`Sink::send_to`], on the thread that sends.
+    fn topic(&self, topic: &str) -> Result<Self::Topic<'_>, KafkaError>;
+
+    /// [`Sink::send`] of a record with a key and a value and no headers,
+    /// to a topic named before: the bulk of a unit's records.
+    fn send_to(
+        &self,
+        topic: &Self::Topic<'_>,
+        partition: Option<i32>,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<(), KafkaError>;
+}
+
+/// Adds records to the transaction open while it lives (see
+/// [`TxnProducer::produce`]). librdkafka's produce is thread-safe, so the
+/// decide pool's threads send through one `&Sender` at once; the records of
+/// one thread keep their order.
+pub struct Sender<'a> {
+    producer: &'a ThreadedProducer<DefaultProducerContext>,
+}
+
+/// How long a send waits for a full queue to drain before trying again.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
+
+impl Sink for Sender<'_> {
+    type Topic<'s>
+        = TopicHandle<'s>
+    where
+        Self: 's;
+
+    fn send(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError> {
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(QUEUE_FULL_WAIT);
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    fn topic(&self, topic: &str) -> Result<TopicHandle<'_>, KafkaError> {
+        let name = std::ffi::CString::new(topic)?;
+        // SAFETY: the client handle is the live producer's, which `self`
+        // borrows for as long as the handle lives (its lifetime); the name
+        // is a valid C string. A null handle is an error, read below.
+        let native = unsafe {
+            rdsys::rd_kafka_topic_new(
+                self.producer.client().native_ptr(),
+                name.as_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        if native.is_null() {
+            // SAFETY: reads the calling thread's last librdkafka error.
+            let code = unsafe { rdsys::rd_kafka_last_error() };
+            return Err(KafkaError::MessageProduction(code.into()));
+        }
+        Ok(TopicHandle {
+            native,
+            _producer: std::marker::PhantomData,
+        })
+    }
+
+    fn send_to(
+        &self,
+        topic: &TopicHandle<'_>,
+        partition: Option<i32>,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<(), KafkaError> {
+        loop {
+            // SAFETY: `topic` is a live handle of this producer (see
+            // `topic`). With RD_KAFKA_MSG_F_COPY librdkafka copies the key
+            // and the value before returning and never writes through the
+            // value pointer (the C signature is not const); the delivery
+            // opaque is null, which `()`, the producer context's opaque,
+            // reads back as itself in the delivery report.
+            let failed = unsafe {
+                rdsys::rd_kafka_produce(
+                    topic.native,
+                    partition.unwrap_or(PARTITION_UNASSIGNED),
+                    rdsys::RD_KAFKA_MSG_F_COPY,
+                    payload.as_ptr().cast_mut().cast(),
+                    payload.len(),
+                    key.as_ptr().cast(),
+                    key.len(),
+                    std::ptr::null_mut(),
+                )
+            } != 0;
+            if !failed {
+                return Ok(());
+            }
+            // SAFETY: reads the calling thread's last librdkafka error.
+            match RDKafkaErrorCode::from(unsafe { rdsys::rd_kafka_last_error() }) {
+                RDKafkaErrorCode::QueueFull => std::thread::sleep(QUEUE_FULL_WAIT),
+                code => return Err(KafkaError::MessageProduction(code)),
+            }
+        }
+    }
+}
+
+/// librdkafka's `RD_KAFKA_PARTITION_UA`: the partitioner chooses by key.
+const PARTITION_UNASSIGNED: i32 = -1;
+
+/// A librdkafka topic handle, for records sent by [`Sink::send_to`]:
+/// producing by topic name looks the topic up (under a write lock, which
+/// the pool's threads contend for) and copies the name for every record.
+/// The handle lives no longer than the producer it came from.
+pub struct TopicHandle<'a> {
+    native: *mut rdsys::rd_kafka_topic_t,
+    _producer: std::marker::PhantomData<&'a Sender<'a>>,
+}
+
+impl Drop for TopicHandle<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from rd_kafka_topic_new (one reference,
+        // given back here, once) and its producer is still alive.
+        unsafe { rdsys::rd_kafka_topic_destroy(self.native) }
     }
 }
 

@@ -19,8 +19,8 @@ use crate::engine::events::{
 };
 use crate::engine::guard::Scope;
 use crate::engine::parallel;
-use crate::engine::pending::{dead_letter, Parsed, Pending};
-use crate::engine::{EngineError, Output};
+use crate::engine::pending::{dead_letter, Parsed, Pending, Written};
+use crate::engine::EngineError;
 use crate::kafka::TxnError;
 use crate::metrics::Consumed;
 
@@ -44,7 +44,7 @@ impl Engine {
     }
 
     /// Commits units of work that consumed no input, each in a transaction
-    /// of its own carrying the [`Self::fence`], encoded on the decide pool.
+    /// of its own carrying the [`Self::fence`], sent from the decide pool.
     /// A unit that aborted `attempts` times gives up: its error is returned
     /// and it and the units after it are left undone (the ones before are
     /// committed).
@@ -58,21 +58,20 @@ impl Engine {
             return Ok(None);
         }
         for slice in units {
-            let outputs = slice.outputs_on(&self.config, self.threads);
             let mut attempt = 0;
-            loop {
+            let written = loop {
                 let fence = self.fence()?;
                 // Asked after the fence's snapshot: a membership lost before
                 // it (which the fence would not show) is seen here.
                 let result = if self.is_member() {
-                    self.transact(&outputs, fence.as_ref().map(|(t, g)| (t, g)))
+                    self.transact(&slice, fence.as_ref().map(|(t, g)| (t, g)))
                 } else {
                     Err(TxnError::Aborted(KafkaError::ConsumerCommit(
                         RDKafkaErrorCode::UnknownMemberId,
                     )))
                 };
                 match result {
-                    Ok(()) => break,
+                    Ok(written) => break written,
                     Err(TxnError::Aborted(e)) if attempt + 1 < attempts => {
                         attempt += 1;
                         warn!(message = "Maintenance transaction aborted; retrying.", error = %e, attempt);
@@ -86,8 +85,8 @@ impl Engine {
                         return Err(EngineError::Fatal(e));
                     }
                 }
-            }
-            let tally = slice.committed(outputs, &mut self.store, self.threads);
+            };
+            let tally = slice.committed(written, &mut self.store, self.threads);
             UnitCommitted(tally).emit(&self.metrics);
             self.telemetry.readiness.progressed();
         }
@@ -249,11 +248,11 @@ impl Engine {
             attempts: ISOLATE_AFTER + 2,
             app: None,
         };
-        let output = dead_letter(record, &failure, &self.config);
+        let unit = Pending::dead_letter_only(dead_letter(record, &failure, &self.config));
         let offsets = self.next_offsets(std::slice::from_ref(record))?;
         let group = self.group()?;
-        match self.transact(&[output], Some((&offsets, &group))) {
-            Ok(()) => {
+        match self.transact(&unit, Some((&offsets, &group))) {
+            Ok(_) => {
                 RecordIsolated {
                     partition: record.partition(),
                     offset: record.offset(),
@@ -285,16 +284,15 @@ impl Engine {
         let ctx = self.context(now);
         let mut pending = parallel::decide(batch, &ctx, threads);
         pending.guard(&self.store, &self.config, Scope::Each, &hold_id(now), now);
-        let outputs = pending.outputs_on(&self.config, threads);
         let offsets = self.next_offsets(batch)?;
         let group = self.group()?;
         let decided = started.elapsed();
-        match self.transact(&outputs, Some((&offsets, &group))) {
-            Ok(()) => {
+        match self.transact(&pending, Some((&offsets, &group))) {
+            Ok(written) => {
                 let (records, commands) = (batch.len(), pending.command_count());
                 let (held, states) = (pending.held_count(), pending.employees());
                 let committed = started.elapsed();
-                let tally = pending.committed(outputs, &mut self.store, threads);
+                let tally = pending.committed(written, &mut self.store, threads);
                 if held > 0 {
                     self.update_held_gauges();
                 }
@@ -319,21 +317,24 @@ impl Engine {
         }
     }
 
-    /// Produces `outputs` and, when given, commits `offsets` for the
-    /// consumer group — all in one transaction.
+    /// Writes `unit`'s records and, when given, commits `offsets` for the
+    /// consumer group — all in one transaction. The records are serialised
+    /// and sent from the decide pool into the open transaction; what the
+    /// store takes after the commit comes back.
     fn transact(
         &mut self,
-        outputs: &[Output],
+        unit: &Pending,
         offsets: Option<(&TopicPartitionList, &ConsumerGroupMetadata)>,
-    ) -> Result<(), TxnError> {
-        for output in outputs {
-            self.txn.send(output.record())?;
-        }
+    ) -> Result<Written, TxnError> {
+        let (config, threads) = (&self.config, self.threads);
+        let written = self
+            .txn
+            .produce(|sender| unit.produce(sender, config, threads))?;
         self.txn.commit(offsets)?;
         if let Some((tpl, _)) = offsets {
             self.remember(tpl);
         }
-        Ok(())
+        Ok(written)
     }
 
     /// The offsets to commit after `records`: per partition, the last one + 1.
