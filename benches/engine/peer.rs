@@ -60,7 +60,7 @@ pub struct Peer {
 impl Peer {
     /// Starts a peer on the engine's input and catalogue (`config`, the
     /// engine's `provisioner.toml`), writing to topics named after `prefix`,
-    /// which it creates (6 partitions, as the engine's).
+    /// which it creates (`BENCH_PARTITIONS`, as the engine's).
     pub fn start(dir: &Path, config: &Path, prefix: &str) -> Peer {
         let classpath = classpath();
         let config = provisioner::config::Config::load(config).expect("config");

@@ -187,6 +187,7 @@ pub fn create_topics(config: &Path) {
 pub fn create_topic(servers: &str, topic: &str) {
     let mut config = provisioner::config::Config::default();
     config.kafka.bootstrap_servers = servers.into();
+    config.kafka.partitions = partitions();
     let spec = provisioner::kafka::TopicSpec {
         name: topic.into(),
         compact: false,
