@@ -17,6 +17,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::commands::{self, Command};
 use crate::events::EventType;
+use crate::kafka::CommitPhases;
 use crate::metrics::{Action, Consumed, DeadLetterKind, Metrics, ReloadResult};
 
 mod timers;
@@ -103,6 +104,8 @@ pub struct BatchCommitted {
     /// The transaction: serialising and sending from the decide pool,
     /// flush, commit.
     pub commit: Duration,
+    /// Of `commit`: adding the offsets, the flush, the EndTxn.
+    pub phases: CommitPhases,
     /// The store update.
     pub store: Duration,
 }
@@ -119,6 +122,9 @@ impl BatchCommitted {
             held = self.held,
             decide_ms = self.decide.as_millis() as u64,
             commit_ms = self.commit.as_millis() as u64,
+            offsets_ms = self.phases.offsets.as_millis() as u64,
+            flush_ms = self.phases.flush.as_millis() as u64,
+            end_ms = self.phases.end.as_millis() as u64,
             store_ms = self.store.as_millis() as u64
         );
     }
@@ -431,6 +437,7 @@ mod tests {
             held: 0,
             decide: Duration::ZERO,
             commit: Duration::ZERO,
+            phases: CommitPhases::default(),
             store: Duration::ZERO,
         }
         .emit(&metrics);

@@ -17,7 +17,7 @@ use crate::sync::lock;
 mod transient;
 pub mod txn;
 pub use transient::{is_transient, is_transient_code, retry_transient, Backoff};
-pub use txn::{Sender, Sink, Tuning, TxnError, TxnProducer};
+pub use txn::{CommitPhases, Sender, Sink, Tuning, TxnError, TxnProducer};
 
 /// Errors talking to the broker at start-up.
 #[derive(Debug, thiserror::Error)]

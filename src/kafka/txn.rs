@@ -10,7 +10,7 @@
 //! use it from a thread of its own (the engine's loop, replay's), never on
 //! the async runtime.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::bindings as rdsys;
 use rdkafka::config::ClientConfig;
@@ -91,6 +91,21 @@ pub struct TxnProducer {
     transactional_id: String,
     native_flush: bool,
     open: bool,
+    phases: CommitPhases,
+}
+
+/// Where the last commit's time went: at a steady trickle nearly all of a
+/// transaction is the flush, which grows with the partitions it writes to
+/// (one produce request each, in turn on the producer's connection), so
+/// the engine logs the phases apart.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitPhases {
+    /// Adding the consumer's offsets (`send_offsets_to_transaction`).
+    pub offsets: Duration,
+    /// Waiting for every record's acknowledgement.
+    pub flush: Duration,
+    /// `commit_transaction` (EndTxn).
+    pub end: Duration,
 }
 
 impl TxnProducer {
@@ -117,6 +132,7 @@ impl TxnProducer {
             transactional_id: transactional_id.to_string(),
             native_flush: tuning.native_flush,
             open: false,
+            phases: CommitPhases::default(),
         })
     }
 
@@ -159,6 +175,7 @@ impl TxnProducer {
         offsets: Option<(&TopicPartitionList, &ConsumerGroupMetadata)>,
     ) -> Result<(), TxnError> {
         self.begin()?;
+        let started = Instant::now();
         if let Some((tpl, group)) = offsets {
             retry(|| {
                 self.producer
@@ -166,12 +183,24 @@ impl TxnProducer {
             })
             .map_err(|e| self.fail(e))?;
         }
+        let offsets_done = Instant::now();
         if self.native_flush {
             self.flush().map_err(|e| self.fail(e))?;
         }
+        let flushed = Instant::now();
         retry(|| self.producer.commit_transaction(TIMEOUT)).map_err(|e| self.fail(e))?;
         self.open = false;
+        self.phases = CommitPhases {
+            offsets: offsets_done - started,
+            flush: flushed - offsets_done,
+            end: flushed.elapsed(),
+        };
         Ok(())
+    }
+
+    /// The phases of the last commit that succeeded.
+    pub fn last_commit(&self) -> CommitPhases {
+        self.phases
     }
 
     /// Waits until every record sent is acknowledged.

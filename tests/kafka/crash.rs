@@ -201,6 +201,17 @@ async fn a_surviving_instance_takes_over_a_killed_ones_partitions() {
         log("a.log").contains("Batch committed.") && log("b.log").contains("Batch committed."),
         "both instances processed a share of the load"
     );
+    // Each batch's line says where its commit's time went.
+    let phases = |l: &str| {
+        l.contains("Batch committed.")
+            && ["\"offsets_ms\":", "\"flush_ms\":", "\"end_ms\":"]
+                .iter()
+                .all(|field| l.contains(field))
+    };
+    assert!(
+        log("a.log").lines().any(phases),
+        "a batch line with its commit's phases"
+    );
     a.kill9();
     produce_keyed(&servers, &config.topics.events, second).await;
     wait_committed(

@@ -304,6 +304,7 @@ impl Engine {
                     held,
                     decide: decided,
                     commit: committed - decided,
+                    phases: self.txn.last_commit(),
                     store: started.elapsed() - committed,
                 }
                 .emit(&self.metrics);
