@@ -91,10 +91,9 @@ pub struct TxnProducer {
     transactional_id: String,
     native_flush: bool,
     open: bool,
-    phases: CommitPhases,
 }
 
-/// Where the last commit's time went: at a steady trickle nearly all of a
+/// Where a commit's time went: at a steady trickle nearly all of a
 /// transaction is the flush, which grows with the partitions it writes to
 /// (one produce request each, in turn on the producer's connection), so
 /// the engine logs the phases apart.
@@ -132,7 +131,6 @@ impl TxnProducer {
             transactional_id: transactional_id.to_string(),
             native_flush: tuning.native_flush,
             open: false,
-            phases: CommitPhases::default(),
         })
     }
 
@@ -173,7 +171,7 @@ impl TxnProducer {
     pub fn commit(
         &mut self,
         offsets: Option<(&TopicPartitionList, &ConsumerGroupMetadata)>,
-    ) -> Result<(), TxnError> {
+    ) -> Result<CommitPhases, TxnError> {
         self.begin()?;
         let started = Instant::now();
         if let Some((tpl, group)) = offsets {
@@ -190,17 +188,11 @@ impl TxnProducer {
         let flushed = Instant::now();
         retry(|| self.producer.commit_transaction(TIMEOUT)).map_err(|e| self.fail(e))?;
         self.open = false;
-        self.phases = CommitPhases {
+        Ok(CommitPhases {
             offsets: offsets_done - started,
             flush: flushed - offsets_done,
             end: flushed.elapsed(),
-        };
-        Ok(())
-    }
-
-    /// The phases of the last commit that succeeded.
-    pub fn last_commit(&self) -> CommitPhases {
-        self.phases
+        })
     }
 
     /// Waits until every record sent is acknowledged.

@@ -21,7 +21,7 @@ use crate::engine::guard::Scope;
 use crate::engine::parallel;
 use crate::engine::pending::{dead_letter, Parsed, Pending, Written};
 use crate::engine::EngineError;
-use crate::kafka::TxnError;
+use crate::kafka::{CommitPhases, TxnError};
 use crate::metrics::Consumed;
 
 /// How often an aborted maintenance transaction is retried before giving up.
@@ -71,7 +71,7 @@ impl Engine {
                     )))
                 };
                 match result {
-                    Ok(written) => break written,
+                    Ok((written, _)) => break written,
                     Err(TxnError::Aborted(e)) if attempt + 1 < attempts => {
                         attempt += 1;
                         warn!(message = "Maintenance transaction aborted; retrying.", error = %e, attempt);
@@ -288,7 +288,7 @@ impl Engine {
         let group = self.group()?;
         let decided = started.elapsed();
         match self.transact(&pending, Some((&offsets, &group))) {
-            Ok(written) => {
+            Ok((written, phases)) => {
                 let (records, commands) = (batch.len(), pending.command_count());
                 let (held, states) = (pending.held_count(), pending.employees());
                 let committed = started.elapsed();
@@ -304,7 +304,7 @@ impl Engine {
                     held,
                     decide: decided,
                     commit: committed - decided,
-                    phases: self.txn.last_commit(),
+                    phases,
                     store: started.elapsed() - committed,
                 }
                 .emit(&self.metrics);
@@ -321,21 +321,21 @@ impl Engine {
     /// Writes `unit`'s records and, when given, commits `offsets` for the
     /// consumer group — all in one transaction. The records are serialised
     /// and sent from the decide pool into the open transaction; what the
-    /// store takes after the commit comes back.
+    /// store takes after the commit comes back, with the commit's phases.
     fn transact(
         &mut self,
         unit: &Pending,
         offsets: Option<(&TopicPartitionList, &ConsumerGroupMetadata)>,
-    ) -> Result<Written, TxnError> {
+    ) -> Result<(Written, CommitPhases), TxnError> {
         let (config, threads) = (&self.config, self.threads);
         let written = self
             .txn
             .produce(|sender| unit.produce(sender, config, threads))?;
-        self.txn.commit(offsets)?;
+        let phases = self.txn.commit(offsets)?;
         if let Some((tpl, _)) = offsets {
             self.remember(tpl);
         }
-        Ok(written)
+        Ok((written, phases))
     }
 
     /// The offsets to commit after `records`: per partition, the last one + 1.
